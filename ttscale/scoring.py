@@ -1,0 +1,162 @@
+"""Solution-set scoring: the candidate trie and the continuous metrics of METHOD.md §5.
+
+Everything here is numpy. An engine fills in one number per trie node, log P(token | prefix, ancestors),
+from **raw logits at temperature 1** (no top-k, top-p or penalties); this module turns those numbers into
+candidate log-probabilities and the per-row metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Trie:
+    """Candidate token sequences merged on shared prefixes; nodes are in breadth-first order.
+
+    Node n holds token `tokens[n]` at depth `depths[n]` (1 = first token after the prefix) under
+    `parents[n]` (-1 for a child of the root, i.e. of the prefix's last token). Breadth-first order means
+    every parent comes before its children, which the engines and `candidate_logprobs` rely on.
+    """
+
+    tokens: np.ndarray  # (N,) int64
+    parents: np.ndarray  # (N,) int64, -1 = root
+    depths: np.ndarray  # (N,) int64, >= 1
+    leaves: np.ndarray  # (|S|,) int64: the node where candidate c ends
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.tokens.shape[0])
+
+    @property
+    def internal(self) -> np.ndarray:
+        """Indices of nodes with children: the positions whose next-token distribution is needed."""
+        has_child = np.zeros(self.num_nodes, dtype=bool)
+        has_child[self.parents[self.parents >= 0]] = True
+        return np.flatnonzero(has_child)
+
+    def ancestors(self, nodes: np.ndarray) -> np.ndarray:
+        """Boolean matrix A[i, j] = node nodes[j] is nodes[i] or one of its ancestors (nodes closed upward)."""
+        position = np.full(self.num_nodes, -1, dtype=np.int64)
+        position[nodes] = np.arange(len(nodes))
+        anc = np.zeros((len(nodes), len(nodes)), dtype=bool)
+        anc[np.arange(len(nodes)), np.arange(len(nodes))] = True
+        for i, node in enumerate(nodes):  # BFS order: a parent's row is complete before its children's
+            parent = self.parents[node]
+            if parent >= 0:
+                anc[i] |= anc[position[parent]]
+        return anc
+
+    def paths(self) -> list[list[int]]:
+        """The token sequence of every candidate (for brute-force checks)."""
+        out = []
+        for leaf in self.leaves:
+            seq, node = [], int(leaf)
+            while node >= 0:
+                seq.append(int(self.tokens[node]))
+                node = int(self.parents[node])
+            out.append(seq[::-1])
+        return out
+
+
+def build_trie(candidates: Sequence[Sequence[int]]) -> Trie:
+    """Merge candidate token sequences into a breadth-first trie; candidates must be distinct and non-empty."""
+    children: list[dict[int, int]] = [{}]  # per node (0 = root) its token -> child map, in insertion order
+    node_token, node_parent, end_nodes = [0], [-1], []
+    for seq in candidates:
+        if len(seq) == 0:
+            raise ValueError("a solution-set candidate tokenised to zero tokens")
+        node = 0
+        for tok in seq:
+            nxt = children[node].get(int(tok))
+            if nxt is None:
+                nxt = len(node_token)
+                children[node][int(tok)] = nxt
+                children.append({})
+                node_token.append(int(tok))
+                node_parent.append(node)
+            node = nxt
+        end_nodes.append(node)
+    if len(set(end_nodes)) != len(end_nodes):
+        raise ValueError("two solution-set candidates tokenise to the same token sequence")
+    # Renumber breadth-first, dropping the root: new id = BFS rank - 1.
+    order, depth = [], {0: 0}
+    frontier = [0]
+    while frontier:
+        nxt_frontier = []
+        for node in frontier:
+            for child in children[node].values():
+                depth[child] = depth[node] + 1
+                order.append(child)
+                nxt_frontier.append(child)
+        frontier = nxt_frontier
+    new_id = {old: i for i, old in enumerate(order)}
+    new_id[0] = -1
+    return Trie(
+        tokens=np.array([node_token[o] for o in order], dtype=np.int64),
+        parents=np.array([new_id[node_parent[o]] for o in order], dtype=np.int64),
+        depths=np.array([depth[o] for o in order], dtype=np.int64),
+        leaves=np.array([new_id[e] for e in end_nodes], dtype=np.int64),
+    )
+
+
+def candidate_logprobs(trie: Trie, node_logprobs: np.ndarray) -> np.ndarray:
+    """log P(c) = Σ_t log p(token_t | prefix, c_<t): sum node log-probs along each candidate's path."""
+    cum = np.array(node_logprobs, dtype=np.float64)
+    for depth in range(2, int(trie.depths.max(initial=1)) + 1):
+        level = np.flatnonzero(trie.depths == depth)
+        cum[level] += cum[trie.parents[level]]
+    return cum[trie.leaves]
+
+
+@dataclass(frozen=True)
+class SetMetrics:
+    """Continuous metrics of one forced answer over the solution set S (METHOD.md §5)."""
+
+    p_correct: float | None  # q(gold), q = P normalised over S
+    logp_correct: float | None  # log q(gold), in nats, computed in log space (no underflow)
+    rank: int | None  # 1 = most likely; ties share the best rank
+    entropy: float  # -Σ q ln q, nats
+    entropy_norm: float  # entropy / ln|S|, in [0, 1]
+    brier: float | None  # Σ_c (q(c) - 1[c = gold])²
+    mass_on_set: float  # Σ_c P(c), unnormalised: probability landing on well-formed answers
+    distribution: np.ndarray  # q as float32, aligned with the solution set's candidates
+
+
+def set_metrics(logp: np.ndarray, gold_index: int | None) -> SetMetrics:
+    """Normalise candidate log-probs over the set and compute every metric; gold-dependent ones are None
+    when the gold is not in the set."""
+    logp = np.asarray(logp, dtype=np.float64)
+    log_mass = _logsumexp(logp)
+    logq = logp - log_mass  # (|S|,)
+    q = np.exp(logq)
+    entropy = float(-np.sum(np.where(q > 0, q * logq, 0.0)))
+    size = len(logp)
+    metrics = dict(
+        entropy=entropy,
+        entropy_norm=entropy / math.log(size) if size > 1 else 0.0,
+        mass_on_set=float(math.exp(log_mass)),
+        distribution=q.astype(np.float32),
+    )
+    if gold_index is None:
+        return SetMetrics(p_correct=None, logp_correct=None, rank=None, brier=None, **metrics)
+    onehot = np.zeros(size)
+    onehot[gold_index] = 1.0
+    return SetMetrics(
+        p_correct=float(q[gold_index]),
+        logp_correct=float(logq[gold_index]),
+        rank=int(np.sum(logp > logp[gold_index])) + 1,
+        brier=float(np.sum((q - onehot) ** 2)),
+        **metrics,
+    )
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    top = float(np.max(x))
+    if not math.isfinite(top):
+        return top
+    return top + math.log(float(np.sum(np.exp(x - top))))
