@@ -1,0 +1,1 @@
+"""Ray actors that own one engine each, and the engines they own."""

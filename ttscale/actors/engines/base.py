@@ -1,0 +1,126 @@
+"""The engine interface: batched generation and trie scoring, in token ids end to end."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ttscale.scoring import Trie
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How the next token is chosen; `temperature == 0` means greedy (argmax)."""
+
+    temperature: float = 0.0
+    """>= 0. 0 is greedy decoding."""
+    top_p: float = 1.0
+    """In (0, 1]. 1 keeps the whole distribution."""
+    top_k: int = 0
+    """>= 0. 0 keeps every token."""
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}.")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}.")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+GREEDY = Sampling()
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One sequence to continue: at most `max_tokens` new tokens, ending early at any stop token."""
+
+    prompt_ids: tuple[int, ...]
+    max_tokens: int
+    stop_token_ids: frozenset[int] = field(default_factory=frozenset)
+    seed: int | None = None
+    """Per-request RNG seed: the same seed and prompt give the same tokens, whatever else is batched."""
+    sampling: Sampling = GREEDY
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}.")
+        if not self.prompt_ids:
+            raise ValueError("prompt_ids must not be empty.")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What came back for one request; the stop token itself is not in `token_ids`."""
+
+    token_ids: tuple[int, ...]
+    stop_token_id: int | None  # the stop token that ended generation, or None when max_tokens ran out
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Score every node of `trie` as a continuation of `prefix_ids`."""
+
+    prefix_ids: tuple[int, ...]
+    trie: Trie
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What produced the numbers: stored with every row and in the manifest."""
+
+    engine: str
+    engine_version: str
+    model: str  # what the user asked for
+    model_path: str  # what was loaded
+    dtype: str
+
+
+class Engine(abc.ABC):
+    """A language model behind token ids: generate continuations, score candidate tries, tokenise.
+
+    Implementations: `hf` (transformers on CPU), `vllm` (GPUs), and `FakeEngine` (a deterministic test
+    double for orchestration logic only). Both batched calls return results in the order of the requests.
+    """
+
+    @property
+    @abc.abstractmethod
+    def info(self) -> EngineInfo: ...
+
+    @property
+    @abc.abstractmethod
+    def eos_token_ids(self) -> frozenset[int]: ...
+
+    @abc.abstractmethod
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Continue every request; identical inputs and seeds give identical outputs."""
+
+    @abc.abstractmethod
+    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+        """For each request, log p(node token | prefix, node's ancestors) for every trie node, from raw
+        logits at temperature 1: shape (trie.num_nodes,), float64."""
+
+    @abc.abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text`, with no special tokens added."""
+
+    @abc.abstractmethod
+    def decode(self, token_ids: Sequence[int]) -> str: ...
+
+    @abc.abstractmethod
+    def chat_prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        """The model's chat template applied with `add_generation_prompt=True`, as token ids."""
+
+    @abc.abstractmethod
+    def vocab_texts(self) -> Sequence[str]:
+        """The decoded text of every token id (cached), for finding e.g. tokens that contain '}'."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release memory and processes held by the engine."""

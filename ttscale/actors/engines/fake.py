@@ -1,0 +1,118 @@
+"""FakeEngine: a deterministic test double for orchestration logic. It is NOT a language model.
+
+Tokens are bytes (ids 0–255) plus EOS (256) and a one-token end-of-thinking marker (257). A sampled
+token is a pure function of (seed, position), so tests know exactly what comes out; `stop_every` makes
+the "model" try to end its thinking at known positions; `seconds_per_token` simulates engine time for
+scheduling benchmarks. Nothing measured on it says anything about a real model: real features are
+proven on the `hf` engine with SmolLM2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from ttscale.actors.engines.base import Engine, EngineInfo, Generation, GenerationRequest, ScoreRequest
+
+EOS, THINK_END = 256, 257
+VOCAB = 258
+_THOUGHT = b"abcdefghij klmnop"  # what "thinking" tokens look like
+_ANSWER = b"0123456789"
+
+
+class FakeEngine(Engine):
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        model: str = "fake",
+        *,
+        stop_every: int | None = None,
+        stop_token: int = EOS,
+        seconds_per_token: float = 0.0,
+        answer: str | None = None,
+    ) -> None:
+        self.model = model
+        self.stop_every = stop_every
+        self.stop_token = stop_token
+        self.seconds_per_token = seconds_per_token
+        self.answer = answer  # fixed greedy answer text; default derives digits from the prompt
+        self.generated_tokens = 0
+        self.calls = 0
+
+    @property
+    def info(self) -> EngineInfo:
+        return EngineInfo(engine="fake", engine_version="0", model=self.model, model_path="fake", dtype="none")
+
+    @property
+    def eos_token_ids(self) -> frozenset[int]:
+        return frozenset({EOS})
+
+    def encode(self, text: str) -> list[int]:
+        return [THINK_END] if text == "</think>" else list(text.encode())
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return bytes(t for t in token_ids if t < 256).decode("utf-8", errors="replace")
+
+    def chat_prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        return self.encode("".join(f"<{m['role']}>{m['content']}\n" for m in messages) + "<assistant>")
+
+    def vocab_texts(self) -> Sequence[str]:
+        return [bytes([i]).decode("latin-1") for i in range(256)] + ["", "</think>"]
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        self.calls += 1
+        return [self._one(r) for r in requests]
+
+    def _one(self, request: GenerationRequest) -> Generation:
+        out: list[int] = []
+        greedy = request.sampling.greedy and request.seed is None
+        answer = self._answer_rest(request.prompt_ids) if greedy else b""
+        for step in range(request.max_tokens):
+            position = len(request.prompt_ids) + step
+            if greedy:
+                tok = answer[step] if step < len(answer) else EOS
+            elif self.stop_every and position % self.stop_every == 0 and step > 0:
+                tok = self.stop_token
+            else:
+                tok = _THOUGHT[_mix(request.seed, position) % len(_THOUGHT)]
+            if tok in request.stop_token_ids:
+                self._spend(len(out) + 1)
+                return Generation(token_ids=tuple(out), stop_token_id=tok)
+            out.append(tok)
+        self._spend(len(out))
+        return Generation(token_ids=tuple(out), stop_token_id=None)
+
+    def _answer_rest(self, prompt_ids: Sequence[int]) -> bytes:
+        """The part of the fixed answer not yet in the prompt (greedy answers resume where they paused)."""
+        text = (self.answer if self.answer is not None else str(_mix(0, *prompt_ids[:64]) % 100)) + "}"
+        full = text.encode()
+        tail = bytes(t for t in prompt_ids[-len(full) :] if t < 256)
+        done = max((k for k in range(len(full) + 1) if tail.endswith(full[:k])), default=0)
+        return full[done:]
+
+    def _spend(self, tokens: int) -> None:
+        self.generated_tokens += tokens
+        if self.seconds_per_token:
+            time.sleep(self.seconds_per_token * tokens)
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+        """Node log-probs from a normalised pseudo-random distribution per trie position."""
+        out = []
+        for request in requests:
+            trie = request.trie
+            base = _mix(*request.prefix_ids[-32:])
+            lp = np.empty(trie.num_nodes)
+            for n in range(trie.num_nodes):
+                parent = int(trie.parents[n])
+                logits = np.random.default_rng([base, parent + 1]).normal(size=VOCAB)
+                lp[n] = logits[trie.tokens[n]] - np.log(np.sum(np.exp(logits)))
+            out.append(lp)
+        return out
+
+
+def _mix(*parts: int | None) -> int:
+    return int.from_bytes(hashlib.blake2b(repr(parts).encode(), digest_size=8).digest(), "big")

@@ -1,0 +1,388 @@
+"""The `hf` engine: transformers on CPU, with automatic prefix KV caching and tree-attention trie scoring.
+
+Generation runs its own batched decode loop so each request keeps its own seed, stop ids and length:
+prompts are prefilled one by one (reusing the longest cached prefix), their caches are left-padded
+into one batch, and finished rows leave the batch as they finish. Every finished sequence's KV cache
+goes into an LRU prefix cache, so the forced answer at budget B prefills only the forced-answer tokens
+on top of the cached prompt + thinking, and trie scoring starts from the forced-answer prefix's cache.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import random
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+
+from ttscale.actors.engines.base import (
+    Engine,
+    EngineInfo,
+    Generation,
+    GenerationRequest,
+    Sampling,
+    ScoreRequest,
+)
+from ttscale.actors.engines.models import resolve_model
+from ttscale.scoring import Trie
+
+Layers = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values), each (1, kv_heads, L, head_dim)
+
+
+@dataclass
+class _Cached:
+    """One sequence's KV cache; `last_logits` are the logits after its final token, when known."""
+
+    ids: np.ndarray
+    layers: Layers
+    last_logits: torch.Tensor | None
+
+
+class PrefixCache:
+    """LRU store of per-sequence KV caches, looked up by longest common token prefix (like vLLM's APC)."""
+
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+        self._entries: OrderedDict[int, _Cached] = OrderedDict()
+        self._tokens = 0
+        self.hits_tokens = 0  # prompt tokens served from the cache, for benchmarks
+        self.miss_tokens = 0
+
+    def lookup(self, ids: np.ndarray) -> tuple[_Cached | None, int]:
+        """The entry sharing the longest prefix with `ids`, and that prefix's length."""
+        best, best_len = None, 0
+        for key, entry in self._entries.items():
+            n = min(len(entry.ids), len(ids))
+            if n <= best_len:
+                continue
+            diff = np.flatnonzero(entry.ids[:n] != ids[:n])
+            common = int(diff[0]) if len(diff) else n
+            if common > best_len:
+                best, best_len, best_key = entry, common, key
+        if best is not None:
+            self._entries.move_to_end(best_key)
+        return best, best_len
+
+    def insert(self, entry: _Cached) -> None:
+        if len(entry.ids) > self.max_tokens:
+            return
+        self._entries[id(entry)] = entry
+        self._tokens += len(entry.ids)
+        while self._tokens > self.max_tokens:
+            _, old = self._entries.popitem(last=False)
+            self._tokens -= len(old.ids)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._tokens = 0
+
+
+class HFEngine(Engine):
+    """transformers causal LM on CPU (or one GPU), fp32 by default; see the module docstring."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        dtype: str = "float32",
+        threads: int | None = None,
+        max_batch: int = 16,
+        prefix_cache_tokens: int = 32_768,
+        score_logits: int = 100_000_000,
+        device: str = "cpu",
+    ) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self._resolved = resolve_model(model)
+        self._device = torch.device(device)
+        self._dtype = getattr(torch, dtype)
+        self.tokenizer = AutoTokenizer.from_pretrained(self._resolved.path)
+        self.model = AutoModelForCausalLM.from_pretrained(self._resolved.path, dtype=self._dtype)
+        self.model.to(self._device).eval()
+        # transformers >= 5.2x renamed `past_key_values` to `cache`; speak whichever this version knows.
+        self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self.max_batch = max_batch
+        self.score_logits = score_logits
+        self.vocab_size = int(self.model.config.vocab_size)
+        self.cache = PrefixCache(prefix_cache_tokens)
+        self._info = EngineInfo(
+            engine="hf",
+            engine_version=f"transformers-{transformers.__version__}+torch-{torch.__version__}",
+            model=model,
+            model_path=f"{self._resolved.source}@{self._resolved.revision}",
+            dtype=dtype,
+        )
+
+    # -- tokens ---------------------------------------------------------------------------------------
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
+
+    @cached_property
+    def eos_token_ids(self) -> frozenset[int]:
+        ids = {self.tokenizer.eos_token_id}
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        ids.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+        return frozenset(int(i) for i in ids if i is not None)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(token_ids), skip_special_tokens=False)
+
+    def chat_prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        # The template already holds any BOS it wants: adding special tokens again would double it.
+        return self.encode(text)
+
+    def vocab_texts(self) -> Sequence[str]:
+        return self._vocab_texts
+
+    @cached_property
+    def _vocab_texts(self) -> list[str]:
+        return [self.tokenizer.decode([i]) for i in range(len(self.tokenizer))]
+
+    def _forward(self, *, cache: DynamicCache, **inputs: torch.Tensor):
+        return self.model(**inputs, **{self._cache_kw: cache}, use_cache=True)
+
+    # -- prefill --------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _prefill(self, ids: Sequence[int]) -> _Cached:
+        """KV cache and last logits for `ids`, computing only what the prefix cache does not hold."""
+        ids_np = np.asarray(ids, dtype=np.int64)
+        entry, common = self.cache.lookup(ids_np)
+        if entry is not None and common == len(ids_np) == len(entry.ids) and entry.last_logits is not None:
+            self.cache.hits_tokens += common
+            return entry
+        reuse = min(common, len(ids_np) - 1)  # at least one token must run to produce logits
+        past = _cache_from(_crop(entry.layers, reuse)) if entry is not None and reuse > 0 else DynamicCache()
+        self.cache.hits_tokens += reuse
+        self.cache.miss_tokens += len(ids_np) - reuse
+        new = torch.as_tensor(ids_np[reuse:], device=self._device)[None]
+        positions = torch.arange(reuse, len(ids_np), device=self._device)[None]
+        out = self._forward(input_ids=new, position_ids=positions, cache=past)
+        result = _Cached(ids=ids_np, layers=_layers_of(_cache_of(out)), last_logits=out.logits[0, -1].float())
+        self.cache.insert(result)
+        return result
+
+    # -- generation -----------------------------------------------------------------------------------
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        results: list[Generation | None] = [None] * len(requests)
+        # Similar lengths batch together: fewer padded slots and rows that finish at about the same step.
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].max_tokens, len(requests[i].prompt_ids)))
+        for start in range(0, len(order), self.max_batch):
+            chunk = order[start : start + self.max_batch]
+            for i, gen in zip(chunk, self._generate_batch([requests[i] for i in chunk]), strict=True):
+                results[i] = gen
+        return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        prefills = [self._prefill(r.prompt_ids) for r in requests]
+        rows = [_Row(r, p, self._device) for r, p in zip(requests, prefills, strict=True)]
+        for row in rows:
+            row.push(row.sample(row.prefill.last_logits))
+        active = [row for row in rows if not row.done]
+        if active:
+            layers, mask = _left_pad([r.prefill.layers for r in active], self._device)
+            cache = _cache_from(layers)
+            while active:
+                tokens = torch.tensor([[r.generated[-1]] for r in active], device=self._device)
+                positions = torch.tensor([[r.next_position - 1] for r in active], device=self._device)
+                mask = torch.cat([mask, torch.ones(len(active), 1, dtype=mask.dtype, device=self._device)], dim=1)
+                out = self._forward(input_ids=tokens, position_ids=positions, attention_mask=mask, cache=cache)
+                logits = out.logits[:, -1].float()  # (B, V)
+                for b, row in enumerate(active):
+                    row.push(row.sample(logits[b]))
+                keep = [b for b, row in enumerate(active) if not row.done]
+                for b, row in enumerate(active):
+                    if row.done:
+                        self._store_finished(row, _cache_of(out), b, mask[b])
+                if len(keep) < len(active):
+                    index = torch.tensor(keep, dtype=torch.long, device=self._device)
+                    cache = _cache_from([(k[index], v[index]) for k, v in _layers_of(_cache_of(out))])
+                    mask = mask[index]
+                    active = [active[b] for b in keep]
+                else:
+                    cache = _cache_of(out)
+        return [row.result() for row in rows]
+
+    def _store_finished(self, row: _Row, cache: DynamicCache, b: int, mask_row: torch.Tensor) -> None:
+        """Keep a finished row's KV (prompt + every token fed so far) for later forced answers."""
+        fed = row.fed_ids()
+        start = int(mask_row.shape[0]) - len(fed)  # the row's real tokens are the last len(fed) slots
+        if start < 0 or int(mask_row[start:].sum()) != len(fed):
+            return
+        layers = [(k[b : b + 1, :, start:].clone(), v[b : b + 1, :, start:].clone()) for k, v in _layers_of(cache)]
+        self.cache.insert(_Cached(ids=np.asarray(fed, dtype=np.int64), layers=layers, last_logits=None))
+
+    # -- scoring --------------------------------------------------------------------------------------
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+        """Requests sharing a trie are scored together, as many prefixes per forward as memory allows."""
+        results: list[np.ndarray | None] = [None] * len(requests)
+        groups: dict[int, list[int]] = {}
+        for i, request in enumerate(requests):
+            groups.setdefault(id(request.trie), []).append(i)
+        for members in groups.values():
+            trie = requests[members[0]].trie
+            per_forward = max(1, self.score_logits // (max(len(trie.internal), 1) * self.vocab_size))
+            for start in range(0, len(members), per_forward):
+                chunk = members[start : start + per_forward]
+                for i, lp in zip(chunk, self._score_batch([requests[i].prefix_ids for i in chunk], trie), strict=True):
+                    results[i] = lp
+        return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _score_batch(self, prefixes: Sequence[tuple[int, ...]], trie: Trie) -> list[np.ndarray]:
+        """Tree attention: each prefix once from the cache, then every internal trie node in one forward.
+
+        Node inputs are their own tokens at position L + depth - 1; the 4D mask lets a node see its
+        row's real prefix tokens and its own ancestors (itself included), nothing else.
+        """
+        cached = [self._prefill(p) for p in prefixes]
+        roots = np.flatnonzero(trie.parents < 0)
+        node_lp = np.empty((len(prefixes), trie.num_nodes), dtype=np.float64)
+        for r, prefix in enumerate(cached):
+            assert prefix.last_logits is not None
+            node_lp[r, roots] = torch.log_softmax(prefix.last_logits, -1)[trie.tokens[roots]].double().numpy()
+        internal = trie.internal  # (M,) breadth-first: ancestors first
+        if len(internal) == 0:
+            return list(node_lp)
+        R, M = len(cached), len(internal)
+        layers, pad = _left_pad([c.layers for c in cached], self._device)  # pad: (R, Lmax), 1 = real token
+        blocked = torch.finfo(self._dtype).min
+        mask = torch.full((R, 1, M, pad.shape[1] + M), blocked, dtype=self._dtype, device=self._device)
+        mask[:, 0, :, : pad.shape[1]].masked_fill_(pad[:, None, :].bool(), 0.0)
+        mask[:, 0, :, pad.shape[1] :].masked_fill_(torch.from_numpy(trie.ancestors(internal)).to(self._device), 0.0)
+        lengths = torch.tensor([len(c.ids) for c in cached], device=self._device)[:, None]  # (R, 1)
+        input_ids = torch.as_tensor(trie.tokens[internal], device=self._device).expand(R, M)
+        positions = lengths + torch.as_tensor(trie.depths[internal] - 1, device=self._device)[None]
+        out = self._forward(input_ids=input_ids, position_ids=positions, attention_mask=mask, cache=_cache_from(layers))
+        row_of = np.full(trie.num_nodes, -1, dtype=np.int64)
+        row_of[internal] = np.arange(M)
+        rest = np.flatnonzero(trie.parents >= 0)
+        at = torch.as_tensor(row_of[trie.parents[rest]])
+        tok = torch.as_tensor(trie.tokens[rest])
+        for r in range(R):
+            logprobs = torch.log_softmax(out.logits[r].float(), -1)  # (M, V)
+            node_lp[r, rest] = logprobs[at, tok].double().numpy()
+        return list(node_lp)
+
+    @torch.inference_mode()
+    def score_bruteforce(self, prefix_ids: Sequence[int], candidates: Sequence[Sequence[int]]) -> np.ndarray:
+        """Reference scorer for tests and benchmarks: one full-context forward per candidate, no caching."""
+        out = np.empty(len(candidates), dtype=np.float64)
+        for c, cand in enumerate(candidates):
+            ids = torch.as_tensor([*prefix_ids, *cand], device=self._device)[None]
+            logits = self.model(input_ids=ids, use_cache=False).logits[0].float()
+            logprobs = torch.log_softmax(logits[len(prefix_ids) - 1 : -1], -1)
+            out[c] = float(logprobs[torch.arange(len(cand)), torch.as_tensor(cand)].double().sum())
+        return out
+
+    def close(self) -> None:
+        self.cache.clear()
+
+
+class _Row:
+    """Decode state of one request inside a batch."""
+
+    def __init__(self, request: GenerationRequest, prefill: _Cached, device: torch.device) -> None:
+        self.request = request
+        self.prefill = prefill
+        self.generated: list[int] = []
+        self.stop_token_id: int | None = None
+        self.done = False
+        seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**63)
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    @property
+    def next_position(self) -> int:
+        return len(self.request.prompt_ids) + len(self.generated)
+
+    def fed_ids(self) -> list[int]:
+        """Tokens whose KV the batch cache holds once the row is done: a newest token appended by a
+        length finish was sampled but never fed; a stop token is never appended."""
+        fed = self.generated if self.stop_token_id is not None else self.generated[:-1]
+        return [*self.request.prompt_ids, *fed]
+
+    def sample(self, logits: torch.Tensor) -> int:
+        return sample_token(logits, self.request.sampling, self.generator)
+
+    def push(self, token: int) -> None:
+        if token in self.request.stop_token_ids:
+            self.stop_token_id, self.done = token, True
+            return
+        self.generated.append(token)
+        self.done = len(self.generated) >= self.request.max_tokens
+
+    def result(self) -> Generation:
+        return Generation(token_ids=tuple(self.generated), stop_token_id=self.stop_token_id)
+
+
+def sample_token(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator) -> int:
+    """Greedy argmax, or temperature → top-k → top-p → one multinomial draw from this row's generator."""
+    if sampling.greedy:
+        return int(torch.argmax(logits))
+    scaled = logits / sampling.temperature  # (V,)
+    if sampling.top_k:
+        kth = torch.topk(scaled, min(sampling.top_k, scaled.shape[-1])).values[-1]
+        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+    probs = torch.softmax(scaled, -1)
+    if sampling.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        outside = torch.cumsum(sorted_probs, -1) - sorted_probs >= sampling.top_p  # keep the first crossing
+        sorted_probs[outside] = 0.0
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _cache_of(output) -> DynamicCache:
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
+def _layers_of(cache: DynamicCache) -> Layers:
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _cache_from(layers: Layers) -> DynamicCache:
+    return DynamicCache(ddp_cache_data=[(k, v) for k, v in layers])
+
+
+def _crop(layers: Layers, length: int) -> Layers:
+    return [(k[:, :, :length], v[:, :, :length]) for k, v in layers]
+
+
+def _left_pad(per_row: Sequence[Layers], device: torch.device) -> tuple[Layers, torch.Tensor]:
+    """Stack per-row caches of different lengths into one left-padded batch cache plus its 2D mask."""
+    lengths = [row[0][0].shape[2] for row in per_row]
+    longest = max(lengths)
+    mask = torch.zeros(len(per_row), longest, dtype=torch.long, device=device)
+    for b, n in enumerate(lengths):
+        mask[b, longest - n :] = 1
+    layers = []
+    for layer in range(len(per_row[0])):
+        k0, v0 = per_row[0][layer]
+        keys = k0.new_zeros(len(per_row), k0.shape[1], longest, k0.shape[3])
+        values = v0.new_zeros(len(per_row), v0.shape[1], longest, v0.shape[3])
+        for b, n in enumerate(lengths):
+            keys[b, :, longest - n :] = per_row[b][layer][0][0]
+            values[b, :, longest - n :] = per_row[b][layer][1][0]
+        layers.append((keys, values))
+    return layers, mask
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
