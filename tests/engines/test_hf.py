@@ -1,0 +1,82 @@
+"""The hf engine on the real SmolLM2 model: seeded batched generation and trie scoring."""
+
+import numpy as np
+import pytest
+
+from ttscale.actors.engines.base import GenerationRequest, Sampling, ScoreRequest
+from ttscale.scoring import build_trie, candidate_logprobs
+
+pytestmark = pytest.mark.model
+
+SAMPLED = Sampling(temperature=0.8, top_p=0.95, top_k=50)
+
+
+@pytest.fixture(scope="module")
+def prompt(smol):
+    return tuple(smol.chat_prompt_ids([{"role": "user", "content": "What is 17 + 25? Put the answer in \\boxed{}."}]))
+
+
+@pytest.fixture(scope="module")
+def answer_prefix(smol, prompt):
+    thinking = smol.generate([GenerationRequest(prompt, 24, frozenset(), seed=1, sampling=SAMPLED)])[0].token_ids
+    return (*prompt, *thinking, *smol.encode("\n\n**Final Answer**\n\\boxed{"))
+
+
+def test_chat_prompt_has_a_single_bos(smol, prompt):
+    bos = smol.tokenizer.bos_token_id
+    assert prompt.count(bos) == sum(1 for t in prompt if t == bos)
+    assert prompt[:2] != (bos, bos)
+    assert smol.decode(prompt).endswith("<|im_start|>assistant\n")
+
+
+def test_seeded_request_is_the_same_alone_and_inside_a_batch(smol, prompt):
+    other = tuple(smol.chat_prompt_ids([{"role": "user", "content": "Name a colour."}]))
+    reqs = [
+        GenerationRequest(p, 20, frozenset(), seed=s, sampling=SAMPLED)
+        for p, s in [(prompt, 3), (other, 4), (prompt, 5)]
+    ]
+    batched = smol.generate(reqs)
+    smol.cache.clear()
+    alone = smol.generate(reqs[:1])
+    assert batched[0] == alone[0]
+    assert batched[0].token_ids != batched[2].token_ids  # different seeds, different samples
+
+
+def test_generation_honours_max_tokens_and_stop_ids(smol, prompt):
+    [long] = smol.generate([GenerationRequest(prompt, 12, frozenset(), seed=0, sampling=SAMPLED)])
+    assert len(long.token_ids) == 12 and long.stop_token_id is None
+    stop = long.token_ids[5]
+    [short] = smol.generate([GenerationRequest(prompt, 12, frozenset({stop}), seed=0, sampling=SAMPLED)])
+    first = long.token_ids.index(stop)
+    assert short.token_ids == long.token_ids[:first] and short.stop_token_id == stop
+
+
+def test_trie_equals_brute_force_for_four_letters(smol, answer_prefix):
+    candidates = [smol.encode(f"{c}}}") for c in "ABCD"]
+    trie = build_trie(candidates)
+    tree = candidate_logprobs(trie, smol.score([ScoreRequest(answer_prefix, trie)])[0])
+    brute = smol.score_bruteforce(answer_prefix, [trie.paths()[i] for i in range(4)])
+    assert np.max(np.abs(tree - brute)) < 1e-4
+
+
+def test_trie_equals_brute_force_for_integers_0_to_999(smol, answer_prefix):
+    candidates = [smol.encode(f"{n}}}") for n in range(1000)]
+    trie = build_trie(candidates)
+    tree = candidate_logprobs(trie, smol.score([ScoreRequest(answer_prefix, trie)])[0])
+    q = np.exp(tree - np.logaddexp.reduce(tree))
+    assert q.sum() == pytest.approx(1.0, abs=1e-9)
+    assert np.all(tree < 0)
+    # Full-context brute force (one forward per candidate, ~0.3 s each) on a fixed spread of candidates;
+    # bench/solution_set.py compares all 1000.
+    picks = [0, 7, 10, 42, 99, 100, 123, 500, 777, 999, *np.random.default_rng(0).choice(1000, 10, replace=False)]
+    brute = smol.score_bruteforce(answer_prefix, [candidates[i] for i in picks])
+    assert np.max(np.abs(tree[picks] - brute)) < 1e-4
+
+
+def test_prefixes_scored_together_match_one_at_a_time(smol, prompt, answer_prefix):
+    trie = build_trie([smol.encode(f"{n}}}") for n in range(100)])
+    other = (*prompt, *smol.encode("\n\n**Final Answer**\n\\boxed{"))  # a shorter prefix: rows get padded
+    together = smol.score([ScoreRequest(answer_prefix, trie), ScoreRequest(other, trie)])
+    alone = [smol.score([ScoreRequest(p, trie)])[0] for p in (answer_prefix, other)]
+    for a, b in zip(together, alone, strict=True):
+        assert np.max(np.abs(a - b)) < 1e-4

@@ -1,0 +1,263 @@
+"""Budget forcing (METHOD.md §3): thinking trajectories cut at exactly B model tokens, then a forced answer.
+
+Talks to the engine interface only, in token ids. One (model, problem, seed) gets one trajectory of
+B_max model tokens in `nested` mode (every budget is a prefix of it) or one fresh trajectory per budget in
+`independent` mode. When the model tries to end its thinking early (end-of-thinking marker or EOS), the
+`continue` policy drops the stop token, injects the continuation string (not counted toward the budget)
+and asks for more, each round with a seed derived from the trajectory's seed and the round number, so a
+nested prefix at B is token for token the trajectory an independent run with the same seed stops at B.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ttscale.actors.engines.base import GREEDY, Engine, GenerationRequest, Sampling
+from ttscale.families import Family
+
+TrajectoryMode = Literal["nested", "independent"]
+EarlyStopPolicy = Literal["continue", "accept"]
+
+MAX_EMPTY_ROUNDS = 4  # consecutive continuations that yield no model token before we accept the stop
+
+
+@dataclass(frozen=True)
+class ForcingConfig:
+    """How trajectories are generated and answers forced; every field changes results (and cell ids)."""
+
+    trajectory: TrajectoryMode = "nested"
+    on_early_stop: EarlyStopPolicy = "continue"
+    max_continuations: int | None = None
+    """Cap on injected continuations per trajectory; None = unlimited."""
+    answer_max_tokens: int = 16
+    """Greedy tokens allowed for the forced answer, ending at the brace that closes `\\boxed{`."""
+    independent_seeds: Literal["per_budget", "shared"] = "per_budget"
+    """Independent mode: a fresh RNG seed per (seed, budget) (the original study's design), or the nested
+    trajectory's seed (common random numbers, which makes independent runs reproduce nested prefixes)."""
+
+    def __post_init__(self) -> None:
+        if self.max_continuations is not None and self.max_continuations < 0:
+            raise ValueError(f"max_continuations must be >= 0 or None, got {self.max_continuations}.")
+        if self.answer_max_tokens < 1:
+            raise ValueError(f"answer_max_tokens must be >= 1, got {self.answer_max_tokens}.")
+
+
+@dataclass(frozen=True)
+class ForcingTokens:
+    """A family's strings as token ids for one tokenizer, plus the brace bookkeeping for answers."""
+
+    stop_ids: frozenset[int]  # end of thinking: the marker (when it is one token) and EOS
+    continuation_ids: tuple[int, ...]
+    forced_answer_ids: tuple[int, ...]
+    eos_ids: frozenset[int]
+    closing_ids: frozenset[int]  # every token whose text holds a '}', plus EOS: where answers pause
+    brace_net: dict[int, int]  # token id -> (# '{') - (# '}') for every token holding a brace
+
+    @classmethod
+    def build(cls, engine: Engine, family: Family) -> ForcingTokens:
+        marker = engine.encode(family.think_end) if family.think_end else []
+        # A multi-token marker cannot be a stop id; such families end thinking at EOS only.
+        stop = set(engine.eos_token_ids) | ({marker[0]} if len(marker) == 1 else set())
+        net, closing = {}, set(engine.eos_token_ids)
+        for tok, text in enumerate(engine.vocab_texts()):
+            if "{" in text or "}" in text:
+                net[tok] = text.count("{") - text.count("}")
+            if "}" in text:
+                closing.add(tok)
+        return cls(
+            stop_ids=frozenset(stop),
+            continuation_ids=tuple(engine.encode(family.continuation)),
+            forced_answer_ids=tuple(engine.encode(family.forced_answer)),
+            eos_ids=frozenset(engine.eos_token_ids),
+            closing_ids=frozenset(closing),
+            brace_net=net,
+        )
+
+
+def derive_seed(*parts: object) -> int:
+    """A 63-bit RNG seed from any parts (sha256 of their repr): stable across runs, machines and Pythons."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+@dataclass(frozen=True)
+class ThinkingPrefix:
+    """The thinking a forced answer at budget B sees, with METHOD.md §3's token accounting."""
+
+    token_ids: tuple[int, ...]
+    thinking_tokens: int  # model tokens in the prefix, <= B
+    continuations: int  # continuation strings injected inside the prefix
+    injected_tokens: int  # their tokens (not counted in thinking_tokens)
+    natural_end: int | None  # model-token index where the model first tried to stop, if inside the prefix
+
+
+@dataclass
+class Trajectory:
+    """Thinking tokens of one (problem, seed[, budget]) in order, model-generated and injected."""
+
+    prompt_ids: tuple[int, ...]
+    rng_seed: int
+    max_model_tokens: int
+    token_ids: list[int] = field(default_factory=list)
+    injected: list[bool] = field(default_factory=list)
+    natural_end: int | None = None
+    finished: bool = False  # ended on its own (accept, or the continuation cap), not at the budget
+    continuations: int = 0
+    empty_rounds: int = 0
+
+    @property
+    def model_tokens(self) -> int:
+        return len(self.injected) - sum(self.injected)
+
+    def prefix(self, budget: int) -> ThinkingPrefix:
+        """The first `budget` model tokens and the injections among them; never overshoots B.
+
+        An injection right after the B-th model token is not part of the prefix: an independent run
+        stopped at B never sees the stop attempt that caused it. For the same reason `natural_end` is
+        reported only when the stop attempt came before the budget ran out (natural_end < B).
+        """
+        model_positions = [i for i, injected in enumerate(self.injected) if not injected]
+        if budget <= len(model_positions):
+            cut, seen = model_positions[budget - 1] + 1, budget
+        elif self.finished:
+            cut, seen = len(self.token_ids), len(model_positions)
+        else:
+            raise ValueError(f"trajectory holds {len(model_positions)} model tokens, fewer than budget {budget}")
+        inside = self.injected[:cut]
+        continuations = sum(1 for i, inj in enumerate(inside) if inj and (i == 0 or not inside[i - 1]))
+        natural_end = self.natural_end if self.natural_end is not None and self.natural_end < budget else None
+        return ThinkingPrefix(tuple(self.token_ids[:cut]), seen, continuations, sum(inside), natural_end)
+
+    def _extend(self, ids: Sequence[int], *, injected: bool) -> None:
+        self.token_ids.extend(ids)
+        self.injected.extend([injected] * len(ids))
+
+
+def generate_trajectories(
+    engine: Engine,
+    trajectories: Sequence[Trajectory],
+    *,
+    config: ForcingConfig,
+    tokens: ForcingTokens,
+    sampling: Sampling,
+) -> None:
+    """Grow every trajectory to its budget (or its natural end), batching each round across all of them."""
+    active = [t for t in trajectories if not t.finished and t.model_tokens < t.max_model_tokens]
+    while active:
+        requests = [
+            GenerationRequest(
+                prompt_ids=(*t.prompt_ids, *t.token_ids),
+                max_tokens=t.max_model_tokens - t.model_tokens,
+                stop_token_ids=tokens.stop_ids,
+                seed=derive_seed(t.rng_seed, t.continuations),
+                sampling=sampling,
+            )
+            for t in active
+        ]
+        for traj, gen in zip(active, engine.generate(requests), strict=True):
+            traj._extend(gen.token_ids, injected=False)
+            if gen.stop_token_id is not None:
+                _on_stop(traj, len(gen.token_ids), config, tokens)
+        active = [t for t in active if not t.finished and t.model_tokens < t.max_model_tokens]
+
+
+def _on_stop(traj: Trajectory, new_tokens: int, config: ForcingConfig, tokens: ForcingTokens) -> None:
+    """The model tried to end its thinking: accept it, or inject the continuation string."""
+    if traj.natural_end is None:
+        traj.natural_end = traj.model_tokens
+    traj.empty_rounds = traj.empty_rounds + 1 if new_tokens == 0 else 0
+    capped = config.max_continuations is not None and traj.continuations >= config.max_continuations
+    if config.on_early_stop == "accept" or capped or traj.empty_rounds > MAX_EMPTY_ROUNDS:
+        traj.finished = True
+        while traj.injected and traj.injected[-1]:  # a stuck loop may leave injections with nothing after
+            traj.token_ids.pop()
+            traj.injected.pop()
+        return
+    traj._extend(tokens.continuation_ids, injected=True)
+    traj.continuations += 1
+
+
+@dataclass(frozen=True)
+class ForcedAnswer:
+    """The greedy answer generated after the forced-answer string, in tokens (closing brace included)."""
+
+    prefix_ids: tuple[int, ...]  # prompt + thinking prefix + forced-answer ids: where scoring starts too
+    answer_ids: tuple[int, ...]
+
+
+def force_answers(
+    engine: Engine, prefixes: Sequence[tuple[int, ...]], *, config: ForcingConfig, tokens: ForcingTokens
+) -> list[ForcedAnswer]:
+    """Greedy answers after each forced prefix, stopping at the brace that balances the forced `\\boxed{`.
+
+    Engines stop on token ids, and `\\frac{1}{2}` holds a '}' that does not close the box, so generation
+    stops at any token holding a '}' and resumes (on the cached prefix) until the braces balance, EOS, or
+    `answer_max_tokens` in all.
+    """
+    answers = [[] for _ in prefixes]
+    depth = [1] * len(prefixes)
+    pending = list(range(len(prefixes)))
+    while pending:
+        requests = [
+            GenerationRequest(
+                prompt_ids=(*prefixes[i], *answers[i]),
+                max_tokens=config.answer_max_tokens - len(answers[i]),
+                stop_token_ids=tokens.closing_ids,
+                sampling=GREEDY,
+            )
+            for i in pending
+        ]
+        still = []
+        for i, gen in zip(pending, engine.generate(requests), strict=True):
+            answers[i].extend(gen.token_ids)
+            depth[i] += sum(tokens.brace_net.get(t, 0) for t in gen.token_ids)
+            stop = gen.stop_token_id
+            if stop is not None and stop not in tokens.eos_ids:
+                answers[i].append(stop)
+                depth[i] += tokens.brace_net[stop]
+                if depth[i] > 0 and len(answers[i]) < config.answer_max_tokens:
+                    still.append(i)
+        pending = still
+    return [ForcedAnswer(prefix_ids=p, answer_ids=tuple(a)) for p, a in zip(prefixes, answers, strict=True)]
+
+
+def forced_prefix(prompt_ids: Sequence[int], thinking: ThinkingPrefix, tokens: ForcingTokens) -> tuple[int, ...]:
+    """prompt + thinking cut at B + forced-answer string: the one prefix answer and scores share."""
+    return (*prompt_ids, *thinking.token_ids, *tokens.forced_answer_ids)
+
+
+def open_thinking(engine: Engine, prompt_ids: Sequence[int], family: Family) -> tuple[int, ...]:
+    """Append the family's think-start marker unless the chat template already ends with it."""
+    start = family.think_start
+    if not start:
+        return tuple(prompt_ids)
+    tail = engine.decode(prompt_ids[-16:])
+    if tail.endswith(start):
+        return tuple(prompt_ids)
+    missing = start[len(start.rstrip()) :] if tail.endswith(start.rstrip()) else start
+    return (*prompt_ids, *engine.encode(missing))
+
+
+class Stopwatch:
+    """Accumulates wall seconds per phase, to attribute batched time to rows."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def phase(self, name: str) -> _Phase:
+        return _Phase(self, name)
+
+
+class _Phase:
+    def __init__(self, watch: Stopwatch, name: str) -> None:
+        self.watch, self.name = watch, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.watch.seconds[self.name] = self.watch.seconds.get(self.name, 0.0) + time.perf_counter() - self.start

@@ -1,0 +1,128 @@
+"""In-process measurement without Ray: problems × seeds × budgets on one engine, returned as tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from ttscale.actors.engines import Engine, Sampling, create_engine
+from ttscale.errors import ConfigError
+from ttscale.families import resolve_family
+from ttscale.forcing import ForcingConfig
+from ttscale.runner import RunSettings, run_unit
+from ttscale.store import rows_table, trajectories_table
+from ttscale.tasks import get_task
+from ttscale.tasks.base import Task
+
+DEFAULT_SAMPLING = Sampling(temperature=0.6, top_p=0.95)  # DeepSeek-R1's recommended settings
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Result rows (one per problem × seed × budget) and, in nested mode, one trajectory per problem × seed."""
+
+    rows: pa.Table
+    trajectories: pa.Table
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.rows.to_pandas()
+
+    def summary(self) -> pd.DataFrame:
+        """Per budget: accuracy (mean over problems of the mean over seeds), mean p_correct, mean thinking tokens."""
+        return budget_summary(self.to_pandas())
+
+
+def budget_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy is averaged over seeds within a problem first, then over problems (METHOD.md §4)."""
+    per_problem = rows.groupby(["model", "dataset", "budget", "problem_id"], as_index=False).agg(
+        correct=("correct", "mean"), p_correct=("p_correct", "mean"), thinking_tokens=("thinking_tokens", "mean")
+    )
+    return (
+        per_problem.groupby(["model", "dataset", "budget"], as_index=False)
+        .agg(
+            problems=("problem_id", "nunique"),
+            accuracy=("correct", "mean"),
+            p_correct=("p_correct", "mean"),
+            thinking_tokens=("thinking_tokens", "mean"),
+        )
+        .sort_values(["model", "dataset", "budget"], ignore_index=True)
+    )
+
+
+def parse_budgets(budgets: Sequence[int]) -> list[int]:
+    """Budgets as a sorted list of distinct positive ints; anything else is a one-line ConfigError."""
+    if isinstance(budgets, (int, str)) or not budgets:
+        raise ConfigError(
+            f"Got {budgets!r} for budgets. Give a non-empty list of positive integers, e.g. [16, 32, 64]."
+        )
+    for b in budgets:
+        if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
+            raise ConfigError(
+                f"Got {b!r} in budgets. Every budget must be a positive integer number of thinking tokens."
+            )
+    return sorted(set(budgets))
+
+
+def parse_seeds(seeds: int | Sequence[int]) -> list[int]:
+    """`seeds: n` means seeds 0..n-1; a list is taken as given (distinct ints >= 0)."""
+    if isinstance(seeds, bool):
+        raise ConfigError(f"Got {seeds!r} for seeds. Give a count >= 1 or a list of integers.")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ConfigError(f"Got {seeds} for seeds. Give a count >= 1 or a list of integers.")
+        return list(range(seeds))
+    values = list(seeds)
+    if not values or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in values):
+        raise ConfigError(f"Got {seeds!r} for seeds. Give a count >= 1 or a non-empty list of integers >= 0.")
+    return sorted(set(values))
+
+
+def measure(
+    model: str | Engine = "smollm2-135m",
+    dataset: str | Task = "demo-arith",
+    *,
+    budgets: Sequence[int] = (16, 32, 64),
+    seeds: int | Sequence[int] = 1,
+    limit: int | None = None,
+    forcing: ForcingConfig | None = None,
+    sampling: Sampling | None = None,
+    family: str | None = None,
+    family_overrides: dict[str, str | None] | None = None,
+    engine: str = "hf",
+    engine_options: dict[str, Any] | None = None,
+    problems_per_unit: int = 8,
+    on_unit: Callable[[int, int, int], None] | None = None,
+) -> Measurement:
+    """Measure `model` on `dataset` at every budget and seed, in this process, and return the tables.
+
+    `model` is an alias (`smollm2-135m`), a local directory, a hub id, or an already-built Engine;
+    `dataset` a registered name, hub id, local file, or a Task. Work is split into units of
+    `problems_per_unit` problems × all seeds × all budgets, exactly as the Ray driver splits it;
+    `on_unit(done_units, total_units, generated_tokens)` is called after each unit.
+    """
+    budgets, seed_list = parse_budgets(budgets), parse_seeds(seeds)
+    task = get_task(dataset) if isinstance(dataset, str) else dataset
+    problems = task.load(limit)
+    model_name = model if isinstance(model, str) else model.info.model
+    settings = RunSettings(
+        model=model_name,
+        engine=engine if isinstance(model, str) else model.info.engine,
+        family=resolve_family(model_name, family, family_overrides),
+        forcing=forcing or ForcingConfig(),
+        sampling=sampling or DEFAULT_SAMPLING,
+        dtype=(engine_options or {}).get("dtype", "float32") if isinstance(model, str) else model.info.dtype,
+    )
+    llm = create_engine(engine, model, **(engine_options or {})) if isinstance(model, str) else model
+    rows, trajectories = [], []
+    units = [problems[i : i + problems_per_unit] for i in range(0, len(problems), problems_per_unit)]
+    for done, unit in enumerate(units, start=1):
+        result = run_unit(llm, task, unit, seeds=seed_list, budgets=budgets, settings=settings)
+        rows.extend(result.rows)
+        trajectories.extend(result.trajectories)
+        if on_unit is not None:
+            on_unit(done, len(units), result.generated_tokens)
+    return Measurement(rows=rows_table(rows), trajectories=trajectories_table(trajectories))

@@ -1,0 +1,282 @@
+"""Run one work unit on one engine: prompts → trajectories → forced answers → grades and scores → rows.
+
+A work unit is one model, one dataset, a batch of problems × seeds, and every budget. The in-process
+`measure()` loop and the Ray worker both call `run_unit`, so the two produce identical rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import ttscale
+from ttscale import ids
+from ttscale.actors.engines.base import Engine, Sampling, ScoreRequest
+from ttscale.families import Family
+from ttscale.forcing import (
+    ForcingConfig,
+    ForcingTokens,
+    Stopwatch,
+    Trajectory,
+    derive_seed,
+    force_answers,
+    forced_prefix,
+    generate_trajectories,
+    open_thinking,
+)
+from ttscale.scoring import Trie, build_trie, candidate_logprobs, set_metrics
+from ttscale.tasks.base import Problem, PromptedProblem, Task
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything besides the unit's problems, seeds and budgets that decides its rows."""
+
+    model: str  # as named in the sweep (alias, path or hub id)
+    engine: str
+    family: Family
+    forcing: ForcingConfig = field(default_factory=ForcingConfig)
+    sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.6, top_p=0.95))
+    dtype: str = "float32"
+
+    def model_identity(self) -> dict[str, Any]:
+        return {"name": self.model, "engine": self.engine, "dtype": self.dtype}
+
+    def settings_identity(self) -> dict[str, Any]:
+        return {"family": self.family, "forcing": self.forcing, "sampling": self.sampling}
+
+
+@dataclass
+class UnitResult:
+    """The rows and trajectories one unit produced (plain dicts matching the store's schemas)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    trajectories: list[dict[str, Any]] = field(default_factory=list)
+    generated_tokens: int = 0  # model + answer tokens the engine generated for this unit
+
+
+def cell_ids(
+    task: Task, settings: RunSettings, budgets: Sequence[int], seeds: Sequence[int]
+) -> dict[tuple[int, int], str]:
+    """(budget, seed) → cell id for one model × dataset."""
+    model, dataset, extra = settings.model_identity(), task.identity(), settings.settings_identity()
+    return {
+        (b, s): ids.cell_id(model=model, dataset=dataset, settings=extra, budget=b, seed=s)
+        for b in budgets
+        for s in seeds
+    }
+
+
+def run_unit(
+    engine: Engine,
+    task: Task,
+    problems: Sequence[Problem],
+    *,
+    seeds: Sequence[int],
+    budgets: Sequence[int],
+    settings: RunSettings,
+) -> UnitResult:
+    """Measure every (problem, seed, budget) of the unit; see the module docstring."""
+    budgets = sorted(set(budgets))
+    forcing, watch = settings.forcing, Stopwatch()
+    tokens = _forcing_tokens(engine, settings.family)
+    prompted = {(p.id, s): task.prompt(p, s) for p in problems for s in seeds}
+    prompt_ids = {key: _prompt_ids(engine, pp, settings.family) for key, pp in prompted.items()}
+
+    trajectories = _plan_trajectories(prompt_ids, budgets, forcing)
+    with watch.phase("trajectory"):
+        generate_trajectories(
+            engine, list(trajectories.values()), config=forcing, tokens=tokens, sampling=settings.sampling
+        )
+
+    items = [(key, b) for key in prompt_ids for b in budgets]  # (problem, seed), budget
+    thinking = {(key, b): _trajectory_for(trajectories, key, b).prefix(b) for key, b in items}
+    prefixes = [forced_prefix(prompt_ids[key], thinking[key, b], tokens) for key, b in items]
+    with watch.phase("answer"):
+        answers = force_answers(engine, prefixes, config=forcing, tokens=tokens)
+
+    problem_by_id = {p.id: p for p in problems}
+    sets = {key: task.solution_set(problem_by_id[key[0]]) for key in prompt_ids}
+    scored = [i for i, (key, _) in enumerate(items) if sets[key] is not None]
+    with watch.phase("score"):
+        tries = {
+            name: _trie(engine, s) for name, s in {sets[items[i][0]].name: sets[items[i][0]] for i in scored}.items()
+        }
+        node_lps = engine.score([ScoreRequest(prefixes[i], tries[sets[items[i][0]].name]) for i in scored])
+    set_logps = {
+        i: candidate_logprobs(tries[sets[items[i][0]].name], lp) for i, lp in zip(scored, node_lps, strict=True)
+    }
+
+    result = UnitResult()
+    cells = cell_ids(task, settings, budgets, seeds)
+    traj_ids = {k: _trajectory_id(task, settings, k) for k in trajectories}
+    seconds = _per_row_seconds(watch, len(trajectories), len(items), len(scored))
+    now = dt.datetime.now(dt.timezone.utc)
+    info = engine.info
+    for i, (key, budget) in enumerate(items):
+        pid, seed = key
+        traj_key = key if forcing.trajectory == "nested" else (*key, budget)
+        row = _row_base(settings, info, task, pid, seed, budget, cells[budget, seed], traj_ids[traj_key], now)
+        row.update(_token_fields(prompt_ids[key], thinking[key, budget], answers[i].answer_ids))
+        row.update(_answer_fields(engine, task, prompted[key], answers[i].answer_ids))
+        row.update(_set_fields(sets[key], prompted[key], set_logps.get(i)))
+        row.update(_thinking_fields(engine, forcing, thinking[key, budget].token_ids))
+        row.update(rng_seed=trajectories[traj_key].rng_seed, **seconds)
+        row["score_seconds"] = seconds["score_seconds"] if i in set_logps else None
+        result.rows.append(row)
+    if forcing.trajectory == "nested":
+        for traj_key, traj in trajectories.items():
+            result.trajectories.append(_trajectory_row(engine, settings, task, traj_key, traj, traj_ids[traj_key]))
+    result.generated_tokens = sum(t.model_tokens for t in trajectories.values()) + sum(
+        len(a.answer_ids) for a in answers
+    )
+    return result
+
+
+def _plan_trajectories(
+    prompt_ids: dict[tuple[str, int], tuple[int, ...]], budgets: Sequence[int], forcing: ForcingConfig
+) -> dict[tuple, Trajectory]:
+    """Nested: one trajectory per (problem, seed) up to B_max. Independent: one per (problem, seed, budget)."""
+    if forcing.trajectory == "nested":
+        return {
+            (pid, s): Trajectory(prompt_ids=p, rng_seed=derive_seed(pid, s), max_model_tokens=budgets[-1])
+            for (pid, s), p in prompt_ids.items()
+        }
+    shared = forcing.independent_seeds == "shared"
+    return {
+        (pid, s, b): Trajectory(
+            prompt_ids=p, rng_seed=derive_seed(pid, s) if shared else derive_seed(pid, s, b), max_model_tokens=b
+        )
+        for (pid, s), p in prompt_ids.items()
+        for b in budgets
+    }
+
+
+def _trajectory_for(trajectories: dict[tuple, Trajectory], key: tuple[str, int], budget: int) -> Trajectory:
+    return trajectories[key] if key in trajectories else trajectories[(*key, budget)]
+
+
+def _prompt_ids(engine: Engine, prompted: PromptedProblem, family: Family) -> tuple[int, ...]:
+    messages = [{"role": "system", "content": family.system_prompt}] if family.system_prompt else []
+    messages.append({"role": "user", "content": prompted.user_message})
+    return open_thinking(engine, engine.chat_prompt_ids(messages), family)
+
+
+_TOKENS_CACHE: dict[tuple[int, Family], ForcingTokens] = {}
+_TRIE_CACHE: dict[tuple[int, str], Trie] = {}
+
+
+def _forcing_tokens(engine: Engine, family: Family) -> ForcingTokens:
+    key = (id(engine), family)
+    if key not in _TOKENS_CACHE:
+        _TOKENS_CACHE[key] = ForcingTokens.build(engine, family)
+    return _TOKENS_CACHE[key]
+
+
+def _trie(engine: Engine, solution_set) -> Trie:
+    """The solution set's candidates, each followed by the closing brace, as a token trie (cached)."""
+    key = (id(engine), solution_set.name)
+    if key not in _TRIE_CACHE:
+        _TRIE_CACHE[key] = build_trie([engine.encode(c + "}") for c in solution_set.candidates])
+    return _TRIE_CACHE[key]
+
+
+def _trajectory_id(task: Task, settings: RunSettings, key: tuple) -> str:
+    budget = key[2] if len(key) == 3 else None
+    return ids.trajectory_id(
+        model=settings.model_identity(), dataset=task.identity(), settings=settings.settings_identity(),
+        problem_id=key[0], seed=key[1], budget=budget,
+    )  # fmt: skip
+
+
+def _per_row_seconds(watch: Stopwatch, n_traj: int, n_items: int, n_scored: int) -> dict[str, float | None]:
+    s = watch.seconds
+    return {
+        "trajectory_seconds": s.get("trajectory", 0.0) / max(n_traj, 1),
+        "answer_seconds": s.get("answer", 0.0) / max(n_items, 1),
+        "score_seconds": s.get("score", 0.0) / n_scored if n_scored else None,
+    }
+
+
+def _row_base(settings, info, task, pid, seed, budget, cell_id, traj_id, now) -> dict[str, Any]:
+    return {
+        "model": settings.model, "dataset": task.name, "problem_id": pid, "seed": seed, "budget": budget,
+        "cell_id": cell_id, "trajectory_id": traj_id,
+        "trajectory_mode": settings.forcing.trajectory, "on_early_stop": settings.forcing.on_early_stop,
+        "temperature": settings.sampling.temperature, "top_p": settings.sampling.top_p,
+        "top_k": settings.sampling.top_k, "family": settings.family.name,
+        "engine": info.engine, "engine_version": info.engine_version, "model_path": info.model_path,
+        "ttscale_version": ttscale.__version__, "created_at": now,
+    }  # fmt: skip
+
+
+def _token_fields(prompt_ids, thinking, answer_ids) -> dict[str, Any]:
+    return {
+        "prompt_tokens": len(prompt_ids), "thinking_tokens": thinking.thinking_tokens,
+        "natural_end": thinking.natural_end, "continuations": thinking.continuations,
+        "injected_tokens": thinking.injected_tokens, "answer_tokens": len(answer_ids),
+    }  # fmt: skip
+
+
+def _answer_fields(engine: Engine, task: Task, prompted: PromptedProblem, answer_ids) -> dict[str, Any]:
+    text = engine.decode(answer_ids)
+    try:
+        grade = task.grade(text, prompted.gold)
+        answer, correct, unclosed, error = grade.answer, grade.correct, grade.unclosed, grade.error
+    except Exception as exc:  # a grader bug must not lose the row: record it, keep going
+        answer, correct, unclosed, error = None, None, None, f"grading failed: {type(exc).__name__}: {exc}"
+    return {
+        "answer": answer, "answer_text": text, "unclosed": unclosed,
+        "correct": None if correct is None else int(correct), "gold": prompted.gold,
+        "choice_order": list(prompted.choice_order) if prompted.choice_order is not None else None,
+        "error": error,
+    }  # fmt: skip
+
+
+_NO_SET = dict.fromkeys(
+    [
+        "solution_set",
+        "p_correct",
+        "logp_correct",
+        "rank",
+        "entropy",
+        "entropy_norm",
+        "brier",
+        "mass_on_set",
+        "distribution",
+    ]
+)
+
+
+def _set_fields(solution_set, prompted: PromptedProblem, logp: np.ndarray | None) -> dict[str, Any]:
+    if solution_set is None or logp is None:
+        return dict(_NO_SET)
+    m = set_metrics(logp, solution_set.index_of(prompted.gold))
+    return {
+        "solution_set": solution_set.name, "p_correct": m.p_correct, "logp_correct": m.logp_correct,
+        "rank": m.rank, "entropy": m.entropy, "entropy_norm": m.entropy_norm, "brier": m.brier,
+        "mass_on_set": m.mass_on_set, "distribution": m.distribution.tolist(),
+    }  # fmt: skip
+
+
+def _thinking_fields(engine: Engine, forcing: ForcingConfig, token_ids: Sequence[int]) -> dict[str, Any]:
+    """The reasoning at this budget: inline in independent mode; in nested mode the trajectory's text,
+    of which this budget saw the first `thinking_chars` characters."""
+    text = engine.decode(token_ids)
+    if forcing.trajectory == "nested":
+        return {"thinking_chars": len(text), "thinking_token_ids": None, "thinking_text": None}
+    return {"thinking_chars": len(text), "thinking_token_ids": list(token_ids), "thinking_text": text}
+
+
+def _trajectory_row(engine, settings, task, key, traj: Trajectory, traj_id: str) -> dict[str, Any]:
+    return {
+        "trajectory_id": traj_id, "model": settings.model, "dataset": task.name, "problem_id": key[0],
+        "seed": key[1], "budget": key[2] if len(key) == 3 else None, "rng_seed": traj.rng_seed,
+        "prompt_tokens": len(traj.prompt_ids), "token_ids": list(traj.token_ids), "injected": list(traj.injected),
+        "text": engine.decode(traj.token_ids), "model_tokens": traj.model_tokens, "natural_end": traj.natural_end,
+        "continuations": traj.continuations, "finished": traj.finished,
+    }  # fmt: skip
