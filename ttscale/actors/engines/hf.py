@@ -156,24 +156,72 @@ class HFEngine(Engine):
 
     # -- prefill --------------------------------------------------------------------------------------
 
-    @torch.inference_mode()
     def _prefill(self, ids: Sequence[int]) -> _Cached:
-        """KV cache and last logits for `ids`, computing only what the prefix cache does not hold."""
-        ids_np = np.asarray(ids, dtype=np.int64)
-        entry, common = self.cache.lookup(ids_np)
-        if entry is not None and common == len(ids_np) == len(entry.ids) and entry.last_logits is not None:
-            self.cache.hits_tokens += common
-            return entry
-        reuse = min(common, len(ids_np) - 1)  # at least one token must run to produce logits
-        past = _cache_from(_crop(entry.layers, reuse)) if entry is not None and reuse > 0 else DynamicCache()
-        self.cache.hits_tokens += reuse
-        self.cache.miss_tokens += len(ids_np) - reuse
-        new = torch.as_tensor(ids_np[reuse:], device=self._device)[None]
-        positions = torch.arange(reuse, len(ids_np), device=self._device)[None]
-        out = self._forward(input_ids=new, position_ids=positions, cache=past)
-        result = _Cached(ids=ids_np, layers=_layers_of(_cache_of(out)), last_logits=out.logits[0, -1].float())
-        self.cache.insert(result)
-        return result
+        return self._prefill_many([ids])[0]
+
+    @torch.inference_mode()
+    def _prefill_many(self, prompts: Sequence[Sequence[int]]) -> list[_Cached]:
+        """KV caches and last logits for many prompts, computing only what the prefix cache lacks.
+
+        All uncached suffixes run in one forward: row r is [pad | its cached prefix] as the past and
+        [pad | its suffix] as input, so every row's last input token is its prompt's last token; the
+        2D mask hides the pads and position ids continue each row's own prefix.
+        """
+        results: list[_Cached | None] = [None] * len(prompts)
+        work = []  # (row, ids, cached entry or None, tokens reused)
+        for i, ids in enumerate(prompts):
+            ids_np = np.asarray(ids, dtype=np.int64)
+            entry, common = self.cache.lookup(ids_np)
+            if entry is not None and common == len(ids_np) == len(entry.ids) and entry.last_logits is not None:
+                self.cache.hits_tokens += common
+                results[i] = entry
+                continue
+            reuse = min(common, len(ids_np) - 1)  # at least one token must run to produce logits
+            self.cache.hits_tokens += reuse
+            self.cache.miss_tokens += len(ids_np) - reuse
+            work.append((i, ids_np, entry if reuse > 0 else None, reuse))
+        for chunk in _chunks(work, self.max_batch):
+            for (i, *_), cached in zip(chunk, self._prefill_forward(chunk), strict=True):
+                results[i] = cached
+                self.cache.insert(cached)
+        return results  # type: ignore[return-value]
+
+    def _prefill_forward(self, work: Sequence[tuple[int, np.ndarray, _Cached | None, int]]) -> list[_Cached]:
+        R = len(work)
+        past_len = max(reuse for *_, reuse in work)
+        suffix_len = max(len(ids) - reuse for _, ids, _, reuse in work)
+        input_ids = torch.zeros(R, suffix_len, dtype=torch.long, device=self._device)  # pads are masked out
+        positions = torch.zeros(R, suffix_len, dtype=torch.long, device=self._device)
+        mask = torch.zeros(R, past_len + suffix_len, dtype=torch.long, device=self._device)
+        for r, (_, ids, _, reuse) in enumerate(work):
+            n = len(ids) - reuse
+            input_ids[r, suffix_len - n :] = torch.as_tensor(ids[reuse:])
+            positions[r, suffix_len - n :] = torch.arange(reuse, len(ids))
+            mask[r, past_len - reuse : past_len] = 1
+            mask[r, past_len + suffix_len - n :] = 1
+        past = DynamicCache()
+        if past_len:
+            layers = self._empty_layers(past_len) if any(e is None for _, _, e, _ in work) else None
+            per_row = [_crop(e.layers, reuse) if e is not None else None for _, _, e, reuse in work]
+            past = _cache_from(_left_pad_into(per_row, past_len, layers, self._device))
+        out = self._forward(
+            input_ids=input_ids, position_ids=positions, attention_mask=mask, cache=past, logits_to_keep=1
+        )
+        layers = _layers_of(_cache_of(out))
+        results = []
+        for r, (_, ids, _, _) in enumerate(work):
+            real = torch.nonzero(mask[r]).squeeze(1)  # (len(ids),) the row's own positions, holes dropped
+            row_layers = [(k[r : r + 1, :, real].clone(), v[r : r + 1, :, real].clone()) for k, v in layers]
+            results.append(_Cached(ids=ids, layers=row_layers, last_logits=out.logits[r, -1].float()))
+        return results
+
+    def _empty_layers(self, length: int) -> Layers:
+        """Zero KV of `length` slots, shaped like this model's layers (a template for rows with no prefix)."""
+        cfg = self.model.config
+        heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        zeros = torch.zeros(1, heads, 0, head_dim, dtype=self._dtype, device=self._device)
+        return [(zeros, zeros)] * cfg.num_hidden_layers
 
     # -- generation -----------------------------------------------------------------------------------
 
@@ -189,7 +237,7 @@ class HFEngine(Engine):
 
     @torch.inference_mode()
     def _generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        prefills = [self._prefill(r.prompt_ids) for r in requests]
+        prefills = self._prefill_many([r.prompt_ids for r in requests])
         rows = [_Row(r, p, self._device) for r, p in zip(requests, prefills, strict=True)]
         for row in rows:
             row.push(row.sample(row.prefill.last_logits))
@@ -221,10 +269,10 @@ class HFEngine(Engine):
     def _store_finished(self, row: _Row, cache: DynamicCache, b: int, mask_row: torch.Tensor) -> None:
         """Keep a finished row's KV (prompt + every token fed so far) for later forced answers."""
         fed = row.fed_ids()
-        start = int(mask_row.shape[0]) - len(fed)  # the row's real tokens are the last len(fed) slots
-        if start < 0 or int(mask_row[start:].sum()) != len(fed):
+        real = torch.nonzero(mask_row).squeeze(1)
+        if len(real) != len(fed):
             return
-        layers = [(k[b : b + 1, :, start:].clone(), v[b : b + 1, :, start:].clone()) for k, v in _layers_of(cache)]
+        layers = [(k[b : b + 1, :, real].clone(), v[b : b + 1, :, real].clone()) for k, v in _layers_of(cache)]
         self.cache.insert(_Cached(ids=np.asarray(fed, dtype=np.int64), layers=layers, last_logits=None))
 
     # -- scoring --------------------------------------------------------------------------------------
@@ -251,7 +299,7 @@ class HFEngine(Engine):
         Node inputs are their own tokens at position L + depth - 1; the 4D mask lets a node see its
         row's real prefix tokens and its own ancestors (itself included), nothing else.
         """
-        cached = [self._prefill(p) for p in prefixes]
+        cached = self._prefill_many(prefixes)
         roots = np.flatnonzero(trie.parents < 0)
         node_lp = np.empty((len(prefixes), trie.num_nodes), dtype=np.float64)
         for r, prefix in enumerate(cached):
@@ -335,17 +383,23 @@ def sample_token(logits: torch.Tensor, sampling: Sampling, generator: torch.Gene
     """Greedy argmax, or temperature → top-k → top-p → one multinomial draw from this row's generator."""
     if sampling.greedy:
         return int(torch.argmax(logits))
-    scaled = logits / sampling.temperature  # (V,)
-    if sampling.top_k:
-        kth = torch.topk(scaled, min(sampling.top_k, scaled.shape[-1])).values[-1]
-        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
-    probs = torch.softmax(scaled, -1)
+    probs = torch.softmax(logits / sampling.temperature, -1)  # (V,)
+    vocab = probs.shape[-1]
+    k = min(sampling.top_k or vocab, vocab)
+    if sampling.top_p >= 1.0 and k == vocab:
+        return int(torch.multinomial(probs, 1, generator=generator))
+    top = k if sampling.top_p >= 1.0 else min(_NUCLEUS_GUESS, k)
+    values, order = torch.topk(probs, top)  # (top,) descending
+    while sampling.top_p < 1.0 and top < k and values.sum() < sampling.top_p:
+        top = min(top * 8, k)  # the nucleus is almost always in the top few hundred: avoid sorting all V
+        values, order = torch.topk(probs, top)
     if sampling.top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        outside = torch.cumsum(sorted_probs, -1) - sorted_probs >= sampling.top_p  # keep the first crossing
-        sorted_probs[outside] = 0.0
-        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
-    return int(torch.multinomial(probs, 1, generator=generator))
+        outside = torch.cumsum(values, -1) - values >= sampling.top_p  # keep up to the first crossing
+        values = values.masked_fill(outside, 0.0)
+    return int(order[torch.multinomial(values, 1, generator=generator)])
+
+
+_NUCLEUS_GUESS = 256
 
 
 def _cache_of(output) -> DynamicCache:
@@ -372,16 +426,30 @@ def _left_pad(per_row: Sequence[Layers], device: torch.device) -> tuple[Layers, 
     mask = torch.zeros(len(per_row), longest, dtype=torch.long, device=device)
     for b, n in enumerate(lengths):
         mask[b, longest - n :] = 1
+    return _left_pad_into(per_row, longest, None, device), mask
+
+
+def _left_pad_into(
+    per_row: Sequence[Layers | None], length: int, template: Layers | None, device: torch.device
+) -> Layers:
+    """(R, heads, length, head_dim) per layer, each row's cache right-aligned; None rows stay zero."""
+    like = next(row for row in per_row if row is not None) if template is None else template
     layers = []
-    for layer in range(len(per_row[0])):
-        k0, v0 = per_row[0][layer]
-        keys = k0.new_zeros(len(per_row), k0.shape[1], longest, k0.shape[3])
-        values = v0.new_zeros(len(per_row), v0.shape[1], longest, v0.shape[3])
-        for b, n in enumerate(lengths):
-            keys[b, :, longest - n :] = per_row[b][layer][0][0]
-            values[b, :, longest - n :] = per_row[b][layer][1][0]
+    for layer in range(len(like)):
+        k0, v0 = like[layer]
+        keys = k0.new_zeros(len(per_row), k0.shape[1], length, k0.shape[3])
+        values = v0.new_zeros(len(per_row), v0.shape[1], length, v0.shape[3])
+        for b, row in enumerate(per_row):
+            if row is not None:
+                n = row[layer][0].shape[2]
+                keys[b, :, length - n :] = row[layer][0][0]
+                values[b, :, length - n :] = row[layer][1][0]
         layers.append((keys, values))
-    return layers, mask
+    return layers
+
+
+def _chunks(items: Sequence, size: int) -> list[Sequence]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def default_threads() -> int:
