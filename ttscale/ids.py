@@ -43,11 +43,14 @@ def stable_hash(value: Any, length: int = 20) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
 
 
-def cell_id(
-    *, model: Mapping[str, Any], dataset: Mapping[str, Any], settings: Mapping[str, Any], budget: int, seed: int
-) -> str:
+def pair_digest(*, model: Mapping[str, Any], dataset: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+    """Hash what all cells of one (model, dataset) share, once; `cell_id` then adds budget and seed."""
+    return stable_hash({"model": model, "dataset": dataset, "settings": settings}, length=64)
+
+
+def cell_id(pair: str, budget: int, seed: int) -> str:
     """The key of a (model, dataset, budget, seed) cell: changes whenever anything that changes its rows does."""
-    return stable_hash({"model": model, "dataset": dataset, "settings": settings, "budget": budget, "seed": seed})
+    return hashlib.sha256(f"{pair}|budget={budget}|seed={seed}".encode()).hexdigest()[:20]
 
 
 def trajectory_id(*, model: Mapping[str, Any], dataset: Mapping[str, Any], settings: Mapping[str, Any],

@@ -63,12 +63,10 @@ def cell_ids(
     task: Task, settings: RunSettings, budgets: Sequence[int], seeds: Sequence[int]
 ) -> dict[tuple[int, int], str]:
     """(budget, seed) → cell id for one model × dataset."""
-    model, dataset, extra = settings.model_identity(), task.identity(), settings.settings_identity()
-    return {
-        (b, s): ids.cell_id(model=model, dataset=dataset, settings=extra, budget=b, seed=s)
-        for b in budgets
-        for s in seeds
-    }
+    pair = ids.pair_digest(
+        model=settings.model_identity(), dataset=task.identity(), settings=settings.settings_identity()
+    )
+    return {(b, s): ids.cell_id(pair, b, s) for b in budgets for s in seeds}
 
 
 def run_unit(

@@ -1,11 +1,34 @@
-"""Result storage: the Arrow schemas of rows and trajectories, and conversion of result dicts into tables."""
+"""Result storage: Arrow schemas, append-only Parquet shards written atomically, manifest, done set, readers.
+
+A results directory holds:
+
+    manifest.json           the sweep file text and hash, ttscale/engine/model versions, one entry per run
+    rows/<unit>-<id>.parquet          one shard per finished work unit (ROW_SCHEMA)
+    trajectories/<unit>-<id>.parquet  its nested-mode trajectories (TRAJECTORY_SCHEMA)
+    failures/<unit>-<id>.json         one record per failed attempt
+    events.jsonl            what each run dispatched and finished, for status and audits
+
+Shards are written under `tmp/` and renamed into place, so a crash never leaves a partial shard; the
+rows shard is renamed last, so a unit counts as done exactly when its rows are visible.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import time
+import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import ray.data
 
 ROW_SCHEMA = pa.schema(
     [
@@ -106,3 +129,135 @@ def _table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
             missing, extra = sorted(names - set(row)), sorted(set(row) - names)
             raise ValueError(f"result row does not match the schema: missing {missing}, extra {extra}")
     return pa.Table.from_pylist(rows, schema=schema)
+
+
+class ResultStore:
+    """One results directory: see the module docstring for its layout."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.rows_dir = self.root / "rows"
+        self.trajectories_dir = self.root / "trajectories"
+        self.failures_dir = self.root / "failures"
+        self.manifest_path = self.root / "manifest.json"
+        self.events_path = self.root / "events.jsonl"
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file() or self.rows_dir.is_dir()
+
+    def _ensure(self) -> None:
+        for d in (self.rows_dir, self.trajectories_dir, self.failures_dir, self.root / "tmp"):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # -- writing ----------------------------------------------------------------------------------------
+
+    def write_unit(self, unit_id: str, rows: pa.Table, trajectories: pa.Table | None = None) -> Path:
+        """Write one unit's shards atomically (trajectories first, rows last) and return the rows shard."""
+        self._ensure()
+        name = f"{unit_id}-{uuid.uuid4().hex[:8]}.parquet"
+        if trajectories is not None and trajectories.num_rows:
+            self._atomic_parquet(trajectories.cast(TRAJECTORY_SCHEMA), self.trajectories_dir / name)
+        return self._atomic_parquet(rows.cast(ROW_SCHEMA), self.rows_dir / name)
+
+    def _atomic_parquet(self, table: pa.Table, target: Path) -> Path:
+        tmp = self.root / "tmp" / f".{target.name}.{os.getpid()}"
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        return target
+
+    def record_failure(self, unit_id: str, attempt: int, error: str, detail: str = "", **extra: Any) -> None:
+        self._ensure()
+        record = {
+            "unit_id": unit_id,
+            "attempt": attempt,
+            "error": error,
+            "detail": detail,
+            "time": time.time(),
+            **extra,
+        }
+        self._atomic_json(record, self.failures_dir / f"{unit_id}-{attempt}-{uuid.uuid4().hex[:6]}.json")
+
+    def log_event(self, event: str, **fields: Any) -> None:
+        """Append one JSON line to events.jsonl (dispatch, done, failed, run start/end)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.events_path, "a") as fh:
+            fh.write(json.dumps({"event": event, "time": time.time(), **fields}) + "\n")
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._ensure()
+        self._atomic_json(dict(manifest), self.manifest_path)
+
+    def _atomic_json(self, obj: Any, target: Path) -> None:
+        tmp = self.root / "tmp" / f".{target.name}.{os.getpid()}"
+        tmp.write_text(json.dumps(obj, indent=2, default=str))
+        os.replace(tmp, target)
+
+    # -- reading ----------------------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any] | None:
+        return json.loads(self.manifest_path.read_text()) if self.manifest_path.is_file() else None
+
+    def row_shards(self) -> list[Path]:
+        return sorted(self.rows_dir.glob("*.parquet")) if self.rows_dir.is_dir() else []
+
+    def trajectory_shards(self) -> list[Path]:
+        return sorted(self.trajectories_dir.glob("*.parquet")) if self.trajectories_dir.is_dir() else []
+
+    def done_keys(self) -> set[tuple[str, str]]:
+        """(cell id, problem id) of every stored row: what resume subtracts."""
+        table = self._read_tables(self.row_shards(), list(ROW_KEY))
+        if table is None:
+            return set()
+        return set(zip(table.column("cell_id").to_pylist(), table.column("problem_id").to_pylist(), strict=True))
+
+    def failures(self) -> list[dict[str, Any]]:
+        if not self.failures_dir.is_dir():
+            return []
+        records = [json.loads(p.read_text()) for p in self.failures_dir.glob("*.json")]
+        return sorted(records, key=lambda r: r["time"])
+
+    def events(self) -> list[dict[str, Any]]:
+        if not self.events_path.is_file():
+            return []
+        return [json.loads(line) for line in self.events_path.read_text().splitlines() if line.strip()]
+
+    def read_table(self, columns: list[str] | None = None) -> pa.Table:
+        """All rows as one Arrow table (empty, with the schema, when there are none)."""
+        table = self._read_tables(self.row_shards(), columns)
+        if table is None:
+            schema = ROW_SCHEMA if columns is None else pa.schema([ROW_SCHEMA.field(c) for c in columns])
+            return schema.empty_table()
+        return table
+
+    def read_pandas(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """All rows as pandas, for small results (use `read()` for large ones)."""
+        return self.read_table(columns).to_pandas()
+
+    def read_trajectories(self) -> pa.Table:
+        """Trajectories, one per id: a later, longer run of the same trajectory supersedes a shorter one."""
+        table = self._read_tables(self.trajectory_shards(), None)
+        if table is None:
+            return TRAJECTORY_SCHEMA.empty_table()
+        order = pc.sort_indices(table, [("trajectory_id", "ascending"), ("model_tokens", "descending")])
+        table = table.take(order)
+        ids = table.column("trajectory_id").to_pylist()
+        keep = [i for i, tid in enumerate(ids) if i == 0 or ids[i - 1] != tid]
+        return table.take(pa.array(keep, type=pa.int64()))
+
+    def read(self) -> ray.data.Dataset:
+        """All rows as a Ray Dataset (ray.data.read_parquet over the shards)."""
+        import ray.data
+
+        shards = [str(p) for p in self.row_shards()]
+        if not shards:
+            return ray.data.from_arrow(ROW_SCHEMA.empty_table())
+        return ray.data.read_parquet(shards, schema=ROW_SCHEMA)
+
+    @staticmethod
+    def _read_tables(paths: list[Path], columns: list[str] | None) -> pa.Table | None:
+        if not paths:
+            return None
+        return pa.concat_tables([pq.read_table(p, columns=columns) for p in paths])
