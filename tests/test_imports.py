@@ -9,7 +9,18 @@ HEAVY = ("torch", "vllm", "ray", "transformers")
 
 
 @pytest.mark.parametrize(
-    "module", ["ttscale", "ttscale.forcing", "ttscale.scoring", "ttscale.families", "ttscale.store", "ttscale.measure"]
+    "module",
+    [
+        "ttscale",
+        "ttscale.forcing",
+        "ttscale.scoring",
+        "ttscale.families",
+        "ttscale.store",
+        "ttscale.measure",
+        "ttscale.sweeps.plan",
+        "ttscale.sweeps.spec",
+        "ttscale.sweeps.resolve",
+    ],
 )
 def test_pure_modules_do_not_import_heavy_frameworks(module):
     code = f"import sys, {module}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"

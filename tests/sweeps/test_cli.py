@@ -1,0 +1,69 @@
+"""The sweep commands as a user runs them: bad files fail in one line and write nothing; plan and status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+
+def ttscale(*args, cwd=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "ttscale.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
+
+
+def bad_file(tmp_path, sweep_spec, kind):
+    path = tmp_path / "bad.yaml"
+    spec = sweep_spec()
+    if kind == "malformed":
+        path.write_text("name: t\nmodels: [unclosed\n")
+        return path
+    if kind == "unknown key":
+        spec["seedz"] = 3
+    elif kind == "negative budget":
+        spec["budgets"] = [16, -32]
+    elif kind == "unknown model":
+        spec["models"] = [{"name": "smollm9-1m"}]
+    elif kind == "missing dataset file":
+        spec["datasets"] = [{"name": str(tmp_path / "missing.jsonl")}]
+    elif kind == "zero seeds":
+        spec["seeds"] = 0
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("malformed", "malformed YAML at line"),
+        ("unknown key", "Unknown key `seedz`"),
+        ("negative budget", "Got -32 for"),
+        ("unknown model", "Got 'smollm9-1m' for"),
+        ("missing dataset file", "Dataset file not found"),
+        ("zero seeds", "Got 0 for"),
+    ],
+)
+@pytest.mark.parametrize("command", ["sweep", "plan"])
+def test_bad_sweep_files_fail_in_one_line_and_write_nothing(tmp_path, sweep_spec, kind, message, command):
+    path = bad_file(tmp_path, sweep_spec, kind)
+    proc = ttscale(command, str(path), cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], proc.stderr
+    assert "bad.yaml" in lines[0] or kind == "missing dataset file"
+    assert not (tmp_path / "results").exists()
+
+
+def test_plan_json_counts_cells_units_and_tokens(tmp_path, make_sweep):
+    path = make_sweep(budgets=[16, 32, 64])
+    proc = ttscale("plan", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["rows_total"] == 2 * 2 * 3 and plan["rows_remaining"] == plan["rows_total"] and plan["units"] == 2
+    pair = plan["pairs"][0]
+    assert pair["cells"] == 3 * 2 and pair["tokens_nested"] < pair["tokens_independent"]
+    assert not (tmp_path / "results").exists()  # planning writes nothing

@@ -1,0 +1,92 @@
+"""Planning is pure: cell ids, units, resume by subtraction, identity changes, token estimates."""
+
+import pytest
+
+from ttscale.sweeps.plan import build_plan
+from ttscale.sweeps.spec import SweepSpec
+
+DATASET = {"name": "d", "version": 1}
+
+
+def spec(**changes):
+    base = {
+        "name": "t", "output_dir": "out", "models": [{"name": "smollm2-135m"}], "datasets": [{"name": "demo-arith"}],
+        "budgets": [16, 32], "seeds": 2, "problems_per_unit": 2,
+    }  # fmt: skip
+    base.update(changes)
+    return SweepSpec.model_validate(base)
+
+
+PIDS = [["p0", "p1", "p2"]]
+
+
+def all_keys(plan, unit_list=None):
+    keys = set()
+    for unit in unit_list or plan.units:
+        keys |= plan.expected_keys(unit, set())
+    return keys
+
+
+def test_cells_units_and_rows():
+    plan = build_plan(spec(), [DATASET], PIDS)
+    assert len(plan.cell_ids) == 2 * 2  # budgets × seeds
+    assert [u.problem_ids for u in plan.units] == [("p0", "p1"), ("p2",)]
+    assert plan.rows_total == 3 * 4 and plan.rows_remaining == 12
+    assert len(all_keys(plan)) == 12
+
+
+def test_done_rows_are_subtracted_exactly():
+    first = build_plan(spec(), [DATASET], PIDS)
+    done = first.expected_keys(first.units[0], set())
+    again = build_plan(spec(), [DATASET], PIDS, done)
+    assert again.rows_done == len(done) and [u.problem_ids for u in again.units] == [("p2",)]
+    assert build_plan(spec(), [DATASET], PIDS, all_keys(first)).units == []
+
+
+def test_adding_a_budget_runs_only_the_new_cells():
+    old = build_plan(spec(), [DATASET], PIDS)
+    new = build_plan(spec(budgets=[16, 32, 64]), [DATASET], PIDS, all_keys(old))
+    assert {u.budgets for u in new.units} == {(64,)}
+    assert new.rows_remaining == 3 * 2
+    assert all(old.cell_ids[k] == new.cell_ids[k] for k in old.cell_ids)  # old cells keep their ids
+
+
+def test_adding_seeds_and_datasets_runs_only_new_cells():
+    old = build_plan(spec(), [DATASET], PIDS)
+    more = spec(seeds=3, datasets=[{"name": "demo-arith"}, {"name": "demo-mc"}])
+    new = build_plan(more, [DATASET, {"name": "e"}], [*PIDS, ["q0"]], all_keys(old))
+    assert new.rows_remaining == 3 * 2 * 1 + 1 * 2 * 3  # seed 2 on the old dataset + all of the new one
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"models": [{"name": "smollm2-135m", "overrides": {"forced_answer": "\nSo the answer is \\boxed{"}}]},
+        {"models": [{"name": "smollm2-135m", "overrides": {"continuation": "\nHmm"}}]},
+        {"sampling": {"temperature": 0.7}},
+        {"forcing": {"trajectory": "independent"}},
+        {"forcing": {"on_early_stop": "accept"}},
+        {"models": [{"name": "smollm2-135m", "dtype": "bfloat16"}]},
+    ],
+)
+def test_result_changing_options_give_new_cell_ids(change):
+    old = build_plan(spec(), [DATASET], PIDS)
+    new = build_plan(spec(**change), [DATASET], PIDS)
+    assert set(old.cell_ids.values()).isdisjoint(new.cell_ids.values())
+
+
+def test_placement_options_keep_cell_ids():
+    old = build_plan(spec(), [DATASET], PIDS)
+    new = build_plan(
+        spec(models=[{"name": "smollm2-135m", "replicas": 3, "threads": 1}], problems_per_unit=1, name="other"),
+        [DATASET], PIDS,
+    )  # fmt: skip
+    assert old.cell_ids == new.cell_ids
+
+
+def test_token_estimates_favour_nested():
+    plan = build_plan(spec(budgets=[16, 32, 64, 128]), [DATASET], PIDS)
+    pair = plan.pairs[0]
+    answers = 16 * 4
+    assert pair.tokens_nested == 3 * 2 * (128 + answers)
+    assert pair.tokens_independent == 3 * 2 * (16 + 32 + 64 + 128 + answers)

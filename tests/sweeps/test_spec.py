@@ -1,0 +1,81 @@
+"""Sweep files: the schema, its normalisation, and one-line errors naming file, field and fix."""
+
+import textwrap
+
+import pytest
+
+from ttscale.errors import ConfigError
+from ttscale.sweeps.plan import HASHED_FIELDS, IGNORED_FIELDS
+from ttscale.sweeps.spec import DatasetSpec, ForcingSpec, ModelSpec, SamplingSpec, SweepSpec, load_sweep
+
+GOOD = """
+name: t
+output_dir: {out}
+models:
+  - name: smollm2-135m
+datasets:
+  - name: demo-arith
+    limit: 2
+budgets: {{log2: [3, 5]}}
+seeds: 2
+"""
+
+
+def write(tmp_path, text, name="sweep.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).format(out=tmp_path / "out"))
+    return path
+
+
+def test_a_good_file_normalises_budgets_and_seeds(tmp_path):
+    spec = load_sweep(write(tmp_path, GOOD)).spec
+    assert spec.budgets == [8, 16, 32] and spec.seeds == [0, 1]
+    assert spec.models[0].engine == "hf" and spec.models[0].replicas == "auto"
+    assert spec.forcing.trajectory == "nested" and spec.sampling.temperature == 0.6
+
+
+def test_budget_lists_are_sorted_and_deduplicated(tmp_path):
+    spec = load_sweep(write(tmp_path, GOOD.replace("{{log2: [3, 5]}}", "[64, 16, 16, 32]"))).spec
+    assert spec.budgets == [16, 32, 64]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("budgets: {{log2: [3, 5]}}", "budgets: [16, -32]"), r"Got -32 for .*sweep.yaml: `budgets`\. Every budget"),
+        (("seeds: 2", "seeds: 0"), r"Got 0 for .*sweep.yaml: `seeds`\. Give a count >= 1"),
+        (("seeds: 2", "seeds: 2\nseedz: 3"), r"Unknown key `seedz` in .*sweep.yaml\. Remove it or fix its spelling"),
+        (("    limit: 2", "    limit: 2\n    limt: 3"), r"Unknown key `datasets\.0\.limt`"),
+        (("name: t\n", ""), r"`name` is required"),
+        (("seeds: 2", "seeds: [1, 1]"), r"Seeds must be distinct"),
+        (("  - name: smollm2-135m", "  - name: smollm2-135m\n    engine: tpu"), r"`models\.0\.engine`"),
+        (
+            ("  - name: smollm2-135m", "  - name: smollm2-135m\n    family: llama9"),
+            r"Got 'llama9' .*`models\.0\.family`",
+        ),
+    ],
+)
+def test_bad_fields_are_one_line_errors(tmp_path, edit, message):
+    path = write(tmp_path, GOOD.replace(*edit))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_sweep(path)
+    assert "\n" not in str(info.value)
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    path = write(tmp_path, GOOD + "\nmodels: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"sweep\.yaml: malformed YAML at line \d+"):
+        load_sweep(path)
+
+
+def test_a_missing_sweep_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_sweep(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("cls", [ModelSpec, DatasetSpec, ForcingSpec, SamplingSpec, SweepSpec])
+def test_every_spec_field_is_classed_as_hashed_or_ignored(cls):
+    """A new field must be declared as changing results (hashed into cell ids) or not."""
+    hashed, ignored = HASHED_FIELDS[cls], IGNORED_FIELDS[cls]
+    assert not hashed & ignored
+    assert set(cls.model_fields) == hashed | ignored, f"classify {set(cls.model_fields) - hashed - ignored}"

@@ -1,0 +1,1 @@
+"""Sweeps: the YAML spec, the pure planner, and the Ray driver that runs a plan."""

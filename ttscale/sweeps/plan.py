@@ -1,0 +1,193 @@
+"""Planning: expand a sweep into cells and work units, subtract what the store holds, estimate tokens.
+
+Pure Python (no Ray, no torch): a cell is (model, dataset, budget, seed) and its id is the sha256 of
+canonical JSON over everything that changes its rows; a result row is keyed by (cell id, problem id).
+A work unit is one model, one dataset, up to `problems_per_unit` problems × the seeds × the budgets that
+still have a missing row among them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field
+from typing import Any
+
+from ttscale import ids
+from ttscale.actors.engines.base import Sampling
+from ttscale.families import resolve_family
+from ttscale.forcing import ForcingConfig
+from ttscale.runner import RunSettings
+from ttscale.sweeps.spec import DatasetSpec, ForcingSpec, ModelSpec, SamplingSpec, SweepSpec
+
+# Every spec field is either part of a cell's identity or declared not to change results. A test fails
+# when a new field is in neither list, so nothing that changes results can go unhashed.
+HASHED_FIELDS: dict[type, frozenset[str]] = {
+    ModelSpec: frozenset({"name", "engine", "family", "overrides", "dtype"}),
+    DatasetSpec: frozenset({"name", "path", "columns", "answer_format", "solution_set"}),  # via task.identity()
+    ForcingSpec: frozenset(ForcingSpec.model_fields),
+    SamplingSpec: frozenset(SamplingSpec.model_fields),
+    SweepSpec: frozenset({"models", "datasets", "budgets", "seeds", "forcing", "sampling"}),
+}
+IGNORED_FIELDS: dict[type, frozenset[str]] = {
+    ModelSpec: frozenset({"tensor_parallel", "replicas", "threads", "engine_options"}),  # placement and speed
+    DatasetSpec: frozenset({"limit"}),  # which problems, not what a problem's row holds
+    ForcingSpec: frozenset(),
+    SamplingSpec: frozenset(),
+    SweepSpec: frozenset({"name", "output_dir", "problems_per_unit", "max_attempts", "unit_timeout_s"}),
+}
+
+
+def run_settings(spec: SweepSpec, model: ModelSpec) -> RunSettings:
+    """The RunSettings a model's actors use; its identity is what cell ids hash."""
+    return RunSettings(
+        model=model.name,
+        engine=model.engine,
+        family=resolve_family(model.name, model.family, model.overrides),
+        forcing=ForcingConfig(**spec.forcing.model_dump()),
+        sampling=Sampling(**spec.sampling.model_dump()),
+        dtype=model.resolved_dtype,
+    )
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One actor call: one model, one dataset, some problems × seeds × budgets (those with missing rows)."""
+
+    unit_id: str
+    model: int  # index into spec.models
+    dataset: int  # index into spec.datasets
+    problem_ids: tuple[str, ...]
+    seeds: tuple[int, ...]
+    budgets: tuple[int, ...]
+    rows: int  # rows still missing among problems × seeds × budgets (the unit writes exactly these)
+    tokens: int  # estimated generated tokens (thinking + answers)
+
+
+@dataclass
+class PairSummary:
+    """Planned work for one (model, dataset)."""
+
+    model: str
+    dataset: str
+    cells: int = 0
+    rows: int = 0
+    rows_done: int = 0
+    units: int = 0
+    tokens_nested: int = 0  # estimated generated tokens for the remaining work, nested mode
+    tokens_independent: int = 0  # the same work in independent mode
+
+    @property
+    def rows_remaining(self) -> int:
+        return self.rows - self.rows_done
+
+
+@dataclass
+class Plan:
+    """The whole sweep: cell ids per (model, dataset, budget, seed), work units, and a summary."""
+
+    cell_ids: dict[tuple[int, int, int, int], str]  # (model idx, dataset idx, budget, seed) -> cell id
+    units: list[WorkUnit]
+    pairs: list[PairSummary] = field(default_factory=list)
+
+    @property
+    def rows_total(self) -> int:
+        return sum(p.rows for p in self.pairs)
+
+    @property
+    def rows_done(self) -> int:
+        return sum(p.rows_done for p in self.pairs)
+
+    @property
+    def rows_remaining(self) -> int:
+        return self.rows_total - self.rows_done
+
+    def expected_keys(self, unit: WorkUnit, done: Set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (cell id, problem id) rows this unit must produce: its grid minus what is already stored."""
+        return {
+            (self.cell_ids[unit.model, unit.dataset, b, s], p)
+            for p in unit.problem_ids
+            for s in unit.seeds
+            for b in unit.budgets
+        } - set(done)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows_total": self.rows_total,
+            "rows_done": self.rows_done,
+            "rows_remaining": self.rows_remaining,
+            "units": len(self.units),
+            "pairs": [{**p.__dict__, "rows_remaining": p.rows_remaining} for p in self.pairs],
+        }
+
+
+def build_plan(
+    spec: SweepSpec,
+    dataset_identities: Sequence[Mapping[str, Any]],
+    problem_ids: Sequence[Sequence[str]],
+    done: Set[tuple[str, str]] = frozenset(),
+) -> Plan:
+    """Expand the sweep (datasets given as identity + ordered problem ids) and subtract `done` row keys."""
+    budgets, seeds = spec.budgets, spec.seeds
+    cell_ids: dict[tuple[int, int, int, int], str] = {}
+    units: list[WorkUnit] = []
+    pairs: list[PairSummary] = []
+    for m, model in enumerate(spec.models):
+        settings = run_settings(spec, model)
+        for d, dataset in enumerate(spec.datasets):
+            pair_id = ids.pair_digest(
+                model=settings.model_identity(), dataset=dataset_identities[d], settings=settings.settings_identity()
+            )
+            cells = {(b, s): ids.cell_id(pair_id, b, s) for b in budgets for s in seeds}
+            cell_ids.update({(m, d, b, s): c for (b, s), c in cells.items()})
+            pair = PairSummary(model=model.name, dataset=dataset.name, cells=len(cells))
+            pid_list = list(problem_ids[d])
+            pair.rows = len(cells) * len(pid_list)
+            for start in range(0, len(pid_list), spec.problems_per_unit):
+                batch = tuple(pid_list[start : start + spec.problems_per_unit])
+                unit = _unit(m, d, batch, seeds, budgets, cells, done, spec)
+                pair.rows_done += len(batch) * len(cells) - (unit.rows if unit else 0)
+                if unit is not None:
+                    units.append(unit)
+                    pair.units += 1
+                    pair.tokens_nested += unit.tokens
+                    pair.tokens_independent += _tokens(len(batch), len(unit.seeds), unit.budgets, spec, nested=False)
+            pairs.append(pair)
+    return Plan(cell_ids=cell_ids, units=units, pairs=pairs)
+
+
+def _unit(m, d, problems, seeds, budgets, cells, done, spec) -> WorkUnit | None:
+    """The unit for one problem batch, trimmed to the seeds and budgets that still miss a row."""
+    missing = [(b, s) for b in budgets for s in seeds for p in problems if (cells[b, s], p) not in done]
+    if not missing:
+        return None
+    unit_budgets = tuple(sorted({b for b, _ in missing}))
+    unit_seeds = tuple(sorted({s for _, s in missing}))
+    nested = spec.forcing.trajectory == "nested"
+    tokens = _tokens(len(problems), len(unit_seeds), unit_budgets, spec, nested=nested)
+    unit_id = hashlib.sha256(
+        f"{m}|{d}|{cells[budgets[0], seeds[0]]}|{problems}|{unit_seeds}|{unit_budgets}".encode()
+    ).hexdigest()[:16]
+    return WorkUnit(unit_id, m, d, problems, unit_seeds, unit_budgets, rows=len(missing), tokens=tokens)
+
+
+def _tokens(problems: int, seeds: int, budgets: Sequence[int], spec: SweepSpec, *, nested: bool) -> int:
+    """Upper estimate of generated tokens: thinking (B_max per trajectory nested, ΣB independent) + answers."""
+    thinking = max(budgets) if nested else sum(budgets)
+    answers = spec.forcing.answer_max_tokens * len(budgets)
+    return problems * seeds * (thinking + answers)
+
+
+def budget_completion(
+    spec: SweepSpec, plan: Plan, problem_ids: Sequence[Sequence[str]], done: Set[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Rows stored vs planned for every (model, dataset, budget): what `ttscale status` shows."""
+    out = []
+    for m, model in enumerate(spec.models):
+        for d, dataset in enumerate(spec.datasets):
+            for b in spec.budgets:
+                cells = [plan.cell_ids[m, d, b, s] for s in spec.seeds]
+                total = len(cells) * len(problem_ids[d])
+                stored = sum(1 for c in cells for p in problem_ids[d] if (c, p) in done)
+                out.append({"model": model.name, "dataset": dataset.name, "budget": b, "rows": total, "done": stored})
+    return out

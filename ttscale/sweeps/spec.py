@@ -1,0 +1,210 @@
+"""Sweep files: the pydantic schema of a sweep YAML, parsed and validated with one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ttscale.errors import ConfigError
+from ttscale.families import FAMILIES, OVERRIDABLE
+
+ENGINES = ("hf", "vllm")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """One model to measure, and how to run it."""
+
+    name: str = Field(min_length=1)
+    """An alias (smollm2-135m), a local Hugging Face directory, a .gguf file, or a hub id (org/name)."""
+    engine: Literal["hf", "vllm"] = "hf"
+    """hf: transformers on CPU (or one GPU); vllm: vLLM on GPUs."""
+    family: str | None = None
+    """Model family (think markers, continuation, forced answer); inferred from the name when omitted."""
+    overrides: dict[str, str | None] = Field(default_factory=dict)
+    """Replace any family string: think_start, think_end, continuation, forced_answer, system_prompt."""
+    tensor_parallel: int = Field(default=1, ge=1, le=64)
+    """GPUs per engine (vllm). Each actor asks Ray for this many GPUs, packed on one node."""
+    replicas: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
+    """Actors for this model: a number, or auto (CPU: one per `threads` CPUs; GPU: free GPUs / tensor_parallel)."""
+    dtype: str | None = None
+    """Weights and activations dtype; default float32 on hf, bfloat16 on vllm. Changes results."""
+    threads: int | None = Field(default=None, ge=1)
+    """hf engine: CPU threads (and Ray CPUs) per actor; default min(4, CPUs of the node)."""
+    engine_options: dict[str, Any] = Field(default_factory=dict)
+    """Performance-only engine keyword arguments (e.g. max_batch, gpu_memory_utilization); not hashed."""
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str | None) -> str | None:
+        known = [f.name for f in FAMILIES]
+        if value is not None and value not in known:
+            raise ValueError(f"Got '{value}'. Use one of: {', '.join(known)}, or leave it out to infer it")
+        return value
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_overrides(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        unknown = sorted(set(value) - set(OVERRIDABLE))
+        if unknown:
+            raise ValueError(f"Got {unknown}. Overridable family strings: {', '.join(OVERRIDABLE)}")
+        return value
+
+    @property
+    def resolved_dtype(self) -> str:
+        return self.dtype or ("float32" if self.engine == "hf" else "bfloat16")
+
+
+class DatasetSpec(_Strict):
+    """One dataset: a registered name, a hub id, or a local .jsonl/.json/.parquet file."""
+
+    name: str = Field(min_length=1)
+    limit: int | None = Field(default=None, ge=1)
+    """Use only the first N problems (in stored order)."""
+    path: str | None = None
+    """Read a registered dataset from this local file instead of the hub."""
+    columns: dict[str, str] | None = None
+    """Map `question`, `answer`, `choices`, `id` to a file's own column names."""
+    answer_format: Literal["math", "integer", "choice"] | None = None
+    solution_set: str | None = None
+    """Override the scored solution set: letters-4, int-000-999, int-0-999, int-0-99, none."""
+
+
+class ForcingSpec(_Strict):
+    """Budget forcing (METHOD §3)."""
+
+    trajectory: Literal["nested", "independent"] = "nested"
+    on_early_stop: Literal["continue", "accept"] = "continue"
+    max_continuations: int | None = Field(default=None, ge=0)
+    answer_max_tokens: int = Field(default=16, ge=1, le=1024)
+    independent_seeds: Literal["per_budget", "shared"] = "per_budget"
+
+
+class SamplingSpec(_Strict):
+    """How thinking tokens are sampled (answers are always greedy)."""
+
+    temperature: float = Field(default=0.6, ge=0.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    top_k: int = Field(default=0, ge=0)
+
+
+class SweepSpec(_Strict):
+    """A sweep: models × datasets × budgets × seeds, plus forcing and sampling options."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    output_dir: Path
+    """Where results go (relative paths are relative to the working directory)."""
+    models: list[ModelSpec] = Field(min_length=1)
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    budgets: list[int]
+    """Thinking budgets in tokens: a list, or {log2: [lo, hi]} for 2^lo..2^hi."""
+    seeds: list[int]
+    """A count n (seeds 0..n-1) or a list of distinct integers >= 0."""
+    forcing: ForcingSpec = Field(default_factory=ForcingSpec)
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    problems_per_unit: int = Field(default=8, ge=1)
+    """Problems in one work unit (each unit runs all its problems × seeds × budgets on one actor)."""
+    max_attempts: int = Field(default=3, ge=1)
+    """Tries per work unit before it is recorded as failed."""
+    unit_timeout_s: float | None = Field(default=None, gt=0)
+    """Give up on a unit (and its actor) after this many seconds; None waits forever."""
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _budgets(cls, value: Any) -> list[int]:
+        if isinstance(value, dict):
+            if set(value) != {"log2"} or not isinstance(value["log2"], list) or len(value["log2"]) != 2:
+                raise ValueError(f"Got {value}. Write a list like [16, 32, 64] or {{log2: [4, 8]}}")
+            lo, hi = value["log2"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) or not 0 <= lo <= hi <= 30:
+                raise ValueError(f"Got log2: {value['log2']}. Give two integers 0 <= lo <= hi <= 30")
+            return [2**k for k in range(lo, hi + 1)]
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"Got {value!r}. Write a list like [16, 32, 64] or {{log2: [4, 8]}}")
+        for b in value:
+            if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
+                raise ValueError(f"Got {b!r}. Every budget must be a positive integer number of tokens")
+        return sorted(set(value))
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, value: Any) -> list[int]:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ValueError(f"Got {value}. Give a count >= 1 or a list of integers >= 0")
+            return list(range(value))
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"Got {value!r}. Give a count >= 1 or a list of integers >= 0")
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value) or len(set(value)) != len(value):
+            raise ValueError(f"Got {value}. Seeds must be distinct integers >= 0")
+        return sorted(value)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SweepSpec:
+        for kind, names in (("models", [m.name for m in self.models]), ("datasets", [d.name for d in self.datasets])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{kind} lists {dupes} more than once; list each once")
+        return self
+
+
+class LoadedSweep(BaseModel):
+    """A validated spec with where it came from (the exact file text is kept for the manifest)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    spec: SweepSpec
+    path: Path
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def load_sweep(path: str | Path) -> LoadedSweep:
+    """Read and validate a sweep file; any problem is a one-line ConfigError naming file, field and fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Sweep file {path} does not exist. Give the path of a sweep .yaml file.")
+    return parse_sweep(path.read_text(), path)
+
+
+def parse_sweep(text: str, path: Path) -> LoadedSweep:
+    """Validate sweep YAML text; `path` is named in errors (and kept with the spec)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}. Fix the syntax.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sweep fields at the top level, got {type(data).__name__}.")
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(path, exc)) from None
+    return LoadedSweep(spec=spec, path=path, text=text)
+
+
+def _one_line(path: Path, exc: ValidationError) -> str:
+    """The first validation error as: Got X for `file`: `field`. Rule. Fix."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return f"Unknown key `{field}` in {path}. Remove it or fix its spelling (see docs/sweeps.md for the keys)."
+    if kind == "missing":
+        return f"{path}: `{field}` is required. Add it (see docs/sweeps.md)."
+    if kind == "value_error":
+        return f"{msg.split('. ')[0]} for {path}: `{field}`. {'. '.join(msg.split('. ')[1:])}."
+    given = err.get("input")
+    return f"Got {given!r} for {path}: `{field}`. {msg}."
