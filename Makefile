@@ -19,8 +19,7 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/ttscale run-local --model smollm2-135m --dataset demo-arith --limit 8 --seeds 2 \
-		--budgets 16,32,64,128 --out results/demo-local/rows.parquet
+	$(BIN)/ttscale sweep sweeps/demo.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -31,6 +30,8 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/nested_vs_independent.py
 	$(BIN)/python bench/solution_set.py
+	$(BIN)/python bench/plan_scale.py
+	$(BIN)/python bench/orchestration_overhead.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

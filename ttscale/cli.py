@@ -97,11 +97,154 @@ def run_local(
         console.print(f"wrote {result.rows.num_rows} rows to {out}")
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
-    )  # fmt: skip
+@app.command()
+def plan(
+    sweep: Annotated[Path, typer.Argument(help="Sweep .yaml file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show a sweep's cells, work units and estimated tokens, and what its store already holds."""
+    try:
+        from ttscale.store import ResultStore
+        from ttscale.sweeps.resolve import resolve
+        from ttscale.sweeps.spec import load_sweep
+
+        loaded = load_sweep(sweep)
+        resolved = resolve(loaded, ResultStore(loaded.spec.output_dir).done_keys())
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        import json
+
+        print(json.dumps({"sweep": loaded.spec.name, "output_dir": str(loaded.spec.output_dir),
+                          **resolved.plan.to_json()}, indent=2))  # fmt: skip
+        return
+    _print_plan(loaded, resolved.plan)
+
+
+def _print_plan(loaded, the_plan) -> None:
+    spec = loaded.spec
+    table = Table(title=f"plan: {spec.name} → {spec.output_dir}")
+    for col in ("model", "dataset", "cells", "units", "rows", "done", "remaining", "tokens nested", "tokens indep."):
+        table.add_column(col, justify="left" if col in ("model", "dataset") else "right")
+    for p in the_plan.pairs:
+        table.add_row(
+            p.model, p.dataset, str(p.cells), str(p.units), str(p.rows), str(p.rows_done), str(p.rows_remaining),
+            _si(p.tokens_nested), _si(p.tokens_independent),
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"budgets {spec.budgets}, seeds {spec.seeds}, trajectory {spec.forcing.trajectory}: "
+        f"{the_plan.rows_remaining} of {the_plan.rows_total} rows to run in {len(the_plan.units)} units "
+        "(token estimates are upper bounds for the remaining work)"
+    )
+
+
+def _si(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(int(n))
+
+
+@app.command()
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP", help="Sweep .yaml file.")],
+    address: Annotated[
+        str, typer.Option(help="local: start a Ray instance here (with dashboard); auto or host:port: join a cluster.")
+    ] = "local",
+) -> None:
+    """Run a sweep on Ray: one actor pool per model, results streamed to Parquet, resumable."""
+    try:
+        from ttscale.measure import budget_summary
+        from ttscale.store import ResultStore
+        from ttscale.sweeps.driver import run_sweep
+        from ttscale.sweeps.resolve import resolve
+        from ttscale.sweeps.spec import load_sweep
+
+        loaded = load_sweep(sweep_file)
+        resolved = resolve(loaded, ResultStore(loaded.spec.output_dir).done_keys())  # every input error, first
+        plan_ = resolved.plan
+        console.print(
+            f"{loaded.spec.name}: {plan_.rows_remaining} of {plan_.rows_total} rows to run in {len(plan_.units)} units"
+        )
+        with _progress(rows=True) as progress:
+            bar = progress.add_task("starting", total=None, tokens_per_s="")
+            started = {"t": None}
+
+            def on_connect(connection) -> None:
+                where = "started locally" if connection.started_local else f"at {connection.address}"
+                url = connection.dashboard_url or "(no dashboard)"
+                progress.console.print(f"Ray {where}; dashboard: {url}")
+
+            def on_progress(done: int, total: int, tokens: int) -> None:
+                import time
+
+                started["t"] = started["t"] or time.perf_counter()
+                rate = tokens / max(time.perf_counter() - started["t"], 1e-9)
+                progress.update(bar, description="rows", completed=done, total=total, tokens_per_s=f"{rate:,.0f} tok/s")
+
+            outcome = run_sweep(
+                loaded, address=address, on_progress=on_progress, on_connect=on_connect, resolved=resolved
+            )
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    store = ResultStore(loaded.spec.output_dir)
+    if outcome.rows_written == 0 and not outcome.failed_units:
+        console.print(f"nothing to do: every row of {loaded.spec.name} is already in {store.root}")
+    rows = store.read_pandas(["model", "dataset", "problem_id", "budget", "correct", "p_correct", "thinking_tokens"])
+    if len(rows):
+        _print_summary(budget_summary(rows))
+    console.print(
+        f"{outcome.rows_written} rows written in {outcome.seconds:.0f} s; results: {store.root} "
+        f"(rows/*.parquet, read with ttscale.store.ResultStore('{store.root}').read())"
+    )
+    for line in outcome.fatal:
+        err_console.print(f"[bold red]error:[/] {line}", soft_wrap=True, highlight=False)
+    if outcome.failed_units:
+        err_console.print(
+            f"[bold red]error:[/] {len(outcome.failed_units)} work unit(s) failed; see `ttscale status {store.root}`",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    target: Annotated[Path, typer.Argument(metavar="RESULTS_DIR|SWEEP.yaml")],
+) -> None:
+    """Completion per model × dataset × budget, and failed work units with their errors."""
+    try:
+        from ttscale.sweeps.status import sweep_status
+
+        report = sweep_status(target)
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"status: {report.sweep} ({report.root})")
+    for col in ("model", "dataset", "budget", "done", "rows", "%"):
+        table.add_column(col, justify="left" if col in ("model", "dataset") else "right")
+    for r in report.completion:
+        pct = 100.0 * r["done"] / r["rows"] if r["rows"] else 100.0
+        style = "green" if r["done"] == r["rows"] else None
+        table.add_row(
+            r["model"], r["dataset"], str(r["budget"]), str(r["done"]), str(r["rows"]), f"{pct:.0f}", style=style
+        )
+    console.print(table)
+    console.print(f"{report.rows_done} of {report.rows_total} rows stored in {report.shards} shards")
+    if report.failures:
+        failed = Table(title="failed work units (not since completed)")
+        for col in ("unit", "model", "dataset", "attempts", "last error"):
+            failed.add_column(col)
+        for f in report.failures:
+            failed.add_row(f["unit_id"], f.get("model", ""), f.get("dataset", ""), str(f["attempts"]), f["error"])
+        console.print(failed)
+
+
+def _progress(rows: bool = False) -> Progress:
+    columns = [TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if rows:
+        columns.append(TextColumn("{task.fields[tokens_per_s]}"))
+    columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    return Progress(*columns, console=err_console, transient=not rows, refresh_per_second=2)
 
 
 def _print_summary(summary) -> None:
