@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ttscale.actors.engines.base import GREEDY, Engine, GenerationRequest, Sampling
+from ttscale.actors.engines.base import GREEDY, Engine, Generation, GenerationRequest, Sampling
 from ttscale.families import Family
 
 TrajectoryMode = Literal["nested", "independent"]
@@ -145,24 +145,28 @@ def generate_trajectories(
     tokens: ForcingTokens,
     sampling: Sampling,
 ) -> None:
-    """Grow every trajectory to its budget (or its natural end), batching each round across all of them."""
+    """Grow every trajectory to its budget (or its natural end). A trajectory that stops early gets its
+    continuation as a follow-up request, which the engine batches with the others still running."""
     active = [t for t in trajectories if not t.finished and t.model_tokens < t.max_model_tokens]
-    while active:
-        requests = [
-            GenerationRequest(
-                prompt_ids=(*t.prompt_ids, *t.token_ids),
-                max_tokens=t.max_model_tokens - t.model_tokens,
-                stop_token_ids=tokens.stop_ids,
-                seed=derive_seed(t.rng_seed, t.continuations),
-                sampling=sampling,
-            )
-            for t in active
-        ]
-        for traj, gen in zip(active, engine.generate(requests), strict=True):
-            traj._extend(gen.token_ids, injected=False)
-            if gen.stop_token_id is not None:
-                _on_stop(traj, len(gen.token_ids), config, tokens)
-        active = [t for t in active if not t.finished and t.model_tokens < t.max_model_tokens]
+
+    def request(t: Trajectory) -> GenerationRequest:
+        return GenerationRequest(
+            prompt_ids=(*t.prompt_ids, *t.token_ids),
+            max_tokens=t.max_model_tokens - t.model_tokens,
+            stop_token_ids=tokens.stop_ids,
+            seed=derive_seed(t.rng_seed, t.continuations),
+            sampling=sampling,
+        )
+
+    def on_finish(i: int, gen: Generation) -> GenerationRequest | None:
+        traj = active[i]
+        traj._extend(gen.token_ids, injected=False)
+        if gen.stop_token_id is not None:
+            _on_stop(traj, len(gen.token_ids), config, tokens)
+        return None if traj.finished or traj.model_tokens >= traj.max_model_tokens else request(traj)
+
+    if active:
+        engine.generate([request(t) for t in active], on_finish=on_finish)
 
 
 def _on_stop(traj: Trajectory, new_tokens: int, config: ForcingConfig, tokens: ForcingTokens) -> None:
@@ -198,30 +202,29 @@ def force_answers(
     stops at any token holding a '}' and resumes (on the cached prefix) until the braces balance, EOS, or
     `answer_max_tokens` in all.
     """
-    answers = [[] for _ in prefixes]
+    answers: list[list[int]] = [[] for _ in prefixes]
     depth = [1] * len(prefixes)
-    pending = list(range(len(prefixes)))
-    while pending:
-        requests = [
-            GenerationRequest(
-                prompt_ids=(*prefixes[i], *answers[i]),
-                max_tokens=config.answer_max_tokens - len(answers[i]),
-                stop_token_ids=tokens.closing_ids,
-                sampling=GREEDY,
-            )
-            for i in pending
-        ]
-        still = []
-        for i, gen in zip(pending, engine.generate(requests), strict=True):
-            answers[i].extend(gen.token_ids)
-            depth[i] += sum(tokens.brace_net.get(t, 0) for t in gen.token_ids)
-            stop = gen.stop_token_id
-            if stop is not None and stop not in tokens.eos_ids:
-                answers[i].append(stop)
-                depth[i] += tokens.brace_net[stop]
-                if depth[i] > 0 and len(answers[i]) < config.answer_max_tokens:
-                    still.append(i)
-        pending = still
+
+    def request(i: int) -> GenerationRequest:
+        return GenerationRequest(
+            prompt_ids=(*prefixes[i], *answers[i]),
+            max_tokens=config.answer_max_tokens - len(answers[i]),
+            stop_token_ids=tokens.closing_ids,
+            sampling=GREEDY,
+        )
+
+    def on_finish(i: int, gen: Generation) -> GenerationRequest | None:
+        answers[i].extend(gen.token_ids)
+        depth[i] += sum(tokens.brace_net.get(t, 0) for t in gen.token_ids)
+        stop = gen.stop_token_id
+        if stop is None or stop in tokens.eos_ids:
+            return None
+        answers[i].append(stop)
+        depth[i] += tokens.brace_net[stop]
+        return request(i) if depth[i] > 0 and len(answers[i]) < config.answer_max_tokens else None
+
+    if prefixes:
+        engine.generate([request(i) for i in range(len(prefixes))], on_finish=on_finish)
     return [ForcedAnswer(prefix_ids=p, answer_ids=tuple(a)) for p, a in zip(prefixes, answers, strict=True)]
 
 

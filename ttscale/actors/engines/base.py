@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +72,9 @@ class ScoreRequest:
     trie: Trie
 
 
+OnFinish = Callable[[int, Generation], "GenerationRequest | None"]
+
+
 @dataclass(frozen=True)
 class EngineInfo:
     """What produced the numbers: stored with every row and in the manifest."""
@@ -98,9 +101,29 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def eos_token_ids(self) -> frozenset[int]: ...
 
+    def generate(self, requests: Sequence[GenerationRequest], on_finish: OnFinish | None = None) -> list[Generation]:
+        """Continue every request; identical inputs and seeds give identical outputs.
+
+        `on_finish(index, generation)` is called as each request finishes and may return a follow-up
+        request for the same index (e.g. the thinking so far plus an injected continuation), which the
+        engine runs as soon as it can, alongside the others: continuous batching, as vLLM schedules.
+        The returned list holds each index's last generation. This default runs follow-ups in rounds;
+        engines that can admit requests into a running batch override it.
+        """
+        results = self._generate(requests)
+        pending = list(range(len(requests)))
+        while on_finish is not None and pending:
+            follow = {i: on_finish(i, results[i]) for i in pending}
+            pending = [i for i, r in follow.items() if r is not None]
+            if not pending:
+                break
+            for i, gen in zip(pending, self._generate([follow[i] for i in pending]), strict=True):
+                results[i] = gen
+        return results
+
     @abc.abstractmethod
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        """Continue every request; identical inputs and seeds give identical outputs."""
+    def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """One batched call: continue every request, results in request order."""
 
     @abc.abstractmethod
     def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:

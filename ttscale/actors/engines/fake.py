@@ -63,7 +63,7 @@ class FakeEngine(Engine):
     def vocab_texts(self) -> Sequence[str]:
         return [bytes([i]).decode("latin-1") for i in range(256)] + ["", "</think>"]
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+    def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         self.calls += 1
         return [self._one(r) for r in requests]
 

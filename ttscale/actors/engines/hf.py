@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import random
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,6 +27,7 @@ from ttscale.actors.engines.base import (
     EngineInfo,
     Generation,
     GenerationRequest,
+    OnFinish,
     Sampling,
     ScoreRequest,
 )
@@ -225,54 +226,72 @@ class HFEngine(Engine):
 
     # -- generation -----------------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+    def generate(self, requests: Sequence[GenerationRequest], on_finish: OnFinish | None = None) -> list[Generation]:
+        """Continuous batching: up to `max_batch` rows decode together; a finished row leaves at once and
+        the next waiting request (a follow-up from `on_finish` first) is prefilled and joins the batch."""
         results: list[Generation | None] = [None] * len(requests)
-        # Similar lengths batch together: fewer padded slots and rows that finish at about the same step.
-        order = sorted(range(len(requests)), key=lambda i: (requests[i].max_tokens, len(requests[i].prompt_ids)))
-        for start in range(0, len(order), self.max_batch):
-            chunk = order[start : start + self.max_batch]
-            for i, gen in zip(chunk, self._generate_batch([requests[i] for i in chunk]), strict=True):
-                results[i] = gen
+        # Longest first: short requests then fill the slots that finish early (shorter makespan).
+        waiting = deque(sorted(enumerate(requests), key=lambda item: -item[1].max_tokens))
+        batch = _Batch()
+        while waiting or batch.rows:
+            self._admit(batch, waiting, results, on_finish)
+            if batch.rows:
+                self._step(batch, waiting, results, on_finish)
         return results  # type: ignore[return-value]
 
-    @torch.inference_mode()
-    def _generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        prefills = self._prefill_many([r.prompt_ids for r in requests])
-        rows = [_Row(r, p, self._device) for r, p in zip(requests, prefills, strict=True)]
-        for row in rows:
-            row.push(row.sample(row.prefill.last_logits))
-        active = [row for row in rows if not row.done]
-        if active:
-            layers, mask = _left_pad([r.prefill.layers for r in active], self._device)
-            cache = _cache_from(layers)
-            while active:
-                tokens = torch.tensor([[r.generated[-1]] for r in active], device=self._device)
-                positions = torch.tensor([[r.next_position - 1] for r in active], device=self._device)
-                mask = torch.cat([mask, torch.ones(len(active), 1, dtype=mask.dtype, device=self._device)], dim=1)
-                out = self._forward(input_ids=tokens, position_ids=positions, attention_mask=mask, cache=cache)
-                logits = out.logits[:, -1].float()  # (B, V)
-                for b, row in enumerate(active):
-                    row.push(row.sample(logits[b]))
-                keep = [b for b, row in enumerate(active) if not row.done]
-                for b, row in enumerate(active):
-                    if row.done:
-                        self._store_finished(row, _cache_of(out), b, mask[b])
-                if len(keep) < len(active):
-                    index = torch.tensor(keep, dtype=torch.long, device=self._device)
-                    cache = _cache_from([(k[index], v[index]) for k, v in _layers_of(_cache_of(out))])
-                    mask = mask[index]
-                    active = [active[b] for b in keep]
-                else:
-                    cache = _cache_of(out)
-        return [row.result() for row in rows]
+    def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return self.generate(requests)
 
-    def _store_finished(self, row: _Row, cache: DynamicCache, b: int, mask_row: torch.Tensor) -> None:
-        """Keep a finished row's KV (prompt + every token fed so far) for later forced answers."""
+    @torch.inference_mode()
+    def _admit(self, batch: _Batch, waiting: deque, results: list, on_finish: OnFinish | None) -> None:
+        """Prefill waiting requests into free slots; rows that finish on their first token leave at once."""
+        while waiting and len(batch.rows) < self.max_batch:
+            take = [waiting.popleft() for _ in range(min(self.max_batch - len(batch.rows), len(waiting)))]
+            prefills = self._prefill_many([request.prompt_ids for _, request in take])
+            joining = []
+            for (index, request), prefill in zip(take, prefills, strict=True):
+                row = _Row(index, request, prefill, self._device)
+                row.push(row.sample(prefill.last_logits))
+                if row.done:
+                    self._finish(row, waiting, results, on_finish)
+                else:
+                    joining.append(row)
+            batch.join(joining)
+
+    @torch.inference_mode()
+    def _step(self, batch: _Batch, waiting: deque, results: list, on_finish: OnFinish | None) -> None:
+        """Feed every row its newest token, sample the next, and let finished rows leave the batch."""
+        rows = batch.rows
+        tokens = torch.tensor([[r.generated[-1]] for r in rows], device=self._device)
+        positions = torch.tensor([[r.next_position - 1] for r in rows], device=self._device)
+        batch.mask = torch.cat([batch.mask, batch.mask.new_ones(len(rows), 1)], dim=1)
+        out = self._forward(
+            input_ids=tokens, position_ids=positions, attention_mask=batch.mask, cache=_cache_from(batch.layers)
+        )
+        batch.layers = _layers_of(_cache_of(out))
+        logits = out.logits[:, -1].float()  # (B, V)
+        for b, row in enumerate(rows):
+            row.push(row.sample(logits[b]))
+        done = [b for b, row in enumerate(rows) if row.done]
+        for b in done:
+            self._store_finished(rows[b], batch.layers, b, batch.mask[b])
+        batch.keep([b for b, row in enumerate(rows) if not row.done])
+        for b in done:
+            self._finish(rows[b], waiting, results, on_finish)
+
+    def _finish(self, row: _Row, waiting: deque, results: list, on_finish: OnFinish | None) -> None:
+        results[row.index] = row.result()
+        follow = on_finish(row.index, results[row.index]) if on_finish is not None else None
+        if follow is not None:
+            waiting.appendleft((row.index, follow))  # continue it next, ahead of fresh requests
+
+    def _store_finished(self, row: _Row, batch_layers: Layers, b: int, mask_row: torch.Tensor) -> None:
+        """Keep a finished row's KV (prompt + every token fed so far) for follow-ups and forced answers."""
         fed = row.fed_ids()
         real = torch.nonzero(mask_row).squeeze(1)
         if len(real) != len(fed):
             return
-        layers = [(k[b : b + 1, :, real].clone(), v[b : b + 1, :, real].clone()) for k, v in _layers_of(cache)]
+        layers = [(k[b : b + 1, :, real].clone(), v[b : b + 1, :, real].clone()) for k, v in batch_layers]
         self.cache.insert(_Cached(ids=np.asarray(fed, dtype=np.int64), layers=layers, last_logits=None))
 
     # -- scoring --------------------------------------------------------------------------------------
@@ -343,10 +362,61 @@ class HFEngine(Engine):
         self.cache.clear()
 
 
+class _Batch:
+    """The rows decoding together: their left-padded KV cache and its 2D attention mask."""
+
+    def __init__(self) -> None:
+        self.rows: list[_Row] = []
+        self.layers: Layers = []
+        self.mask = torch.zeros(0, 0, dtype=torch.long)
+
+    def join(self, rows: list[_Row]) -> None:
+        """Add rows (their prefilled caches) to the batch, left-padding whichever side is shorter."""
+        if not rows:
+            return
+        layers, mask = _left_pad([r.prefill.layers for r in rows], mask_device(rows))
+        if self.rows:
+            length = max(mask.shape[1], self.mask.shape[1])
+            self.layers = [
+                (
+                    torch.cat([_pad_left(k0, length), _pad_left(k1, length)]),
+                    torch.cat([_pad_left(v0, length), _pad_left(v1, length)]),
+                )
+                for (k0, v0), (k1, v1) in zip(self.layers, layers, strict=True)
+            ]
+            mask = torch.cat([_pad_left(self.mask, length), _pad_left(mask, length)])
+        self.layers, self.mask = (layers, mask) if not self.rows else (self.layers, mask)
+        self.rows = [*self.rows, *rows]
+
+    def keep(self, indices: list[int]) -> None:
+        if len(indices) == len(self.rows):
+            return
+        index = torch.tensor(indices, dtype=torch.long, device=self.mask.device)
+        self.layers = [(k[index], v[index]) for k, v in self.layers]
+        self.mask = self.mask[index]
+        self.rows = [self.rows[i] for i in indices]
+
+
+def mask_device(rows: list[_Row]) -> torch.device:
+    return rows[0].prefill.layers[0][0].device
+
+
+def _pad_left(t: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero-pad dim 2 (KV: B, heads, L, d) or dim 1 (mask: B, L) on the left up to `length`."""
+    dim = 2 if t.dim() == 4 else 1
+    missing = length - t.shape[dim]
+    if missing <= 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = missing
+    return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+
 class _Row:
     """Decode state of one request inside a batch."""
 
-    def __init__(self, request: GenerationRequest, prefill: _Cached, device: torch.device) -> None:
+    def __init__(self, index: int, request: GenerationRequest, prefill: _Cached, device: torch.device) -> None:
+        self.index = index
         self.request = request
         self.prefill = prefill
         self.generated: list[int] = []
