@@ -29,3 +29,13 @@ def smol():
     from ttscale.actors.engines.hf import HFEngine
 
     return HFEngine("smollm2-135m", threads=min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray instance with its dashboard (token auth on, as by default), shared by the session."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, namespace="ttscale", include_dashboard=True, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -20,6 +20,9 @@ HEAVY = ("torch", "vllm", "ray", "transformers")
         "ttscale.sweeps.plan",
         "ttscale.sweeps.spec",
         "ttscale.sweeps.resolve",
+        "ttscale.analysis",
+        "ttscale.analysis.emergence",
+        "ttscale.analysis.report",
     ],
 )
 def test_pure_modules_do_not_import_heavy_frameworks(module):

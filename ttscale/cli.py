@@ -239,6 +239,33 @@ def status(
         console.print(failed)
 
 
+@app.command()
+def analyze(
+    results_dirs: Annotated[list[Path], typer.Argument(metavar="RESULTS_DIR...", help="One or more results dirs.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where tables and report.html go (default: RESULTS_DIR/analysis).")
+    ] = None,
+    metric: Annotated[str, typer.Option(help="Continuous metric to rank problems by.")] = "p_correct",
+    top: Annotated[int, typer.Option(min=1, help="How many of the most emergent problems to show.")] = 8,
+    n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the bands.")] = 1000,
+    n_sim: Annotated[int, typer.Option(min=10, help="Parametric-bootstrap simulations per p-value.")] = 200,
+) -> None:
+    """Curves, emergence scores, fits and p-values, and a self-contained HTML report."""
+    try:
+        from ttscale.analysis import Results
+
+        with _progress() as progress:
+            progress.add_task("reading results through Ray Data", total=None)
+            results = Results.open(results_dirs, n_boot=n_boot, n_sim=n_sim)
+        target = out or results_dirs[0] / "analysis"
+        with _progress() as progress:
+            progress.add_task(f"analysing {len(results.rows):,} rows", total=None)
+            report = results.report(target, metric=metric, k=top)
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"report: {report}  (tables: {target}/*.parquet, *.csv)")
+
+
 def _progress(rows: bool = False) -> Progress:
     columns = [TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn()]
     if rows:

@@ -247,14 +247,16 @@ class ResultStore:
         keep = [i for i, tid in enumerate(ids) if i == 0 or ids[i - 1] != tid]
         return table.take(pa.array(keep, type=pa.int64()))
 
-    def read(self) -> ray.data.Dataset:
-        """All rows as a Ray Dataset (ray.data.read_parquet over the shards)."""
+    def read(self, columns: list[str] | None = None) -> ray.data.Dataset:
+        """All rows (or some columns) as a Ray Dataset: ray.data.read_parquet over the shards."""
         import ray.data
 
         shards = [str(p) for p in self.row_shards()]
+        schema = ROW_SCHEMA if columns is None else pa.schema([ROW_SCHEMA.field(c) for c in columns])
         if not shards:
-            return ray.data.from_arrow(ROW_SCHEMA.empty_table())
-        return ray.data.read_parquet(shards, schema=ROW_SCHEMA)
+            return ray.data.from_arrow(schema.empty_table())
+        ds = ray.data.read_parquet(shards, schema=ROW_SCHEMA)
+        return ds if columns is None else ds.select_columns(columns)  # projected into the read by Ray Data
 
     @staticmethod
     def _read_tables(paths: list[Path], columns: list[str] | None) -> pa.Table | None:

@@ -9,16 +9,6 @@ import pytest
 import yaml
 
 
-@pytest.fixture(scope="session")
-def ray_local():
-    """A real local Ray instance (token auth on, as by default), shared by the sweep tests."""
-    ray = pytest.importorskip("ray")
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, namespace="ttscale", include_dashboard=True, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def sweep_dict(tmp_path: Path, **changes: Any) -> dict[str, Any]:
     """A tiny sweep: SmolLM2 on two demo-arith problems, one problem per unit, two seeds, budgets 8 and 16."""
     spec = {

@@ -1,0 +1,126 @@
+"""The analysis report from real demo results: every figure present with its traces, readable offline."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from ttscale.analysis import Results
+from ttscale.measure import measure
+from ttscale.store import ResultStore
+
+pytestmark = [pytest.mark.model, pytest.mark.ray]
+
+FIGURES = ["fig-curves", "fig-scores", "fig-top-k", "fig-thinking-tokens", "fig-correlation", "fig-size"]
+
+
+@pytest.fixture(scope="module")
+def demo_results(smol, tmp_path_factory):
+    """A small demo run (SmolLM2, demo-arith, 5 budgets, 2 seeds) stored as a results directory."""
+    root = tmp_path_factory.mktemp("demo") / "results"
+    m = measure(smol, "demo-arith", budgets=[8, 16, 32, 64, 128], seeds=2, limit=4)
+    ResultStore(root).write_unit("demo", m.rows, m.trajectories)
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(demo_results, ray_local, tmp_path_factory):
+    out = tmp_path_factory.mktemp("analysis")
+    results = Results.open(demo_results, n_boot=200, n_sim=50)
+    path = results.report(out, k=4)
+    return results, out, path.read_text()
+
+
+def plotly_figures(html: str) -> dict[str, tuple[list, dict]]:
+    """Every Plotly.newPlot(id, traces, layout) call in the page, decoded."""
+    decoder, figures = json.JSONDecoder(), {}
+    for match in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*', html):
+        traces, end = decoder.raw_decode(html, match.end())
+        layout, _ = decoder.raw_decode(html, html.index("{", end))
+        figures[match.group(1)] = (traces, layout)
+    return figures
+
+
+def array(value) -> list:
+    """A trace's data as a list: plotly writes numeric arrays as base64 typed arrays ({dtype, bdata})."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).tolist()
+    return list(value)
+
+
+def test_the_report_holds_every_figure_with_its_traces(report):
+    _, _, html = report
+    figs = plotly_figures(html)
+    assert set(FIGURES) <= set(figs)
+    curves, layout = figs["fig-curves"]
+    titles = {a["text"] for a in layout["annotations"]}
+    assert {"demo-arith · accuracy", "demo-arith · p(correct)", "demo-arith · −entropy (nats)"} <= titles
+    names = {t["name"] for t in curves}
+    assert "smollm2-135m" in names and "smollm2-135m 95% band" in names
+    assert any(t.get("fill") == "tonexty" for t in curves)  # the bands
+    assert {t["type"] for t in figs["fig-scores"][0]} >= {"box"}
+    top = figs["fig-top-k"][0]
+    assert len([t for t in top if t["name"] == "accuracy"]) == 4  # four problems, each with its curves
+    assert any("answers" in t["hovertemplate"] and any(t["text"]) for t in top)
+    thinking = figs["fig-thinking-tokens"][0]
+    assert any(t["type"] == "box" and t["name"] == "smollm2-135m" for t in thinking)
+    assert any(t["type"] == "histogram" for t in figs["fig-correlation"][0])
+    size = figs["fig-size"][0]
+    assert any(0.135 in array(t["x"]) for t in size if "x" in t)  # SmolLM2-135M at 0.135 B parameters
+    assert "end of the reasoning" in html and "gold" in html  # the top-k answer tables
+
+
+def test_the_report_opens_without_network(report):
+    _, _, html = report
+    assert not re.search(r"<script[^>]+src=", html)  # plotly.js is inline, nothing is fetched
+    assert not re.search(r"<link[^>]+href=", html)
+    assert "Plotly" in html and len(html) > 1_000_000
+
+
+def test_tables_are_written_as_parquet_and_csv(report):
+    results, out, _ = report
+    for name in ("curves", "emergence_datasets", "emergence_problems", "top_k"):
+        assert (out / f"{name}.parquet").is_file() and (out / f"{name}.csv").is_file()
+    curves = results.curves("accuracy")
+    assert {"value", "lo", "hi", "n_problems"} <= set(curves.columns)
+    assert (curves.lo <= curves.value + 1e-12).all() and (curves.value <= curves.hi + 1e-12).all()
+
+
+def test_several_results_directories_combine(demo_results, ray_local, tmp_path):
+    other = tmp_path / "other"
+    table = ResultStore(demo_results).read_table()
+    renamed = table.set_column(table.schema.get_field_index("model"), "model", pc.replace_substring(
+        table.column("model"), "smollm2-135m", "smollm2-360m"))  # fmt: skip
+    renamed = renamed.set_column(renamed.schema.get_field_index("cell_id"), "cell_id", pc.binary_join_element_wise(
+        renamed.column("cell_id"), "-b", ""))  # fmt: skip
+    ResultStore(other).write_unit("copy", renamed)
+    both = Results.open([demo_results, other], n_boot=50, n_sim=20)
+    assert set(both.rows.model) == {"smollm2-135m", "smollm2-360m"}
+    assert set(both.curves("p_correct").model) == {"smollm2-135m", "smollm2-360m"}
+    assert len(both.emergence("p_correct", level="dataset")) == 2
+
+
+def test_analyze_command_writes_the_report(demo_results, ray_local, tmp_path):
+    from typer.testing import CliRunner
+
+    from ttscale.cli import app
+
+    result = CliRunner().invoke(app, ["analyze", str(demo_results), "--out", str(tmp_path), "--n-boot", "50",
+                                      "--n-sim", "20", "--top", "3"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "top_k.csv").is_file()
+
+
+def test_analyze_refuses_a_directory_without_results(tmp_path):
+    from typer.testing import CliRunner
+
+    from ttscale.cli import app
+
+    result = CliRunner().invoke(app, ["analyze", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "holds no result rows" in result.output

@@ -1,0 +1,378 @@
+"""The analysis report: tables as Parquet and CSV, and one self-contained HTML file of plotly figures."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+import ttscale
+from ttscale.analysis.results import model_table
+from ttscale.store import ResultStore
+
+if TYPE_CHECKING:
+    from ttscale.analysis.results import Results
+
+DISCRETE = "accuracy"
+CONTINUOUS = ("p_correct", "neg_entropy", "neg_brier", "mass_on_set")
+LABELS = {
+    "accuracy": "accuracy", "p_correct": "p(correct)", "neg_entropy": "−entropy (nats)",
+    "neg_brier": "−Brier", "mass_on_set": "mass on set", "thinking_tokens": "thinking tokens",
+}  # fmt: skip
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def write_report(
+    results: Results, out: Path, *, metric: str = "p_correct", k: int = 8, score: str = "breakthroughness"
+) -> Path:
+    """Compute every table, write them (Parquet + CSV) and the HTML report into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = [m for m in (DISCRETE, *CONTINUOUS) if _has(results.rows, m)]
+    if metric not in metrics:
+        metric = DISCRETE
+    curves = pd.concat([results.curves(m).assign(metric=m) for m in metrics], ignore_index=True)
+    per_dataset = pd.concat(
+        [results.emergence(m, level="dataset").assign(metric=m) for m in metrics], ignore_index=True
+    )
+    per_problem = pd.concat(
+        [results.emergence(m, level="problem").assign(metric=m) for m in dict.fromkeys([DISCRETE, metric])],
+        ignore_index=True,
+    )
+    top = results.top_k(k, by=score, metric=metric)
+    tables = {"curves": curves, "emergence_datasets": per_dataset, "emergence_problems": per_problem, "top_k": top}
+    for name, table in tables.items():
+        table.to_parquet(out / f"{name}.parquet", index=False)
+        table.to_csv(out / f"{name}.csv", index=False)
+
+    sections = [
+        ("curves", "Scaling curves", CURVES_TEXT, fig_curves(curves, metrics)),
+        ("scores", "Emergence scores", SCORES_TEXT.format(score=score), fig_scores(per_problem, per_dataset, score)),
+        ("top-k", f"Top {k} most emergent problems", TOPK_TEXT.format(score=score, metric=LABELS[metric]),
+         fig_top_k(results, top, metric)),
+        ("thinking-tokens", "Real thinking tokens per budget", TOKENS_TEXT, fig_thinking_tokens(results.rows)),
+        ("correlation", "Discrete vs continuous", CORRELATION_TEXT.format(metric=LABELS[metric]),
+         fig_correlation(results, metric)),
+        ("size", "Emergence against model size", SIZE_TEXT.format(score=score),
+         fig_size(results.rows, per_dataset, score)),
+    ]  # fmt: skip
+    top_table = _top_k_html(results, top, metric)
+    path = out / "report.html"
+    path.write_text(_page(results, sections, top_table, metrics))
+    return path
+
+
+def _has(rows: pd.DataFrame, metric: str) -> bool:
+    column = {"accuracy": "correct", "neg_entropy": "entropy", "neg_brier": "brier"}.get(metric, metric)
+    return column in rows and rows[column].notna().any()
+
+
+def _x(budgets) -> np.ndarray:
+    return np.log2(np.asarray(budgets, dtype=float))
+
+
+def _budget_axis(fig: go.Figure, budgets, **where) -> None:
+    ticks = sorted(set(int(b) for b in budgets))
+    fig.update_xaxes(tickvals=_x(ticks), ticktext=[str(b) for b in ticks], title_text="budget (tokens, log2)", **where)
+
+
+def _colors(models) -> dict[str, str]:
+    return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(sorted(set(models)))}
+
+
+def fig_curves(curves: pd.DataFrame, metrics: list[str]) -> go.Figure:
+    """Rows: datasets. Columns: accuracy then the continuous metrics. One line per model, with its band."""
+    datasets = sorted(curves.dataset.unique())
+    fig = make_subplots(
+        rows=len(datasets), cols=len(metrics), shared_xaxes=True, horizontal_spacing=0.05, vertical_spacing=0.08,
+        subplot_titles=[f"{d} · {LABELS[m]}" for d in datasets for m in metrics],
+    )  # fmt: skip
+    colors = _colors(curves.model)
+    for r, dataset in enumerate(datasets, start=1):
+        for c, metric in enumerate(metrics, start=1):
+            sel = curves[(curves.dataset == dataset) & (curves.metric == metric)]
+            for model, g in sel.groupby("model"):
+                g = g.sort_values("budget")
+                x, first = _x(g.budget), r == 1 and c == 1
+                band = dict(legendgroup=model, showlegend=False, hoverinfo="skip", line=dict(width=0))
+                fig.add_trace(go.Scatter(x=x, y=g.hi, name=f"{model} 95% band", mode="lines", **band), r, c)
+                fig.add_trace(
+                    go.Scatter(x=x, y=g.lo, name=f"{model} 95% band", mode="lines", fill="tonexty",
+                               fillcolor=_alpha(colors[model], 0.18), **band), r, c,
+                )  # fmt: skip
+                fig.add_trace(
+                    go.Scatter(x=x, y=g.value, name=model, mode="lines+markers", legendgroup=model, showlegend=first,
+                               line=dict(color=colors[model]), customdata=g.budget,
+                               hovertemplate=f"{model}<br>B=%{{customdata}}<br>{LABELS[metric]}=%{{y:.3f}}<extra></extra>"),
+                    r, c,
+                )  # fmt: skip
+    _budget_axis(fig, curves.budget)
+    fig.update_layout(height=280 * len(datasets) + 80, title="Dataset curves: mean over problems, 95% bootstrap bands")
+    return fig
+
+
+def box_stats(df: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
+    """Quartiles and 1.5·IQR fences per group, so box plots of a million rows embed a few numbers each."""
+    g = df[[*by, column]].dropna().groupby(by)[column]
+    stats = g.quantile([0.25, 0.5, 0.75]).unstack().rename(columns={0.25: "q1", 0.5: "median", 0.75: "q3"})
+    stats = stats.join(g.min().rename("min")).join(g.max().rename("max")).join(g.mean().rename("mean"))
+    iqr = stats.q3 - stats.q1
+    stats["lowerfence"] = np.maximum(stats["min"], stats.q1 - 1.5 * iqr)
+    stats["upperfence"] = np.minimum(stats["max"], stats.q3 + 1.5 * iqr)
+    return stats.reset_index()
+
+
+def _box(stats: pd.DataFrame, x: str, name: str, color: str, showlegend: bool = True) -> go.Box:
+    return go.Box(
+        x=stats[x].astype(str), q1=stats.q1, median=stats["median"], q3=stats.q3, mean=stats["mean"],
+        lowerfence=stats.lowerfence, upperfence=stats.upperfence, name=name, legendgroup=name,
+        marker_color=color, showlegend=showlegend,
+    )  # fmt: skip
+
+
+def fig_scores(per_problem: pd.DataFrame, per_dataset: pd.DataFrame, score: str) -> go.Figure:
+    """Problem-level score distributions per model and dataset, discrete and continuous side by side."""
+    metrics = list(dict.fromkeys(per_problem.metric))
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{score} of {LABELS[m]} curves" for m in metrics])
+    colors = _colors(per_problem.dataset)
+    for c, metric in enumerate(metrics, start=1):
+        sel = per_problem[(per_problem.metric == metric) & np.isfinite(per_problem[score])]
+        for dataset, g in sel.groupby("dataset"):
+            fig.add_trace(_box(box_stats(g, ["model"], score), "model", dataset, colors[dataset], c == 1), 1, c)
+        agg = per_dataset[per_dataset.metric == metric]
+        fig.add_trace(
+            go.Scatter(x=agg.model, y=agg[score], mode="markers", name="dataset curve", legendgroup="dataset curve",
+                       showlegend=c == 1, marker=dict(symbol="diamond", size=11, color="black"),
+                       text=agg.dataset, hovertemplate="%{text}: %{y:.3f}<extra>dataset curve</extra>"), 1, c,
+        )  # fmt: skip
+    fig.update_layout(boxmode="group", height=460, title=f"{score}: per problem (boxes) and per dataset (diamonds)")
+    return fig
+
+
+def fig_top_k(results: Results, top: pd.DataFrame, metric: str) -> go.Figure:
+    """Small multiples of the top-k problems' curves; hovering a point shows the forced answers there."""
+    n = max(len(top), 1)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    titles = [f"#{i + 1} {t.problem_id} · {t.model}" for i, t in enumerate(top.itertuples())]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or ["no problem curves"], shared_yaxes=True)
+    values = {m: results.problem_values(m) for m in dict.fromkeys([DISCRETE, metric])}
+    for i, t in enumerate(top.itertuples()):
+        r, c = divmod(i, cols)
+        answers = _answers_by_budget(results, t.model, t.dataset, t.problem_id)
+        for m, color in zip(values, ("#d62728", "#1f77b4"), strict=False):
+            v = values[m]
+            g = v[(v.model == t.model) & (v.dataset == t.dataset) & (v.problem_id == t.problem_id)].sort_values(
+                "budget"
+            )
+            text = [answers.get(int(b), "") for b in g.budget]
+            fig.add_trace(
+                go.Scatter(x=_x(g.budget), y=g.value, mode="lines+markers", name=LABELS[m], legendgroup=m,
+                           showlegend=i == 0, line=dict(color=color), text=text,
+                           hovertemplate="B=%{x}<br>%{y:.3f}<br>answers: %{text}<extra>" + LABELS[m] + "</extra>"),
+                r + 1, c + 1,
+            )  # fmt: skip
+    _budget_axis(fig, results.rows.budget)
+    fig.update_layout(height=260 * rows + 80, title="Most emergent problems (hover: forced answers by seed)")
+    return fig
+
+
+def fig_thinking_tokens(rows: pd.DataFrame) -> go.Figure:
+    """Real thinking tokens per budget: forcing must give exactly B unless the model ended on its own."""
+    fig = go.Figure()
+    colors = _colors(rows.model)
+    stats = box_stats(rows, ["model", "budget"], "thinking_tokens")
+    for model, g in stats.groupby("model"):
+        fig.add_trace(_box(g.sort_values("budget"), "budget", model, colors[model]))
+    budgets = sorted(int(b) for b in rows.budget.unique())
+    fig.add_trace(
+        go.Scatter(x=[str(b) for b in budgets], y=budgets, mode="markers", name="budget B",
+                   marker=dict(symbol="line-ew-open", size=30, color="black")),
+    )  # fmt: skip
+    fig.update_layout(
+        boxmode="group", height=420, yaxis_type="log", xaxis_title="budget", yaxis_title="thinking tokens"
+    )
+    return fig
+
+
+def fig_correlation(results: Results, metric: str) -> go.Figure:
+    """Left: dataset curves, accuracy against the continuous metric. Right: per-problem curve correlations."""
+    titles = [f"dataset curves: accuracy vs {LABELS[metric]}", f"per-problem r of accuracy and {LABELS[metric]}"]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
+    acc, cont = results.curves(DISCRETE), results.curves(metric)
+    both = acc.merge(cont, on=["model", "dataset", "budget"], suffixes=("_acc", "_cont"))
+    colors = _colors(both.model)
+    for model, g in both.groupby("model"):
+        fig.add_trace(
+            go.Scatter(x=g.value_cont, y=g.value_acc, mode="markers", name=model, marker=dict(color=colors[model]),
+                       text=[f"{d} B={b}" for d, b in zip(g.dataset, g.budget, strict=True)],
+                       hovertemplate="%{text}<br>%{x:.3f} → acc %{y:.3f}<extra></extra>"), 1, 1,
+        )  # fmt: skip
+    r = per_problem_correlation(results, metric)
+    for model, g in r.groupby("model"):
+        fig.add_trace(
+            go.Histogram(x=g.r, name=f"{model} r", marker_color=colors.get(model), opacity=0.6, nbinsx=20), 1, 2
+        )
+    fig.update_layout(barmode="overlay", height=420)
+    fig.update_xaxes(title_text=LABELS[metric], row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", row=1, col=1)
+    return fig
+
+
+def per_problem_correlation(results: Results, metric: str) -> pd.DataFrame:
+    """Pearson r between each problem's accuracy curve and its `metric` curve (NaN for flat curves)."""
+    keys = ["model", "dataset", "problem_id"]
+    both = results.problem_values(DISCRETE).merge(results.problem_values(metric), on=[*keys, "budget"])
+    a = both.pivot_table(index=keys, columns="budget", values="value_x")
+    b = both.pivot_table(index=keys, columns="budget", values="value_y").reindex(a.index)
+    A, B = a.to_numpy() - a.to_numpy().mean(1, keepdims=True), b.to_numpy() - b.to_numpy().mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (A * B).sum(1) / np.sqrt((A**2).sum(1) * (B**2).sum(1))
+    return a.index.to_frame(index=False).assign(r=r)
+
+
+def fig_size(rows: pd.DataFrame, per_dataset: pd.DataFrame, score: str) -> go.Figure:
+    """Dataset-level emergence against parameter count, one line per family and dataset."""
+    models = model_table(rows)
+    data = per_dataset.merge(models, on="model")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"{score} of accuracy", f"{score} of continuous metrics"])
+    for c, continuous in enumerate((False, True), start=1):
+        sel = data[data.metric.isin(CONTINUOUS) == continuous]
+        for (family, dataset, metric), g in sel.groupby(["family", "dataset", "metric"]):
+            g = g.sort_values("params_b")
+            fig.add_trace(
+                go.Scatter(x=g.params_b, y=g[score], mode="lines+markers",
+                           name=f"{family} · {dataset} · {LABELS[metric]}", text=g.model,
+                           hovertemplate="%{text}<br>%{x} B params<br>%{y:.3f}<extra></extra>"), 1, c,
+            )  # fmt: skip
+    fig.update_xaxes(type="log", title_text="parameters (billions)")
+    fig.update_layout(height=420)
+    return fig
+
+
+def _answers_by_budget(results: Results, model: str, dataset: str, problem_id: str) -> dict[int, str]:
+    a = results.answers(model, dataset, problem_id)
+    return {int(b): ", ".join(_short(x) for x in g.answer) for b, g in a.groupby("budget")}
+
+
+def _short(answer) -> str:
+    return "∅" if answer is None or (isinstance(answer, float) and np.isnan(answer)) else str(answer)[:24]
+
+
+def _top_k_html(results: Results, top: pd.DataFrame, metric: str) -> str:
+    """A table per top problem: answers, correctness and the end of the reasoning at each budget (seed 0)."""
+    blocks = []
+    texts = _reasoning(results, top)
+    for i, t in enumerate(top.itertuples()):
+        a = results.answers(t.model, t.dataset, t.problem_id)
+        first_seed = a[a.seed == a.seed.min()]
+        rows_html = []
+        for row in first_seed.itertuples():
+            thought = texts.get((t.model, t.dataset, t.problem_id, int(row.seed), int(row.budget)), "")
+            rows_html.append(
+                f"<tr><td>{row.budget}</td><td>{row.thinking_tokens}</td><td>{html.escape(_short(row.answer))}</td>"
+                f"<td>{'✔' if row.correct == 1 else '✘'}</td><td class='thought'>{html.escape(thought)}</td></tr>"
+            )
+        blocks.append(
+            f"<details{' open' if i == 0 else ''}><summary>#{i + 1} {html.escape(t.problem_id)} · "
+            f"{html.escape(t.model)} · {html.escape(t.dataset)} · gold {html.escape(str(a.gold.iloc[0]))}</summary>"
+            "<table><tr><th>budget</th><th>thinking tokens</th><th>answer (seed "
+            f"{int(first_seed.seed.min()) if len(first_seed) else 0})</th><th></th>"
+            f"<th>end of the reasoning the answer was forced after</th></tr>{''.join(rows_html)}</table></details>"
+        )
+    return "\n".join(blocks)
+
+
+def _reasoning(results: Results, top: pd.DataFrame, chars: int = 400) -> dict[tuple, str]:
+    """The last `chars` characters of thinking at each budget, from the trajectories (nested) or rows."""
+    wanted = set(zip(top.model, top.dataset, top.problem_id, strict=True))
+    rows = results.rows
+    sel = rows[[k in wanted for k in zip(rows.model, rows.dataset, rows.problem_id, strict=True)]]
+    texts: dict[tuple, str] = {}
+    trajectories = {}
+    for root in results.roots:
+        t = ResultStore(root).read_trajectories().to_pandas()
+        trajectories.update(dict(zip(t.trajectory_id, t.text, strict=True)))
+    for r in sel.itertuples():
+        full = trajectories.get(r.trajectory_id)
+        if full is not None:
+            texts[(r.model, r.dataset, r.problem_id, int(r.seed), int(r.budget))] = (
+                "…" + full[: r.thinking_chars][-chars:]
+            )
+    return texts
+
+
+def _alpha(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _page(results: Results, sections, top_table: str, metrics: list[str]) -> str:
+    rows = results.rows
+    summary = (
+        f"{len(rows):,} rows · {rows.model.nunique()} models · {rows.dataset.nunique()} datasets · "
+        f"{rows.problem_id.nunique():,} problems · budgets {sorted(int(b) for b in rows.budget.unique())} · "
+        f"{rows.seed.nunique()} seeds · metrics {', '.join(LABELS[m] for m in metrics)}"
+    )
+    parts = [
+        f"<section id='{sid}'><h2>{html.escape(title)}</h2><p>{text}</p>"
+        + fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False, div_id=f"fig-{sid}")
+        + (top_table if sid == "top-k" else "")
+        + "</section>"
+        for sid, title, text, fig in sections
+    ]
+    sources = ", ".join(html.escape(str(r)) for r in results.roots) or "a DataFrame"
+    meta = json.dumps({"figures": [f"fig-{sid}" for sid, *_ in sections], "ttscale_version": ttscale.__version__})
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ttscale report</title>
+<meta name="ttscale-report" content='{meta}'>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1400px; color: #222; }}
+section {{ margin: 2.5rem 0; }} p {{ max-width: 60rem; line-height: 1.45; }}
+table {{ border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem; }}
+td, th {{ border: 1px solid #ddd; padding: 0.25rem 0.5rem; vertical-align: top; }}
+td.thought {{ font-family: ui-monospace, monospace; white-space: pre-wrap; max-width: 50rem; }}
+summary {{ cursor: pointer; font-weight: 600; margin: 0.4rem 0; }}
+</style>
+<script type="text/javascript">{get_plotlyjs()}</script>
+</head><body>
+<h1>ttscale report</h1>
+<p>{summary}<br>from {sources}; ttscale {ttscale.__version__}. Budgets are on a log2 axis.</p>
+{"".join(parts)}
+</body></html>
+"""
+
+
+CURVES_TEXT = (
+    "Each panel is one dataset and one metric; lines are the mean over problems of the per-problem mean over "
+    "seeds, shaded bands are 95% bootstrap intervals over problems. Accuracy (discrete) comes first, then the "
+    "continuous metrics over the solution set: a jump in accuracy that the continuous metrics do not show is a "
+    "candidate artefact of the discrete metric."
+)
+SCORES_TEXT = (
+    "Distribution of <b>{score}</b> over problem-level curves, per model (x) and dataset (colour); diamonds are "
+    "the dataset-level curves. 1 is a single jump, 1/m an even ramp over m steps, negative a falling curve."
+)
+TOPK_TEXT = (
+    "Problems ranked by {score} of their {metric} curve. Hover a point for the forced answers of every seed at "
+    "that budget; below, the answer and the end of the reasoning at each budget for the first seed."
+)
+TOKENS_TEXT = (
+    "Real thinking tokens behind every forced answer. With exact forcing the boxes sit on the budget line unless "
+    "the model ended its thinking itself (on_early_stop=accept); the original study's artefact was a sevenfold "
+    "jump here between neighbouring budgets."
+)
+CORRELATION_TEXT = (
+    "How the discrete and the continuous view agree: dataset curves of accuracy against {metric}, and the "
+    "distribution of per-problem correlations between the two curves."
+)
+SIZE_TEXT = (
+    "Dataset-level {score} against parameter count (read from the model name), one line per model family, "
+    "dataset and metric: does emergence at test time depend on model size?"
+)

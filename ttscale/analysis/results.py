@@ -1,0 +1,132 @@
+"""The notebook API: open one or more results directories and ask for curves, emergence and top-k problems."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ttscale.errors import TtscaleError
+from ttscale.store import ResultStore
+
+# What analysis reads: never the per-row distributions (1000 floats each) nor the reasoning text.
+ANALYSIS_COLUMNS = [
+    "model", "dataset", "problem_id", "seed", "budget", "cell_id", "trajectory_id", "family",
+    "answer", "correct", "gold", "p_correct", "entropy", "brier", "mass_on_set", "thinking_tokens",
+    "continuations", "natural_end", "trajectory_mode", "thinking_chars",
+]  # fmt: skip
+DEFAULT_METRIC = "p_correct"
+DEFAULT_SCORE = "breakthroughness"
+
+
+@dataclass
+class Results:
+    """Result rows of one or more results directories (or a DataFrame), with cached analyses."""
+
+    rows: pd.DataFrame
+    roots: list[Path] = field(default_factory=list)
+    n_boot: int = 1000
+    n_sim: int = 200
+    seed: int = 0
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, dirs: str | Path | Sequence[str | Path], **options) -> Results:
+        """Read every results directory through Ray Data and combine them into one view."""
+        roots = [Path(dirs)] if isinstance(dirs, (str, Path)) else [Path(d) for d in dirs]
+        frames = []
+        for root in roots:
+            store = ResultStore(root)
+            if not store.row_shards():
+                raise TtscaleError(
+                    f"{root} holds no result rows (no rows/*.parquet). Give a ttscale results directory."
+                )
+            frames.append(store.read(columns=ANALYSIS_COLUMNS).to_pandas())
+        rows = pd.concat(frames, ignore_index=True)
+        duplicated = rows.duplicated(["cell_id", "problem_id"])
+        if duplicated.any():  # the same results directory given twice, or copies of the same shards
+            rows = rows[~duplicated].reset_index(drop=True)
+        return cls(rows=rows, roots=roots, **options)
+
+    @classmethod
+    def from_frame(cls, rows: pd.DataFrame, **options) -> Results:
+        return cls(rows=rows.reset_index(drop=True), **options)
+
+    # -- views ------------------------------------------------------------------------------------------
+
+    def problem_values(self, metric: str = DEFAULT_METRIC) -> pd.DataFrame:
+        """One value per (model, dataset, problem, budget): the metric averaged over seeds."""
+        from ttscale.analysis.metrics import problem_values
+
+        return self._cached(("values", metric), lambda: problem_values(self.rows, metric))
+
+    def curves(self, metric: str = DEFAULT_METRIC, by: str = "dataset") -> pd.DataFrame:
+        """Scaling curves: `by="dataset"` (mean over problems, 95% bootstrap bands) or `by="problem"`."""
+        from ttscale.analysis.curves import dataset_curves
+
+        if by == "problem":
+            return self.problem_values(metric)
+        if by != "dataset":
+            raise ValueError(f"Got by={by!r}. Use 'dataset' or 'problem'.")
+        return self._cached(
+            ("curves", metric),
+            lambda: dataset_curves(self.problem_values(metric), n_boot=self.n_boot, seed=self.seed),
+        )
+
+    def emergence(self, metric: str = DEFAULT_METRIC, level: str = "problem") -> pd.DataFrame:
+        """Emergence scores, fits and p-values for every curve at `level` ("problem" or "dataset")."""
+        from ttscale.analysis.emergence import emergence_table
+
+        if level == "problem":
+            curves, keys = self.problem_values(metric), ["model", "dataset", "problem_id"]
+        elif level == "dataset":
+            curves, keys = self.curves(metric, by="dataset"), ["model", "dataset"]
+        else:
+            raise ValueError(f"Got level={level!r}. Use 'problem' or 'dataset'.")
+        return self._cached(
+            ("emergence", metric, level),
+            lambda: emergence_table(curves, keys=keys, n_sim=self.n_sim, seed=self.seed),
+        )
+
+    def top_k(self, k: int = 10, by: str = DEFAULT_SCORE, metric: str = DEFAULT_METRIC) -> pd.DataFrame:
+        """The k most emergent problems by `by` on `metric`'s per-problem curves."""
+        from ttscale.analysis.emergence import top_k
+
+        return top_k(self.emergence(metric, level="problem"), k, by=by)
+
+    def answers(self, model: str, dataset: str, problem_id: str) -> pd.DataFrame:
+        """The forced answer and correctness of one problem at each budget and seed."""
+        r = self.rows
+        sel = r[(r.model == model) & (r.dataset == dataset) & (r.problem_id == problem_id)]
+        return sel.sort_values(["seed", "budget"])[["seed", "budget", "answer", "correct", "gold", "thinking_tokens"]]
+
+    def report(self, out: str | Path, **options) -> Path:
+        """Write the self-contained HTML report (and the tables) into `out`; returns the HTML path."""
+        from ttscale.analysis.report import write_report
+
+        return write_report(self, Path(out), **options)
+
+    def _cached(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+
+def parameter_count(model: str) -> float | None:
+    """Billions of parameters read from a model name ("...-Qwen-7B" → 7.0, "smollm2-135m" → 0.135)."""
+    match = re.search(r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)\s*([bBmM])(?![A-Za-z])", model.replace("_", "-"))
+    if not match:
+        return None
+    value = float(match.group(1))
+    return value if match.group(2) in "bB" else value / 1000.0
+
+
+def model_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: its family and parameter count (billions, NaN when the name does not say)."""
+    models = rows.groupby("model", as_index=False).agg(family=("family", "first"))
+    models["params_b"] = [parameter_count(m) or np.nan for m in models.model]
+    return models
