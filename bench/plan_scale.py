@@ -1,7 +1,8 @@
 """Planning at scale: expand a large sweep and diff it against a large done set, in pure Python.
 
-Goal: 100k planned cells diffed against 50k done in under 3 s, the done set read back from 500 shards. Two shapes are timed: 100k cells of one
-problem each (many models × datasets × budgets × seeds), and 1k cells × 100 problems (100k rows).
+Goal: 100k planned cells diffed against 50k done in under 3 s, the done set read back from 500 shards.
+Two shapes are timed: 100k cells of one problem each (many models × datasets × budgets × seeds), and
+1k cells × 100 problems (100k rows).
 
     python bench/plan_scale.py
 """
@@ -17,11 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import verdict  # noqa: E402
+from _common import verdict
 
-from ttscale.store import ResultStore  # noqa: E402
-from ttscale.sweeps.plan import build_plan  # noqa: E402
-from ttscale.sweeps.spec import SweepSpec  # noqa: E402
+from ttscale.store import ResultStore
+from ttscale.sweeps.plan import build_plan
+from ttscale.sweeps.spec import SweepSpec
 
 
 def timed_plan(models: int, datasets: int, budgets: int, seeds: int, problems: int) -> tuple[float, int, int]:
