@@ -124,3 +124,28 @@ def test_analyze_refuses_a_directory_without_results(tmp_path):
     result = CliRunner().invoke(app, ["analyze", str(tmp_path)])
     assert result.exit_code == 1
     assert "holds no result rows" in result.output
+
+
+def test_top_k_reasoning_comes_from_rows_in_independent_mode(tmp_path):
+    """Independent-mode rows carry their own reasoning; the report shows it cut at each budget."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from ttscale.analysis.report import _reasoning
+    from ttscale.store import ROW_SCHEMA
+
+    rows = []
+    for budget in (8, 16):
+        row = {f.name: None for f in ROW_SCHEMA}
+        row.update(model="m", dataset="d", problem_id="p", seed=0, budget=budget, cell_id=f"c{budget}",
+                   trajectory_id=f"t{budget}", gold="1", prompt_tokens=1, thinking_tokens=budget, continuations=0,
+                   injected_tokens=0, answer_tokens=1, thinking_chars=5, thinking_text=f"thought at {budget}",
+                   trajectory_mode="independent", on_early_stop="continue", temperature=0.6, top_p=0.95, top_k=0,
+                   rng_seed=0, family="generic", engine="hf", engine_version="x", model_path="x",
+                   ttscale_version="x", created_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))  # fmt: skip
+        rows.append(row)
+    ResultStore(tmp_path).write_unit("u", pa.Table.from_pylist(rows, schema=ROW_SCHEMA))
+    results = Results(rows=ResultStore(tmp_path).read_pandas(), roots=[tmp_path])
+    texts = _reasoning(results, results.rows[["model", "dataset", "problem_id"]].drop_duplicates())
+    assert texts == {("m", "d", "p", 0, 8): "…thought at 8", ("m", "d", "p", 0, 16): "…thought at 16"}

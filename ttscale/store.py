@@ -236,6 +236,14 @@ class ResultStore:
         """All rows as pandas, for small results (use `read()` for large ones)."""
         return self.read_table(columns).to_pandas()
 
+    def rows_where(self, column: str, values: list, columns: list[str]) -> pa.Table:
+        """Some columns of the rows whose `column` is in `values`, filtered while reading each shard."""
+        empty = pa.schema([ROW_SCHEMA.field(c) for c in columns]).empty_table()
+        if not values:
+            return empty
+        parts = [pq.read_table(p, columns=columns, filters=[(column, "in", values)]) for p in self.row_shards()]
+        return pa.concat_tables(parts) if parts else empty
+
     def read_trajectories(self) -> pa.Table:
         """Trajectories, one per id: a later, longer run of the same trajectory supersedes a shorter one."""
         table = self._read_tables(self.trajectory_shards(), None)

@@ -295,16 +295,20 @@ def _reasoning(results: Results, top: pd.DataFrame, chars: int = 400) -> dict[tu
     rows = results.rows
     sel = rows[[k in wanted for k in zip(rows.model, rows.dataset, rows.problem_id, strict=True)]]
     texts: dict[tuple, str] = {}
-    trajectories = {}
+    trajectories, inline = {}, {}
+    wanted_ids = sorted(set(sel.trajectory_id))
     for root in results.roots:
-        t = ResultStore(root).read_trajectories().to_pandas()
+        store = ResultStore(root)
+        t = store.read_trajectories().to_pandas()
         trajectories.update(dict(zip(t.trajectory_id, t.text, strict=True)))
+        rows_inline = store.rows_where("trajectory_id", wanted_ids, ["trajectory_id", "thinking_text"])
+        inline.update(zip(rows_inline.column(0).to_pylist(), rows_inline.column(1).to_pylist(), strict=True))
     for r in sel.itertuples():
-        full = trajectories.get(r.trajectory_id)
-        if full is not None:
-            texts[(r.model, r.dataset, r.problem_id, int(r.seed), int(r.budget))] = (
-                "…" + full[: r.thinking_chars][-chars:]
-            )
+        key = (r.model, r.dataset, r.problem_id, int(r.seed), int(r.budget))
+        if r.trajectory_id in trajectories:  # nested: one text per trajectory, cut where this budget saw it
+            texts[key] = "…" + trajectories[r.trajectory_id][: r.thinking_chars][-chars:]
+        elif inline.get(r.trajectory_id):  # independent: each row holds its own reasoning
+            texts[key] = "…" + inline[r.trajectory_id][-chars:]
     return texts
 
 
