@@ -7,7 +7,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import pyarrow as pa
 import ray
 from ray.util import metrics
 
@@ -99,7 +98,3 @@ class EngineWorker:
 
 
 WorkerActor = ray.remote(EngineWorker)
-
-
-def empty_tables() -> tuple[pa.Table, pa.Table]:
-    return rows_table([]), trajectories_table([])

@@ -10,7 +10,6 @@ its queue is empty so the next model's actors can take the resources.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 import traceback
 from collections import deque
@@ -446,7 +445,3 @@ def run_sweep(
         previous["runs"][-1] = run
         store.write_manifest(previous)
     return outcome
-
-
-def estimated_seconds(tokens_left: int, tokens_per_second: float) -> float:
-    return math.inf if tokens_per_second <= 0 else tokens_left / tokens_per_second

@@ -12,8 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ttscale.errors import ConfigError
 from ttscale.families import FAMILIES, OVERRIDABLE
 
-ENGINES = ("hf", "vllm")
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

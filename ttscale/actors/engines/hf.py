@@ -10,7 +10,6 @@ on top of the cached prompt + thinking, and trie scoring starts from the forced-
 from __future__ import annotations
 
 import inspect
-import os
 import random
 from collections import OrderedDict, deque
 from collections.abc import Sequence
@@ -520,7 +519,3 @@ def _left_pad_into(
 
 def _chunks(items: Sequence, size: int) -> list[Sequence]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def default_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
