@@ -256,8 +256,17 @@ class ResultStore:
         return table.take(pa.array(keep, type=pa.int64()))
 
     def read(self, columns: list[str] | None = None) -> ray.data.Dataset:
-        """All rows (or some columns) as a Ray Dataset: ray.data.read_parquet over the shards."""
+        """All rows (or some columns) as a Ray Dataset: ray.data.read_parquet over the shards.
+
+        Joins the Ray instance this process is connected to, or starts a quiet local one."""
+        import logging
+
+        import ray
         import ray.data
+
+        if not ray.is_initialized():
+            ray.init(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
 
         shards = [str(p) for p in self.row_shards()]
         schema = ROW_SCHEMA if columns is None else pa.schema([ROW_SCHEMA.field(c) for c in columns])
