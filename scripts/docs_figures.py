@@ -11,19 +11,21 @@ import sys
 from pathlib import Path
 
 from ttscale.analysis import Results
-from ttscale.analysis.report import CONTINUOUS, DISCRETE, fig_curves, fig_scores, fig_thinking_tokens
+from ttscale.analysis.metrics import default_pass_k
+from ttscale.analysis.report import DISCRETE, curve_metrics, fig_curves, fig_scores, fig_thinking_tokens
 
 
 def main(results_dir: str, out: str) -> None:
     r = Results.open(results_dir)
-    metrics = [DISCRETE, *CONTINUOUS]
+    metrics = curve_metrics(r.rows, default_pass_k(r.rows))
     import pandas as pd
 
     curves = pd.concat([r.curves(m).assign(metric=m) for m in metrics], ignore_index=True)
     per_problem = pd.concat(
         [r.emergence(m, level="problem").assign(metric=m) for m in (DISCRETE, "p_correct")], ignore_index=True
     )
-    per_dataset = pd.concat([r.emergence(m, level="dataset").assign(metric=m) for m in metrics], ignore_index=True)
+    scored = [m for m in metrics if m != "thinking_tokens"]
+    per_dataset = pd.concat([r.emergence(m, level="dataset").assign(metric=m) for m in scored], ignore_index=True)
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
     figures = {

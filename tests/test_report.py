@@ -7,6 +7,7 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pyarrow.compute as pc
 import pytest
 
@@ -60,6 +61,7 @@ def test_the_report_holds_every_figure_with_its_traces(report):
     curves, layout = figs["fig-curves"]
     titles = {a["text"] for a in layout["annotations"]}
     assert {"demo-arith · accuracy", "demo-arith · p(correct)", "demo-arith · −entropy (nats)"} <= titles
+    assert {"demo-arith · pass@2", "demo-arith · thinking tokens"} <= titles  # 2 seeds: pass@2
     names = {t["name"] for t in curves}
     assert "smollm2-135m" in names and "smollm2-135m 95% band" in names
     assert any(t.get("fill") == "tonexty" for t in curves)  # the bands
@@ -73,6 +75,7 @@ def test_the_report_holds_every_figure_with_its_traces(report):
     size = figs["fig-size"][0]
     assert any(0.135 in array(t["x"]) for t in size if "x" in t)  # SmolLM2-135M at 0.135 B parameters
     assert "end of the reasoning" in html and "gold" in html  # the top-k answer tables
+    assert "<table id='infinite-counts'>" in html and "breakthroughness_bigbench" in html
 
 
 def test_the_report_opens_without_network(report):
@@ -84,8 +87,16 @@ def test_the_report_opens_without_network(report):
 
 def test_tables_are_written_as_parquet_and_csv(report):
     results, out, _ = report
-    for name in ("curves", "emergence_datasets", "emergence_problems", "top_k"):
+    for name in ("curves", "emergence_datasets", "emergence_problems", "top_k", "infinite_counts"):
         assert (out / f"{name}.parquet").is_file() and (out / f"{name}.csv").is_file()
+    table = pd.read_parquet(out / "curves.parquet")
+    assert {"accuracy", "pass@2", "p_correct", "neg_entropy", "thinking_tokens"} <= set(table.metric)
+    tokens = table[table.metric == "thinking_tokens"]
+    expected = results.rows.groupby("budget").thinking_tokens.mean()  # one problem set: mean of problem means
+    assert tokens.set_index("budget").value.to_dict() == pytest.approx(expected.to_dict())
+    infinite = pd.read_parquet(out / "infinite_counts.parquet")
+    assert set(infinite.level) == {"problem", "dataset"} and (infinite["+inf"] >= 0).all()
+    assert {"accuracy", "pass@2"} <= set(infinite[infinite.level == "dataset"].metric)
     curves = results.curves("accuracy")
     assert {"value", "lo", "hi", "n_problems"} <= set(curves.columns)
     assert (curves.lo <= curves.value + 1e-12).all() and (curves.value <= curves.hi + 1e-12).all()
@@ -116,6 +127,19 @@ def test_analyze_command_writes_the_report(demo_results, ray_local, tmp_path):
     assert (tmp_path / "report.html").is_file() and (tmp_path / "top_k.csv").is_file()
 
 
+def test_analyze_refuses_an_unknown_metric(demo_results, ray_local, tmp_path):
+    from typer.testing import CliRunner
+
+    from ttscale.cli import app
+
+    result = CliRunner().invoke(app, ["analyze", str(demo_results), "--out", str(tmp_path / "a"), "--metric",
+                                      "entropy", "--n-boot", "10", "--n-sim", "10"])  # fmt: skip
+    assert result.exit_code == 1
+    assert "Unknown metric 'entropy'" in result.output
+    assert "accuracy, p_correct, neg_entropy, neg_brier, mass_on_set" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "a").exists()
+
+
 def test_analyze_refuses_a_directory_without_results(tmp_path):
     from typer.testing import CliRunner
 
@@ -139,7 +163,8 @@ def test_top_k_reasoning_comes_from_rows_in_independent_mode(tmp_path):
     for budget in (8, 16):
         row = {f.name: None for f in ROW_SCHEMA}
         row.update(model="m", dataset="d", problem_id="p", seed=0, budget=budget, cell_id=f"c{budget}",
-                   trajectory_id=f"t{budget}", gold="1", prompt_tokens=1, thinking_tokens=budget, continuations=0,
+                   trajectory_id=f"t{budget}", config_id="cfg", config="{}", gold="1", prompt_tokens=1,
+                   thinking_tokens=budget, continuations=0,
                    injected_tokens=0, answer_tokens=1, thinking_chars=5, thinking_text=f"thought at {budget}",
                    trajectory_mode="independent", on_early_stop="continue", temperature=0.6, top_p=0.95, top_k=0,
                    rng_seed=0, family="generic", engine="hf", engine_version="x", model_path="x",

@@ -21,3 +21,7 @@ class TaskError(TtscaleError):
 
 class EngineError(TtscaleError):
     """An engine failed in a way that retrying on the same engine will not fix."""
+
+
+class TtscaleWarning(UserWarning):
+    """Something the user should know that does not stop the work (the CLI prints it as one line)."""

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ttscale.analysis.metrics import METRICS, get_metric, is_discrete, pass_at_k, problem_values
+from ttscale.analysis.metrics import METRICS, default_pass_k, get_metric, is_discrete, pass_at_k, problem_values
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,14 @@ def test_metric_table_flags_and_errors():
         get_metric("pass@0")
     with pytest.raises(ValueError, match=r"rows lack the columns \['brier'\] needed for metric 'neg_brier'"):
         problem_values(_rows(), "neg_brier")
+
+
+def test_default_pass_k_is_the_fewest_seeds_any_point_ran():
+    rows = _rows()
+    assert default_pass_k(rows) == 4  # null grades still count as run seeds
+    fewer = rows.drop(rows[(rows.problem_id == "p2") & (rows.budget == 256) & (rows.seed >= 2)].index)
+    assert default_pass_k(fewer) == 2  # one (problem, budget) with 2 seeds sets k for all
+    assert default_pass_k(rows[rows.seed == 0]) == 1
+    assert default_pass_k(rows.iloc[:0]) == 1
+    with pytest.raises(ValueError, match=r"rows lack the columns \['budget'\] needed to count seeds"):
+        default_pass_k(rows.drop(columns="budget"))

@@ -56,6 +56,12 @@ def test_bigbench_median_zero_is_infinite_and_counted():
     counts = infinite_counts(table)
     assert counts.loc["breakthroughness_bigbench"].tolist() == [2, 1]
     assert counts.loc["breakthroughness"].tolist() == [0, 0]
+    table["model"] = ["a", "a", "b", "b"]  # per group: a has the rising and the falling step, b one rising step
+    grouped = infinite_counts(table, ["breakthroughness_bigbench", "linearity_bigbench"], by=["model"])
+    assert grouped.index.names == ["model", "score"]
+    assert grouped.loc[("a", "breakthroughness_bigbench")].tolist() == [1, 1]
+    assert grouped.loc[("b", "breakthroughness_bigbench")].tolist() == [1, 0]
+    assert grouped.loc[("b", "linearity_bigbench")].tolist() == [0, 0]
 
 
 def test_skewness_matches_scipy_and_needs_three_steps():

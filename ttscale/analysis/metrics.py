@@ -74,6 +74,20 @@ def pass_at_k(n: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
     return np.where(n >= k, estimate, np.nan)
 
 
+def default_pass_k(rows: pd.DataFrame) -> int:
+    """The k of the report's pass@k curve: the fewest seeds that any (model, dataset, problem, budget) ran.
+
+    Every point is then estimable (n >= k) unless grading failed there, and with one seed per point the
+    result is 1 (pass@1 is accuracy). Seeds are counted as rows, so a null `correct` still counts as run.
+    """
+    missing = [c for c in PROBLEM_KEYS if c not in rows.columns]
+    if missing:
+        raise ValueError(f"rows lack the columns {missing} needed to count seeds")
+    if rows.empty:
+        return 1
+    return int(rows.groupby(list(PROBLEM_KEYS), sort=False, observed=True).size().min())
+
+
 def problem_values(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One value per (model, dataset, problem_id, budget): the metric over that problem's seeds.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,10 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 import ttscale
+from ttscale.analysis.metrics import default_pass_k, get_metric
 from ttscale.analysis.results import model_table
+from ttscale.analysis.scores import infinite_counts
+from ttscale.errors import ConfigError, TtscaleWarning
 from ttscale.store import ResultStore
 
 if TYPE_CHECKING:
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
 
 DISCRETE = "accuracy"
 CONTINUOUS = ("p_correct", "neg_entropy", "neg_brier", "mass_on_set")
+RANKABLE = (DISCRETE, *CONTINUOUS)  # the metrics `metric=` (analyze --metric) may rank problems by
+TOKENS = "thinking_tokens"
 LABELS = {
     "accuracy": "accuracy", "p_correct": "p(correct)", "neg_entropy": "−entropy (nats)",
     "neg_brier": "−Brier", "mass_on_set": "mass on set", "thinking_tokens": "thinking tokens",
@@ -32,44 +38,80 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 def write_report(
     results: Results, out: Path, *, metric: str = "p_correct", k: int = 8, score: str = "breakthroughness"
 ) -> Path:
-    """Compute every table, write them (Parquet + CSV) and the HTML report into `out`."""
+    """Compute every table, write them (Parquet + CSV) and the HTML report into `out`.
+
+    `metric` ranks the top-k problems and must be one of RANKABLE (else ConfigError); one with no values in
+    these rows falls back to accuracy with a warning. The curves table holds accuracy, pass@k (k from
+    `default_pass_k`, left out when that is 1), the continuous metrics and mean thinking tokens.
+    """
+    metric = _ranking_metric(results.rows, metric)
     out.mkdir(parents=True, exist_ok=True)
-    metrics = [m for m in (DISCRETE, *CONTINUOUS) if _has(results.rows, m)]
-    if metric not in metrics:
-        metric = DISCRETE
+    pass_k = default_pass_k(results.rows)
+    metrics = curve_metrics(results.rows, pass_k)
+    scored = [m for m in metrics if m != TOKENS]  # thinking tokens are a check on forcing, not a score
     curves = pd.concat([results.curves(m).assign(metric=m) for m in metrics], ignore_index=True)
-    per_dataset = pd.concat(
-        [results.emergence(m, level="dataset").assign(metric=m) for m in metrics], ignore_index=True
-    )
+    per_dataset = pd.concat([results.emergence(m, level="dataset").assign(metric=m) for m in scored], ignore_index=True)
     per_problem = pd.concat(
         [results.emergence(m, level="problem").assign(metric=m) for m in dict.fromkeys([DISCRETE, metric])],
         ignore_index=True,
     )
     top = results.top_k(k, by=score, metric=metric)
-    tables = {"curves": curves, "emergence_datasets": per_dataset, "emergence_problems": per_problem, "top_k": top}
+    infinite = infinite_table(per_problem, per_dataset)
+    tables = {
+        "curves": curves, "emergence_datasets": per_dataset, "emergence_problems": per_problem, "top_k": top,
+        "infinite_counts": infinite,
+    }  # fmt: skip
     for name, table in tables.items():
         table.to_parquet(out / f"{name}.parquet", index=False)
         table.to_csv(out / f"{name}.csv", index=False)
 
     sections = [
-        ("curves", "Scaling curves", CURVES_TEXT, fig_curves(curves, metrics)),
+        ("curves", "Scaling curves", CURVES_TEXT + " " + _pass_k_text(pass_k), fig_curves(curves, metrics)),
         ("scores", "Emergence scores", SCORES_TEXT.format(score=score), fig_scores(per_problem, per_dataset, score)),
-        ("top-k", f"Top {k} most emergent problems", TOPK_TEXT.format(score=score, metric=LABELS[metric]),
+        ("top-k", f"Top {k} most emergent problems", TOPK_TEXT.format(score=score, metric=label(metric)),
          fig_top_k(results, top, metric)),
         ("thinking-tokens", "Real thinking tokens per budget", TOKENS_TEXT, fig_thinking_tokens(results.rows)),
-        ("correlation", "Discrete vs continuous", CORRELATION_TEXT.format(metric=LABELS[metric]),
+        ("correlation", "Discrete vs continuous", CORRELATION_TEXT.format(metric=label(metric)),
          fig_correlation(results, metric)),
         ("size", "Emergence against model size", SIZE_TEXT.format(score=score),
          fig_size(results.rows, per_dataset, score)),
     ]  # fmt: skip
-    top_table = _top_k_html(results, top, metric)
+    extras = {"scores": _infinite_html(infinite, score), "top-k": _top_k_html(results, top, metric)}
     path = out / "report.html"
-    path.write_text(_page(results, sections, top_table, metrics))
+    path.write_text(_page(results, sections, extras, metrics))
     return path
 
 
+def _ranking_metric(rows: pd.DataFrame, metric: str) -> str:
+    """`metric` if it is RANKABLE and has values here; accuracy (with a warning) if it has none."""
+    if metric not in RANKABLE:
+        raise ConfigError(f"Unknown metric {metric!r} for the report. Use one of: {', '.join(RANKABLE)}.")
+    if metric == DISCRETE or _has(rows, metric):
+        return metric
+    warnings.warn(
+        f"metric {metric!r} has no values in these results (no solution set?); ranking by accuracy instead.",
+        TtscaleWarning,
+        stacklevel=3,
+    )
+    return DISCRETE
+
+
+def curve_metrics(rows: pd.DataFrame, pass_k: int) -> list[str]:
+    """The metrics of the curves table, in figure order: accuracy, pass@k, continuous, thinking tokens.
+
+    pass@k is left out when k is 1 (pass@1 is accuracy); a metric whose column is absent or all null is too.
+    """
+    discrete = [DISCRETE, *([f"pass@{pass_k}"] if pass_k >= 2 else [])]
+    return [m for m in (*discrete, *CONTINUOUS, TOKENS) if _has(rows, m)]
+
+
+def label(metric: str) -> str:
+    """How a metric is named in the report ("pass@4" stays as it is)."""
+    return LABELS.get(metric, metric)
+
+
 def _has(rows: pd.DataFrame, metric: str) -> bool:
-    column = {"accuracy": "correct", "neg_entropy": "entropy", "neg_brier": "brier"}.get(metric, metric)
+    column = get_metric(metric).column
     return column in rows and rows[column].notna().any()
 
 
@@ -87,11 +129,11 @@ def _colors(models) -> dict[str, str]:
 
 
 def fig_curves(curves: pd.DataFrame, metrics: list[str]) -> go.Figure:
-    """Rows: datasets. Columns: accuracy then the continuous metrics. One line per model, with its band."""
+    """Rows: datasets. Columns: `metrics` (accuracy, pass@k, continuous, thinking tokens). One line per model."""
     datasets = sorted(curves.dataset.unique())
     fig = make_subplots(
         rows=len(datasets), cols=len(metrics), shared_xaxes=True, horizontal_spacing=0.05, vertical_spacing=0.08,
-        subplot_titles=[f"{d} · {LABELS[m]}" for d in datasets for m in metrics],
+        subplot_titles=[f"{d} · {label(m)}" for d in datasets for m in metrics],
     )  # fmt: skip
     colors = _colors(curves.model)
     for r, dataset in enumerate(datasets, start=1):
@@ -109,10 +151,13 @@ def fig_curves(curves: pd.DataFrame, metrics: list[str]) -> go.Figure:
                 fig.add_trace(
                     go.Scatter(x=x, y=g.value, name=model, mode="lines+markers", legendgroup=model, showlegend=first,
                                line=dict(color=colors[model]), customdata=g.budget,
-                               hovertemplate=f"{model}<br>B=%{{customdata}}<br>{LABELS[metric]}=%{{y:.3f}}<extra></extra>"),
+                               hovertemplate=f"{model}<br>B=%{{customdata}}<br>{label(metric)}=%{{y:.3f}}<extra></extra>"),
                     r, c,
                 )  # fmt: skip
     _budget_axis(fig, curves.budget)
+    if TOKENS in metrics:  # forced thinking tokens follow the budget: a straight line on log–log axes
+        fig.update_yaxes(type="log", col=metrics.index(TOKENS) + 1)
+    fig.update_annotations(font_size=12)
     fig.update_layout(height=280 * len(datasets) + 80, title="Dataset curves: mean over problems, 95% bootstrap bands")
     return fig
 
@@ -137,15 +182,19 @@ def _box(stats: pd.DataFrame, x: str, name: str, color: str, showlegend: bool = 
 
 
 def fig_scores(per_problem: pd.DataFrame, per_dataset: pd.DataFrame, score: str) -> go.Figure:
-    """Problem-level score distributions per model and dataset, discrete and continuous side by side."""
+    """Problem-level score distributions per model and dataset, discrete and continuous side by side.
+
+    ±inf scores cannot be drawn: they are left out, and each panel's title says how many were.
+    """
     metrics = list(dict.fromkeys(per_problem.metric))
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{score} of {LABELS[m]} curves" for m in metrics])
+    titles = [f"{score} of {label(m)} curves{_left_out(per_problem, per_dataset, m, score)}" for m in metrics]
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=titles)
     colors = _colors(per_problem.dataset)
     for c, metric in enumerate(metrics, start=1):
         sel = per_problem[(per_problem.metric == metric) & np.isfinite(per_problem[score])]
         for dataset, g in sel.groupby("dataset"):
             fig.add_trace(_box(box_stats(g, ["model"], score), "model", dataset, colors[dataset], c == 1), 1, c)
-        agg = per_dataset[per_dataset.metric == metric]
+        agg = per_dataset[(per_dataset.metric == metric) & np.isfinite(per_dataset[score])]
         fig.add_trace(
             go.Scatter(x=agg.model, y=agg[score], mode="markers", name="dataset curve", legendgroup="dataset curve",
                        showlegend=c == 1, marker=dict(symbol="diamond", size=11, color="black"),
@@ -153,6 +202,56 @@ def fig_scores(per_problem: pd.DataFrame, per_dataset: pd.DataFrame, score: str)
         )  # fmt: skip
     fig.update_layout(boxmode="group", height=460, title=f"{score}: per problem (boxes) and per dataset (diamonds)")
     return fig
+
+
+def _left_out(per_problem: pd.DataFrame, per_dataset: pd.DataFrame, metric: str, score: str) -> str:
+    """The title suffix " · N ±inf left out" of one fig_scores panel (problem and dataset curves); "" if none."""
+    values = np.concatenate(
+        [t.loc[t.metric == metric, score].to_numpy(dtype=np.float64) for t in (per_problem, per_dataset)]
+    )
+    n = int(np.isinf(values).sum())
+    return f" · {n} ±inf left out" if n else ""
+
+
+def infinite_table(per_problem: pd.DataFrame, per_dataset: pd.DataFrame) -> pd.DataFrame:
+    """Curves scoring +inf and −inf, per level, metric, model, dataset and score (`scores.infinite_counts`).
+
+    Columns: level ("problem" | "dataset"), metric, model, dataset, score, curves (how many curves the group
+    has), +inf, -inf. Every score of SCORE_COLUMNS has a row, zeros included, so absence means "not scored".
+    """
+    keys = ["metric", "model", "dataset"]
+    frames = []
+    for level, table in (("problem", per_problem), ("dataset", per_dataset)):
+        counts = infinite_counts(table, by=keys).reset_index()
+        sizes = table.groupby(keys, sort=False, observed=True).size().rename("curves").reset_index()
+        frames.append(counts.merge(sizes, on=keys).assign(level=level))
+    columns = ["level", *keys, "score", "curves", "+inf", "-inf"]
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _infinite_html(infinite: pd.DataFrame, score: str) -> str:
+    """A note and a small table: how many curves scored ±inf, summed over models and datasets."""
+    shown = infinite[(infinite.score == "breakthroughness_bigbench") | (infinite.score == score)]
+    summary = shown.groupby(["level", "metric", "score"], sort=False)[["curves", "+inf", "-inf"]].sum()
+    rows_html = "".join(
+        f"<tr><td>{level}</td><td>{html.escape(label(metric))}</td><td>{name}</td><td>{curves}</td>"
+        f"<td>{pos}</td><td>{neg}</td></tr>"
+        for (level, metric, name), (curves, pos, neg) in zip(summary.index, summary.to_numpy(), strict=True)
+    )
+    return (
+        f"<p>{INFINITE_TEXT}</p><table id='infinite-counts'><tr><th>level</th><th>metric</th><th>score</th>"
+        f"<th>curves</th><th>+inf</th><th>−inf</th></tr>{rows_html}</table>"
+    )
+
+
+def _pass_k_text(pass_k: int) -> str:
+    """The sentence saying which pass@k the curves show, and why that k."""
+    if pass_k < 2:
+        return "There is no pass@k panel: some points ran a single seed, and pass@1 is accuracy."
+    return (
+        f"pass@{pass_k} is the unbiased estimate of the chance that at least one of {pass_k} seeds is right; "
+        f"k = {pass_k} is the fewest seeds any (problem, budget) ran, the largest k every point can estimate."
+    )
 
 
 def fig_top_k(results: Results, top: pd.DataFrame, metric: str) -> go.Figure:
@@ -173,9 +272,9 @@ def fig_top_k(results: Results, top: pd.DataFrame, metric: str) -> go.Figure:
             )
             text = [answers.get(int(b), "") for b in g.budget]
             fig.add_trace(
-                go.Scatter(x=_x(g.budget), y=g.value, mode="lines+markers", name=LABELS[m], legendgroup=m,
+                go.Scatter(x=_x(g.budget), y=g.value, mode="lines+markers", name=label(m), legendgroup=m,
                            showlegend=i == 0, line=dict(color=color), text=text,
-                           hovertemplate="B=%{x}<br>%{y:.3f}<br>answers: %{text}<extra>" + LABELS[m] + "</extra>"),
+                           hovertemplate="B=%{x}<br>%{y:.3f}<br>answers: %{text}<extra>" + label(m) + "</extra>"),
                 r + 1, c + 1,
             )  # fmt: skip
     _budget_axis(fig, results.rows.budget)
@@ -203,7 +302,7 @@ def fig_thinking_tokens(rows: pd.DataFrame) -> go.Figure:
 
 def fig_correlation(results: Results, metric: str) -> go.Figure:
     """Left: dataset curves, accuracy against the continuous metric. Right: per-problem curve correlations."""
-    titles = [f"dataset curves: accuracy vs {LABELS[metric]}", f"per-problem r of accuracy and {LABELS[metric]}"]
+    titles = [f"dataset curves: accuracy vs {label(metric)}", f"per-problem r of accuracy and {label(metric)}"]
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
     acc, cont = results.curves(DISCRETE), results.curves(metric)
     both = acc.merge(cont, on=["model", "dataset", "budget"], suffixes=("_acc", "_cont"))
@@ -220,7 +319,7 @@ def fig_correlation(results: Results, metric: str) -> go.Figure:
             go.Histogram(x=g.r, name=f"{model} r", marker_color=colors.get(model), opacity=0.6, nbinsx=20), 1, 2
         )
     fig.update_layout(barmode="overlay", height=420)
-    fig.update_xaxes(title_text=LABELS[metric], row=1, col=1)
+    fig.update_xaxes(title_text=label(metric), row=1, col=1)
     fig.update_yaxes(title_text="accuracy", row=1, col=1)
     return fig
 
@@ -241,14 +340,16 @@ def fig_size(rows: pd.DataFrame, per_dataset: pd.DataFrame, score: str) -> go.Fi
     """Dataset-level emergence against parameter count, one line per family and dataset."""
     models = model_table(rows)
     data = per_dataset.merge(models, on="model")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"{score} of accuracy", f"{score} of continuous metrics"])
+    titles = [f"{score} of discrete metrics (accuracy, pass@k)", f"{score} of continuous metrics"]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
     for c, continuous in enumerate((False, True), start=1):
         sel = data[data.metric.isin(CONTINUOUS) == continuous]
+        sel = sel[~np.isinf(sel[score])]  # ±inf cannot be drawn; the scores section counts them
         for (family, dataset, metric), g in sel.groupby(["family", "dataset", "metric"]):
             g = g.sort_values("params_b")
             fig.add_trace(
                 go.Scatter(x=g.params_b, y=g[score], mode="lines+markers",
-                           name=f"{family} · {dataset} · {LABELS[metric]}", text=g.model,
+                           name=f"{family} · {dataset} · {label(metric)}", text=g.model,
                            hovertemplate="%{text}<br>%{x} B params<br>%{y:.3f}<extra></extra>"), 1, c,
             )  # fmt: skip
     fig.update_xaxes(type="log", title_text="parameters (billions)")
@@ -317,17 +418,18 @@ def _alpha(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _page(results: Results, sections, top_table: str, metrics: list[str]) -> str:
+def _page(results: Results, sections, extras: dict[str, str], metrics: list[str]) -> str:
+    """The HTML page: a summary, then each section's text, figure and any extra HTML (`extras[section id]`)."""
     rows = results.rows
     summary = (
         f"{len(rows):,} rows · {rows.model.nunique()} models · {rows.dataset.nunique()} datasets · "
         f"{rows.problem_id.nunique():,} problems · budgets {sorted(int(b) for b in rows.budget.unique())} · "
-        f"{rows.seed.nunique()} seeds · metrics {', '.join(LABELS[m] for m in metrics)}"
+        f"{rows.seed.nunique()} seeds · metrics {', '.join(label(m) for m in metrics)}"
     )
     parts = [
         f"<section id='{sid}'><h2>{html.escape(title)}</h2><p>{text}</p>"
         + fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False, div_id=f"fig-{sid}")
-        + (top_table if sid == "top-k" else "")
+        + extras.get(sid, "")
         + "</section>"
         for sid, title, text, fig in sections
     ]
@@ -355,13 +457,19 @@ summary {{ cursor: pointer; font-weight: 600; margin: 0.4rem 0; }}
 
 CURVES_TEXT = (
     "Each panel is one dataset and one metric; lines are the mean over problems of the per-problem mean over "
-    "seeds, shaded bands are 95% bootstrap intervals over problems. Accuracy (discrete) comes first, then the "
-    "continuous metrics over the solution set: a jump in accuracy that the continuous metrics do not show is a "
-    "candidate artefact of the discrete metric."
+    "seeds, shaded bands are 95% bootstrap intervals over problems. The discrete metrics (accuracy, pass@k) come "
+    "first, then the continuous metrics over the solution set: a jump in accuracy that the continuous metrics do "
+    "not show is a candidate artefact of the discrete metric. The last column is the mean real thinking tokens "
+    "(log scale), a check that the budget was spent."
 )
 SCORES_TEXT = (
     "Distribution of <b>{score}</b> over problem-level curves, per model (x) and dataset (colour); diamonds are "
     "the dataset-level curves. 1 is a single jump, 1/m an even ramp over m steps, negative a falling curve."
+)
+INFINITE_TEXT = (
+    "A score of ±inf (the BIG-bench breakthroughness when the median step is 0, common on quantised accuracy "
+    "curves) cannot be drawn: those curves are left out of the boxes and diamonds, and counted here (per model "
+    "and dataset in <code>infinite_counts.csv</code>)."
 )
 TOPK_TEXT = (
     "Problems ranked by {score} of their {metric} curve. Hover a point for the forced answers of every seed at "

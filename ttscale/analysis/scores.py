@@ -112,9 +112,23 @@ def curve_scores(Y: np.ndarray, budgets: Sequence[int] | np.ndarray) -> dict[str
     return {name: np.where(bad, np.nan, v) for name, v in out.items()}
 
 
-def infinite_counts(table: pd.DataFrame, columns: Sequence[str] = SCORE_COLUMNS) -> pd.DataFrame:
-    """How many curves score +inf and −inf per column (BIG-bench scores on quantised curves)."""
+def infinite_counts(
+    table: pd.DataFrame, columns: Sequence[str] = SCORE_COLUMNS, *, by: Sequence[str] = ()
+) -> pd.DataFrame:
+    """How many curves score +inf and −inf per column (BIG-bench scores on quantised curves).
+
+    Without `by`: indexed by score, columns "+inf" and "-inf". With `by` (e.g. model, dataset): one row per
+    group and score, indexed by (*by, score): groups in order of first appearance, scores in `columns` order.
+    """
     columns = [c for c in columns if c in table.columns]
-    values = table[columns].to_numpy(dtype=np.float64)  # (N, len(columns))
-    counts = {"+inf": np.isposinf(values).sum(axis=0), "-inf": np.isneginf(values).sum(axis=0)}
-    return pd.DataFrame(counts, index=pd.Index(columns, name="score"))
+    by = list(by)
+    values = table[columns].to_numpy(dtype=np.float64).ravel()  # (N · len(columns),), row-major: curve by curve
+    long = pd.DataFrame(
+        {
+            **{key: np.repeat(table[key].to_numpy(), len(columns)) for key in by},
+            "score": np.tile(np.asarray(columns, dtype=object), len(table)),
+            "+inf": np.isposinf(values).astype(np.int64),
+            "-inf": np.isneginf(values).astype(np.int64),
+        }
+    )
+    return long.groupby([*by, "score"], sort=False, observed=True, dropna=False)[["+inf", "-inf"]].sum()
