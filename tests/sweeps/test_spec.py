@@ -53,6 +53,26 @@ def test_budget_lists_are_sorted_and_deduplicated(tmp_path):
             ("  - name: smollm2-135m", "  - name: smollm2-135m\n    family: llama9"),
             r"Got 'llama9' .*`models\.0\.family`",
         ),
+        (
+            ("  - name: smollm2-135m", "  - name: smollm2-135m\n    overrides: {{forced_answer: null}}"),
+            r"Got forced_answer: None for .*`models\.0\.overrides`\. End it with '.boxed\{'",
+        ),
+        (
+            ("  - name: smollm2-135m", "  - name: smollm2-135m\n    overrides: {{continuation: ''}}"),
+            r"Got continuation: '' for .*`models\.0\.overrides`\. Give a non-empty string",
+        ),
+        (
+            ("  - name: smollm2-135m", "  - name: smollm2-135m\n    dtype: float33"),
+            r"Got 'float33' .*`models\.0\.dtype`",
+        ),
+        (
+            ("  - name: smollm2-135m", "  - name: smollm2-135m\n    engine_options: {{max_bach: 4}}"),
+            r"Got \['max_bach'\] .*`models\.0\.engine_options`\. The hf engine takes: max_batch",
+        ),
+        (
+            ("  - name: smollm2-135m", "  - name: smollm2-135m\n  - name: smollm2-135m"),
+            r"^[^`]*sweep\.yaml: models lists \['smollm2-135m'\] more than once; list each once\.$",
+        ),
     ],
 )
 def test_bad_fields_are_one_line_errors(tmp_path, edit, message):
@@ -79,3 +99,13 @@ def test_every_spec_field_is_classed_as_hashed_or_ignored(cls):
     hashed, ignored = HASHED_FIELDS[cls], IGNORED_FIELDS[cls]
     assert not hashed & ignored
     assert set(cls.model_fields) == hashed | ignored, f"classify {set(cls.model_fields) - hashed - ignored}"
+
+
+def test_the_hf_engine_options_the_spec_accepts_are_the_ones_the_engine_takes():
+    import inspect
+
+    from ttscale.actors.engines.hf import HFEngine
+    from ttscale.sweeps.spec import ENGINE_OPTIONS
+
+    parameters = set(inspect.signature(HFEngine.__init__).parameters) - {"self", "model", "dtype", "threads"}
+    assert set(ENGINE_OPTIONS["hf"]) == parameters

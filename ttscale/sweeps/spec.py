@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ttscale.errors import ConfigError
 from ttscale.families import FAMILIES, OVERRIDABLE
+
+# Performance-only keyword arguments each engine takes through `engine_options` (None: passed through to
+# the engine unchecked). tests/sweeps/test_spec.py checks the hf list against HFEngine's signature.
+ENGINE_OPTIONS: dict[str, tuple[str, ...] | None] = {
+    "hf": ("max_batch", "prefix_cache_tokens", "score_logits", "device"),
+    "vllm": None,
+}
 
 
 class _Strict(BaseModel):
@@ -32,7 +39,7 @@ class ModelSpec(_Strict):
     """GPUs per engine (vllm). Each actor asks Ray for this many GPUs, packed on one node."""
     replicas: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
     """Actors for this model: a number, or auto (CPU: one per `threads` CPUs; GPU: free GPUs / tensor_parallel)."""
-    dtype: str | None = None
+    dtype: Literal["float32", "bfloat16", "float16"] | None = None
     """Weights and activations dtype; default float32 on hf, bfloat16 on vllm. Changes results."""
     threads: int | None = Field(default=None, ge=1)
     """hf engine: CPU threads (and Ray CPUs) per actor; default min(4, CPUs of the node)."""
@@ -49,10 +56,29 @@ class ModelSpec(_Strict):
 
     @field_validator("overrides")
     @classmethod
-    def _known_overrides(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+    def _valid_overrides(cls, value: dict[str, str | None]) -> dict[str, str | None]:
         unknown = sorted(set(value) - set(OVERRIDABLE))
         if unknown:
             raise ValueError(f"Got {unknown}. Overridable family strings: {', '.join(OVERRIDABLE)}")
+        if "continuation" in value and not value["continuation"]:
+            raise ValueError(f"Got continuation: {value['continuation']!r}. Give a non-empty string such as '\\nWait'")
+        forced = value.get("forced_answer", "\\boxed{")
+        if not isinstance(forced, str) or not forced.rstrip().endswith("\\boxed{"):
+            raise ValueError(
+                f"Got forced_answer: {forced!r}. End it with '\\boxed{{' so the answer can be extracted and scored"
+            )
+        return value
+
+    @field_validator("engine_options")
+    @classmethod
+    def _known_engine_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        own_fields = sorted(set(value) & {"dtype", "threads", "tensor_parallel", "model"})
+        if own_fields:
+            raise ValueError(f"Got {own_fields}. Set them as model fields, not inside engine_options")
+        known = ENGINE_OPTIONS.get(info.data.get("engine", "hf"))
+        unknown = sorted(set(value) - set(known)) if known is not None else []
+        if unknown:
+            raise ValueError(f"Got {unknown}. The {info.data.get('engine')} engine takes: {', '.join(known)}")
         return value
 
     @property
@@ -71,8 +97,9 @@ class DatasetSpec(_Strict):
     columns: dict[str, str] | None = None
     """Map `question`, `answer`, `choices`, `id` to a file's own column names."""
     answer_format: Literal["math", "integer", "choice"] | None = None
-    solution_set: str | None = None
-    """Override the scored solution set: letters-4, int-000-999, int-0-999, int-0-99, none."""
+    solution_set: str | list[str] | None = None
+    """Override the scored solution set: letters-4, int-000-999, int-0-999, int-0-99, none, or the dataset's
+    own list of answers (e.g. [yes, no, maybe])."""
 
 
 class ForcingSpec(_Strict):
@@ -202,6 +229,8 @@ def _one_line(path: Path, exc: ValidationError) -> str:
         return f"Unknown key `{field}` in {path}. Remove it or fix its spelling (see docs/sweeps.md for the keys)."
     if kind == "missing":
         return f"{path}: `{field}` is required. Add it (see docs/sweeps.md)."
+    if kind == "value_error" and not err["loc"]:  # a check across fields (e.g. a name listed twice)
+        return f"{path}: {msg}."
     if kind == "value_error":
         return f"{msg.split('. ')[0]} for {path}: `{field}`. {'. '.join(msg.split('. ')[1:])}."
     given = err.get("input")

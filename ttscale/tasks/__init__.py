@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ttscale.errors import TaskError
+from ttscale.ids import stable_hash
 from ttscale.tasks import aime24, aime25, demo_arith, demo_mc, gpqa, gsm8k, math500
 from ttscale.tasks.base import AnswerFormat, Grade, Problem, PromptedProblem, Task
 from ttscale.tasks.formats import layout_for
 from ttscale.tasks.grading import check_golds, extract_boxed_answer, join_golds
 from ttscale.tasks.prompts import DEFAULT_INSTRUCTIONS
-from ttscale.tasks.solution_sets import SolutionSet, solution_set_named
+from ttscale.tasks.solution_sets import SolutionSet, declared, solution_set_named
 from ttscale.tasks.sources import Source, file_source, looks_like_path, read_rows
 from ttscale.tasks.spec import DatasetTask, TaskSpec, bind
 
@@ -50,12 +51,13 @@ def get_task(
     path: str | None = None,
     columns: Mapping[str, str] | None = None,
     answer_format: AnswerFormat | None = None,
-    solution_set: str | None = None,
+    solution_set: str | Sequence[str] | None = None,
 ) -> DatasetTask:
     """A task from a registered name (read from a local copy at `path` if given), a hub id or a file.
 
     `columns` maps "question", "answer" and optionally "choices" and "id" to a file's own column names;
-    `answer_format` and `solution_set` ("letters-4", "int-000-999", "none"...) override the defaults.
+    `answer_format` and `solution_set` override the defaults; a set is a name ("letters-4", "int-000-999",
+    "none"...) or the dataset's own list of answers (scored as declared, e.g. ["yes", "no", "maybe"]).
     """
     if name_or_path in REGISTRY:
         spec = REGISTRY[name_or_path]
@@ -88,7 +90,9 @@ def _ad_hoc(name: str, columns: Mapping[str, str] | None) -> DatasetTask:
     return bind(spec, source, columns)
 
 
-def _override(task: DatasetTask, answer_format: AnswerFormat | None, solution_set: str | None) -> DatasetTask:
+def _override(
+    task: DatasetTask, answer_format: AnswerFormat | None, solution_set: str | Sequence[str] | None
+) -> DatasetTask:
     if answer_format is not None and answer_format != task.answer_format:
         if answer_format not in DEFAULT_INSTRUCTIONS:
             known = ", ".join(DEFAULT_INSTRUCTIONS)
@@ -99,6 +103,14 @@ def _override(task: DatasetTask, answer_format: AnswerFormat | None, solution_se
             instruction=DEFAULT_INSTRUCTIONS[answer_format],
             letters_per_problem=answer_format == "choice" and task.solutions is None,
         )
-    if solution_set is not None:
+    if isinstance(solution_set, str):
         task = replace(task, solutions=solution_set_named(solution_set), letters_per_problem=False)
+    elif solution_set is not None:
+        task = replace(task, solutions=declared_set(solution_set), letters_per_problem=False)
     return task
+
+
+def declared_set(values: Sequence[str]) -> SolutionSet:
+    """A dataset's own answers as a set, named by a hash of its values so a changed list gives new cells."""
+    values = [str(v) for v in values]
+    return declared(f"declared-{stable_hash(values, length=10)}", values)
