@@ -40,6 +40,10 @@ ROW_SCHEMA = pa.schema(
         pa.field("budget", pa.int32(), nullable=False),
         pa.field("cell_id", pa.string(), nullable=False),
         pa.field("trajectory_id", pa.string(), nullable=False),
+        # the model's settings (family strings, forcing, sampling, dtype) as a short hash and as JSON:
+        # rows of one model name under two configs are two curves, never one average
+        pa.field("config_id", pa.string(), nullable=False),
+        pa.field("config", pa.string(), nullable=False),
         # discrete answer (METHOD.md §4)
         pa.field("answer", pa.string()),  # extracted from the forced \boxed{...}; null if nothing was written
         pa.field("answer_text", pa.string()),  # the raw forced-answer generation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ttscale.errors import TtscaleError
+from ttscale.errors import TtscaleError, TtscaleWarning
 from ttscale.store import ResultStore
 
 # What analysis reads: never the per-row distributions (1000 floats each) nor the reasoning text.
 ANALYSIS_COLUMNS = [
-    "model", "dataset", "problem_id", "seed", "budget", "cell_id", "trajectory_id", "family",
+    "model", "dataset", "problem_id", "seed", "budget", "cell_id", "trajectory_id", "config_id", "family",
     "answer", "correct", "gold", "p_correct", "entropy", "brier", "mass_on_set", "thinking_tokens",
     "continuations", "natural_end", "trajectory_mode", "thinking_chars",
 ]  # fmt: skip
@@ -50,7 +51,7 @@ class Results:
         duplicated = rows.duplicated(["cell_id", "problem_id"])
         if duplicated.any():  # the same results directory given twice, or copies of the same shards
             rows = rows[~duplicated].reset_index(drop=True)
-        return cls(rows=rows, roots=roots, **options)
+        return cls(rows=split_configs(rows), roots=roots, **options)
 
     @classmethod
     def from_frame(cls, rows: pd.DataFrame, **options) -> Results:
@@ -114,6 +115,30 @@ class Results:
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+
+def split_configs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Give each config of a model its own name ("model@<config id>") when one name ran under several.
+
+    Changing a forcing string or the sampling makes new cell ids, so both runs' rows stay in the store;
+    averaging them into one curve would be a silent mix. Models with a single config keep their name."""
+    if "config_id" not in rows or rows.empty:
+        return rows
+    configs = rows.groupby("model", observed=True)["config_id"].nunique()
+    mixed = configs[configs > 1].index
+    if len(mixed) == 0:
+        return rows
+    rows = rows.copy()
+    where = rows["model"].isin(mixed)
+    rows["model"] = rows["model"].astype(str)
+    rows.loc[where, "model"] = rows.loc[where, "model"] + "@" + rows.loc[where, "config_id"].str[:6]
+    warnings.warn(
+        f"{', '.join(map(str, mixed))}: rows from several configs (forcing, sampling or family strings "
+        "differ); analysed as separate models named model@<config id>. Compare the `config` column of the rows.",
+        TtscaleWarning,
+        stacklevel=3,
+    )
+    return rows
 
 
 def parameter_count(model: str) -> float | None:
