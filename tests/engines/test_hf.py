@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ttscale.actors.engines.base import GenerationRequest, Sampling, ScoreRequest
-from ttscale.scoring import build_trie, candidate_logprobs
+from ttscale.scoring import build_trie, candidate_logprobs, set_metrics
 
 pytestmark = pytest.mark.model
 
@@ -57,15 +57,16 @@ def test_trie_equals_brute_force_for_four_letters(smol, answer_prefix):
     tree = candidate_logprobs(trie, smol.score([ScoreRequest(answer_prefix, trie)])[0])
     brute = smol.score_bruteforce(answer_prefix, [trie.paths()[i] for i in range(4)])
     assert np.max(np.abs(tree - brute)) < 1e-4
+    assert float(set_metrics(tree, gold_index=0).distribution.sum(dtype=np.float64)) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_trie_equals_brute_force_for_integers_0_to_999(smol, answer_prefix):
     candidates = [smol.encode(f"{n}}}") for n in range(1000)]
     trie = build_trie(candidates)
     tree = candidate_logprobs(trie, smol.score([ScoreRequest(answer_prefix, trie)])[0])
-    q = np.exp(tree - np.logaddexp.reduce(tree))
-    assert q.sum() == pytest.approx(1.0, abs=1e-9)
-    assert np.all(tree < 0)
+    metrics = set_metrics(tree, gold_index=42)  # what a result row stores
+    assert float(metrics.distribution.sum(dtype=np.float64)) == pytest.approx(1.0, abs=1e-5)
+    assert np.all(tree < 0) and 0 < metrics.mass_on_set <= 1
     # Full-context brute force (one forward per candidate, ~0.3 s each) on a fixed spread of candidates;
     # bench/solution_set.py compares all 1000.
     picks = [0, 7, 10, 42, 99, 100, 123, 500, 777, 999, *np.random.default_rng(0).choice(1000, 10, replace=False)]
