@@ -3,8 +3,9 @@
 6 models × 4 datasets × 8 budgets × 8 seeds × 650 problems = 998,400 rows, written as Parquet shards of
 the real row schema. Timed: reading through Ray Data, per-problem values, dataset curves with 1000
 bootstrap resamples, emergence scores, fits and p-values for every problem and dataset curve, and the
-HTML report. Goal: <= 60 s on 2 cores and <= 4 GiB peak memory (this process; Ray's workers are reported
-separately).
+HTML report. Goal: <= 60 s on 2 cores and <= 4 GiB peak memory. Memory is reported twice: this process's
+peak RSS, and the peak over time of the summed PSS of this process and every process it started (the local
+Ray instance and its Ray Data workers), sampled twice a second.
 
     python bench/analysis_scale.py [--problems 650] [--keep DIR]
 """
@@ -12,15 +13,18 @@ separately).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -55,6 +59,7 @@ def synthetic_shard(model: int, dataset: int, problems: int, rng: np.random.Gene
         "model": [MODELS[model]] * n, "dataset": [DATASETS[dataset]] * n, "problem_id": [f"p{i}" for i in pid],
         "seed": seed.astype(np.int32), "budget": budget.astype(np.int32), "cell_id": cell,
         "trajectory_id": [f"t{model}-{dataset}-{i}-{s}" for i, s in zip(pid, seed, strict=True)],
+        "config_id": [f"cfg{model}"] * n, "config": ["{}"] * n,
         "answer": ["42"] * n, "correct": correct.ravel(), "gold": ["42"] * n,
         "p_correct": p_correct.ravel(), "entropy": (1 - p_correct.ravel()) * 3, "brier": (1 - p_correct.ravel()) ** 2,
         "mass_on_set": np.full(n, 0.9), "prompt_tokens": np.full(n, 100, np.int32),
@@ -68,6 +73,34 @@ def synthetic_shard(model: int, dataset: int, problems: int, rng: np.random.Gene
     }  # fmt: skip
     arrays = [pa.array(columns[f.name], type=f.type) if f.name in columns else pa.nulls(n, f.type) for f in ROW_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=ROW_SCHEMA)
+
+
+class TreeMemory:
+    """Samples the summed PSS (proportional set size: shared pages split between their users) of this process
+    and all its descendants in a background thread, and keeps the peak."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval, self.peak_bytes = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    total += proc.memory_full_info().pss
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self.interval)
 
 
 def main() -> None:
@@ -86,16 +119,19 @@ def main() -> None:
 
     from ttscale.analysis import Results
 
-    start = time.perf_counter()
-    results = Results.open(store.root)
-    read = time.perf_counter() - start
-    report = results.report(root / "analysis")
-    total = time.perf_counter() - start
+    with TreeMemory() as tree:
+        start = time.perf_counter()
+        results = Results.open(store.root)
+        read = time.perf_counter() - start
+        report = results.report(root / "analysis")
+        total = time.perf_counter() - start
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"read through Ray Data {read:.1f} s; analysis + report {total - read:.1f} s; report {report}")
     print(f"problem curves scored: {len(results.emergence('p_correct', level='problem')):,}")
+    tree_gib = tree.peak_bytes / 2**30
+    print(f"peak RSS of this process {peak_gib:.2f} GiB; peak PSS with Ray's processes {tree_gib:.2f} GiB")
     print(verdict("seconds end to end", total, 60.0))
-    print(verdict("peak memory (GiB)", peak_gib, 4.0))
+    print(verdict("peak memory, this process + Ray (GiB)", tree_gib, 4.0))
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)
 

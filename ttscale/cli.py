@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ttscale.errors import ConfigError, TtscaleError
+from ttscale.errors import ConfigError, TtscaleError, TtscaleWarning
 
 app = typer.Typer(
     name="ttscale",
@@ -158,18 +161,19 @@ def sweep(
     try:
         from ttscale.measure import budget_summary
         from ttscale.store import ResultStore
-        from ttscale.sweeps.driver import run_sweep
+        from ttscale.sweeps.driver import check_models_can_start, run_sweep
         from ttscale.sweeps.resolve import resolve
         from ttscale.sweeps.spec import load_sweep
 
         loaded = load_sweep(sweep_file)
         resolved = resolve(loaded, ResultStore(loaded.spec.output_dir).done_keys())  # every input error, first
+        check_models_can_start(loaded, resolved)
         plan_ = resolved.plan
         console.print(
             f"{loaded.spec.name}: {plan_.rows_remaining} of {plan_.rows_total} rows to run in {len(plan_.units)} units"
         )
         with _progress(rows=True) as progress:
-            bar = progress.add_task("starting", total=None, tokens_per_s="")
+            bar = progress.add_task("starting", total=None, detail="")
             started = {"t": None}
 
             def on_connect(connection) -> None:
@@ -177,12 +181,15 @@ def sweep(
                 url = connection.dashboard_url or "(no dashboard)"
                 progress.console.print(f"Ray {where}; dashboard: {url}")
 
-            def on_progress(done: int, total: int, tokens: int) -> None:
+            def on_progress(p) -> None:
                 import time
 
                 started["t"] = started["t"] or time.perf_counter()
-                rate = tokens / max(time.perf_counter() - started["t"], 1e-9)
-                progress.update(bar, description="rows", completed=done, total=total, tokens_per_s=f"{rate:,.0f} tok/s")
+                rate = p.tokens / max(time.perf_counter() - started["t"], 1e-9)
+                progress.update(
+                    bar, description="cells", completed=p.cells_done, total=p.cells_to_do,
+                    detail=f"rows {p.rows_done}/{p.rows_to_do} · {rate:,.0f} tok/s",
+                )  # fmt: skip
 
             outcome = run_sweep(
                 loaded, address=address, on_progress=on_progress, on_connect=on_connect, resolved=resolved
@@ -192,7 +199,8 @@ def sweep(
     store = ResultStore(loaded.spec.output_dir)
     if outcome.rows_written == 0 and not outcome.failed_units:
         console.print(f"nothing to do: every row of {loaded.spec.name} is already in {store.root}")
-    rows = store.read_pandas(["model", "dataset", "problem_id", "budget", "correct", "p_correct", "thinking_tokens"])
+    columns = ["model", "dataset", "problem_id", "budget", "correct", "p_correct", "thinking_tokens"]
+    rows = store.rows_where("cell_id", sorted(set(plan_.cell_ids.values())), columns).to_pandas()  # this sweep's
     if len(rows):
         _print_summary(budget_summary(rows))
     console.print(
@@ -255,11 +263,11 @@ def analyze(
     try:
         from ttscale.analysis import Results
 
-        with _progress() as progress:
+        with _progress() as progress, _warnings_as_lines():
             progress.add_task("reading results through Ray Data", total=None)
             results = Results.open(results_dirs, n_boot=n_boot, n_sim=n_sim)
         target = out or results_dirs[0] / "analysis"
-        with _progress() as progress:
+        with _progress() as progress, _warnings_as_lines():
             progress.add_task(f"analysing {len(results.rows):,} rows", total=None)
             report = results.report(target, metric=metric, k=top)
     except TtscaleError as exc:
@@ -267,10 +275,23 @@ def analyze(
     console.print(f"report: {report}  (tables: {target}/*.parquet, *.csv)")
 
 
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """ttscale's own warnings, printed as one yellow line each once the block ends (after its progress bar)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TtscaleWarning)
+        yield
+    for warning in caught:
+        if issubclass(warning.category, TtscaleWarning):
+            err_console.print(f"[yellow]warning:[/] {warning.message}", soft_wrap=True, highlight=False)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+
+
 def _progress(rows: bool = False) -> Progress:
     columns = [TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn()]
     if rows:
-        columns.append(TextColumn("{task.fields[tokens_per_s]}"))
+        columns.append(TextColumn("{task.fields[detail]}"))
     columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     return Progress(*columns, console=err_console, transient=not rows, refresh_per_second=2)
 

@@ -58,6 +58,45 @@ def test_bad_sweep_files_fail_in_one_line_and_write_nothing(tmp_path, sweep_spec
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"name": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "engine": "vllm"}, "`models.0.engine` (vllm)"),
+        ({"name": "HuggingFaceTB/SmolLM2-135M-Instructt"}, "is not in the local hub cache and the hub cannot be"),
+    ],
+)
+def test_a_model_that_cannot_start_is_refused_before_ray_starts_or_anything_is_written(
+    tmp_path, sweep_spec, model, message, monkeypatch
+):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # CI has no hub either: keep the answer fast and the same
+    spec = sweep_spec()
+    spec["models"] = [model]
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert ttscale("plan", str(path), cwd=tmp_path).returncode == 0  # planning needs neither
+    proc = ttscale("sweep", str(path), cwd=tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1 and message in lines[0] and "gpu.yaml" in lines[0], proc.stderr
+    assert "Ray" not in proc.stdout + proc.stderr and not (tmp_path / "results").exists()
+
+
+def test_gpu_models_need_the_gpus_they_ask_for():
+    from types import SimpleNamespace
+
+    from ttscale.errors import TtscaleError
+    from ttscale.sweeps.driver import check_resources
+    from ttscale.sweeps.spec import ModelSpec
+
+    model = ModelSpec(name="Qwen/QwQ-32B", engine="vllm", tensor_parallel=2)
+    loaded = SimpleNamespace(path="all.yaml", spec=SimpleNamespace(models=[model]))
+    resolved = SimpleNamespace(plan=SimpleNamespace(units=[SimpleNamespace(model=0)]))
+    with pytest.raises(TtscaleError, match=r"`models.0.tensor_parallel` \(2\): the Ray cluster has 1 GPUs"):
+        check_resources(loaded, resolved, {"CPU": 16.0, "GPU": 1.0})
+    check_resources(loaded, resolved, {"CPU": 16.0, "GPU": 2.0})
+    resolved.plan.units = []  # nothing left to run for it: no GPUs needed
+    check_resources(loaded, resolved, {"CPU": 2.0})
+
+
 def test_plan_json_counts_cells_units_and_tokens(tmp_path, make_sweep):
     path = make_sweep(budgets=[16, 32, 64])
     proc = ttscale("plan", str(path), "--json")

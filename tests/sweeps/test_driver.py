@@ -41,7 +41,9 @@ def test_end_to_end_resume_and_spec_edits(ray_local, tmp_path, make_sweep):
     outcome = run_sweep(load_sweep(path), address=None, on_dispatch=look_at_the_dashboard)
     store = ResultStore(tmp_path / "results")
     assert "t/smollm2-135m#0" in seen_actors  # actors are named <sweep>/<model>#<replica>
-    assert _metric(ray_local, "ray_ttscale_rows_done_total", 'model="smollm2-135m"') == ROWS
+    on_model = 'model="smollm2-135m"'  # the driver's series on the dashboard's metrics view (Prometheus)
+    assert _metric(ray_local, "ray_ttscale_rows_stored_total", on_model, ROWS) == ROWS
+    assert _metric(ray_local, "ray_ttscale_cells_done", on_model, 4) == 4  # budgets × seeds
     assert outcome.rows_written == ROWS and not outcome.failed_units
     assert len(keys(store)) == len(set(keys(store))) == ROWS  # exactly one row per (cell, problem)
     ds = store.read()  # a Ray Dataset over the shards
@@ -71,6 +73,19 @@ def test_end_to_end_resume_and_spec_edits(ray_local, tmp_path, make_sweep):
     rows = store.read_pandas(["cell_id", "problem_id", "budget", "seed"])
     assert rows.groupby(["budget", "seed"]).cell_id.nunique().eq(2).all()  # old and new ids side by side
     assert not rows.duplicated(["cell_id", "problem_id"]).any()
+    configs = store.read_pandas(["config_id", "config"]).drop_duplicates()
+    assert len(configs) == 2 and sum("\\nHmm" in c for c in configs.config) == 1  # each row says what made it
+    assert len({run["sweep_text"] for run in store.manifest()["runs"]}) == 3  # every run's sweep file is kept
+
+    # ...and analysis shows the two configs as two models instead of averaging them into one curve
+    from ttscale.analysis import Results
+    from ttscale.errors import TtscaleWarning
+
+    with pytest.warns(TtscaleWarning, match="rows from several configs"):
+        results = Results.open(store.root)
+    names = set(results.rows.model)
+    assert len(names) == 2 and all(name.startswith("smollm2-135m@") for name in names)
+    assert set(results.curves("accuracy").model) == names
 
 
 def test_an_actor_killed_mid_unit_is_retried(ray_local, tmp_path, make_sweep):
@@ -137,21 +152,23 @@ def _kill_group(proc) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _metric(ray, name: str, label: str, timeout: float = 30.0) -> float | None:
-    """A ray.util.metrics series as Prometheus scrapes it from this node (exported every few seconds)."""
+def _metric(ray, name: str, label: str, expected: float, timeout: float = 30.0) -> float | None:
+    """A ray.util.metrics series as Prometheus scrapes it from this node, once it reaches `expected` (it is
+    exported every few seconds, so the last unit's increments can lag behind the sweep's end)."""
     import urllib.request
 
     port = ray._private.worker.global_worker.node.metrics_export_port
     deadline = time.monotonic() + timeout
+    values: list[float] = []
     while time.monotonic() < deadline:
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         values = [
             float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name) and label in line
         ]
-        if values and sum(values) > 0:
+        if values and sum(values) >= expected:
             return sum(values)
         time.sleep(1.0)
-    return None
+    return sum(values) if values else None
 
 
 def test_a_unit_out_of_attempts_is_reported_then_resumed(ray_local, tmp_path, make_sweep):
@@ -163,7 +180,13 @@ def test_a_unit_out_of_attempts_is_reported_then_resumed(ray_local, tmp_path, ma
     killed, kill_first_actor_soon = killer(ray_local)
     outcome = run_sweep(load_sweep(path), address=None, on_dispatch=kill_first_actor_soon)
     assert outcome.failed_units == killed
-    status = CliRunner().invoke(app, ["status", str(tmp_path / "results")], terminal_width=200)
+
+    def no_dataset_loading(*args, **kwargs):
+        raise AssertionError("status of a results dir must plan from its manifest, not reload datasets")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("ttscale.sweeps.status.resolve", no_dataset_loading)
+        status = CliRunner().invoke(app, ["status", str(tmp_path / "results")], terminal_width=200)
     assert status.exit_code == 0, status.output
     assert "failed work units" in status.output and killed[0] in status.output and "Actor" in status.output
     assert "4 of 8 rows stored" in status.output

@@ -48,14 +48,19 @@ def check_model_name(loaded: LoadedSweep, index: int, model: ModelSpec) -> None:
                 _bad(loaded, index, name, "The directory has no config.json. Give a Hugging Face model dir")
             )
         return
-    if name.count("/") == 1 and not name.startswith((".", "/", "~")) and not path.exists():
-        return  # a hub id: fetched (or found in the local hub cache) when the actor loads it
+    if is_hub_id(name):
+        return  # a hub id: checked by `ttscale sweep` before it starts; fetched when the actor loads it
     known = ", ".join(sorted(ALIASES))
     raise ConfigError(
         _bad(
             loaded, index, name, f"Not an alias (known: {known}), a local directory, a .gguf file or a hub id org/name"
         )
     )
+
+
+def is_hub_id(name: str) -> bool:
+    """org/name that is not a local path."""
+    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).expanduser().exists()
 
 
 def _bad(loaded: LoadedSweep, index: int, name: str, why: str) -> str:

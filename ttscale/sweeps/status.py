@@ -8,7 +8,7 @@ from typing import Any
 
 from ttscale.errors import ConfigError
 from ttscale.store import ResultStore
-from ttscale.sweeps.plan import budget_completion
+from ttscale.sweeps.plan import budget_completion, build_plan
 from ttscale.sweeps.resolve import resolve
 from ttscale.sweeps.spec import LoadedSweep, load_sweep, parse_sweep
 
@@ -41,11 +41,21 @@ def load_for_status(target: Path) -> tuple[LoadedSweep, ResultStore]:
 
 
 def sweep_status(target: Path) -> StatusReport:
-    loaded, store = load_for_status(Path(target))
+    """Completion of a sweep file against its store, or of a results dir against the sweep it last ran.
+
+    A results dir is planned from the datasets its manifest recorded (identity and problem ids), so its
+    status needs no dataset, hub or network; a sweep file loads its datasets, which may have changed."""
+    target = Path(target)
+    loaded, store = load_for_status(target)
     done = store.done_keys()
-    resolved = resolve(loaded, done)
-    problem_ids = [[p.id for p in ps] for ps in resolved.problems]
-    completion = budget_completion(loaded.spec, resolved.plan, problem_ids, done)
+    recorded = (store.manifest() or {}).get("datasets") if target.is_dir() else None
+    if recorded is not None:
+        identities, problem_ids = [d["identity"] for d in recorded], [d["problem_ids"] for d in recorded]
+        plan = build_plan(loaded.spec, identities, problem_ids, done)
+    else:
+        resolved = resolve(loaded, done)
+        plan, problem_ids = resolved.plan, [[p.id for p in ps] for ps in resolved.problems]
+    completion = budget_completion(loaded.spec, plan, problem_ids, done)
     return StatusReport(
         sweep=loaded.spec.name,
         root=store.root,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
+import ttscale
 from ttscale.actors.engines.base import (
     GREEDY,
     Engine,
@@ -27,7 +29,24 @@ __all__ = [
     "Sampling",
     "ScoreRequest",
     "create_engine",
+    "engine_unavailable",
 ]
+
+
+def engine_unavailable(name: str) -> str | None:
+    """Why engine `name` cannot run in this install (one line with the fix), or None when it can."""
+    if name == "hf":
+        return None
+    if name == "vllm":
+        if importlib.util.find_spec("ttscale.actors.engines.vllm") is None:
+            return (
+                f"the vLLM engine is not part of ttscale {ttscale.__version__} yet (it is planned); "
+                "use engine: hf for now."
+            )
+        if importlib.util.find_spec("vllm") is None:
+            return "vLLM is not installed here. Install it on a GPU machine with pip install 'ttscale[vllm]'."
+        return None
+    return f"unknown engine '{name}'. Known: {', '.join(ENGINES)}."
 
 
 def create_engine(name: str, model: str, **options: Any) -> Engine:
@@ -36,13 +55,9 @@ def create_engine(name: str, model: str, **options: Any) -> Engine:
         from ttscale.actors.engines.hf import HFEngine
 
         return HFEngine(model, **options)
-    if name == "vllm":
-        try:
-            from ttscale.actors.engines.vllm import VLLMEngine
-        except ImportError as exc:
-            raise ConfigError(
-                f"Engine 'vllm' is not available here ({exc}). Install it on a GPU machine with "
-                "pip install 'ttscale[vllm]', or use engine: hf."
-            ) from None
-        return VLLMEngine(model, **options)
-    raise ConfigError(f"Unknown engine '{name}'. Known: {', '.join(ENGINES)}.")
+    problem = engine_unavailable(name)
+    if problem:
+        raise ConfigError(f"Engine '{name}': {problem}")
+    from ttscale.actors.engines.vllm import VLLMEngine
+
+    return VLLMEngine(model, **options)

@@ -138,6 +138,30 @@ def _resolve_hub(repo_id: str) -> ResolvedModel:
     return ResolvedModel(name=repo_id, path=Path(path), source=f"hub:{repo_id}", revision=Path(path).name)
 
 
+def hub_model_problem(repo_id: str) -> str | None:
+    """Why hub model `repo_id` cannot be loaded here (one line), or None when it is cached or on the hub.
+
+    Cheap: the local cache first, then one metadata request; nothing is downloaded."""
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    if isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "config.json"), str):
+        return None
+    try:
+        huggingface_hub.model_info(repo_id, timeout=10)
+    except GatedRepoError:
+        return f"'{repo_id}' is gated on the Hugging Face hub: accept its licence and log in (hf auth login)"
+    except RepositoryNotFoundError:
+        return f"there is no model '{repo_id}' on the Hugging Face hub: check the spelling"
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        return (
+            f"'{repo_id}' is not in the local hub cache and the hub cannot be reached ({reason}). "
+            "Download it where the hub is reachable and give its local directory"
+        )
+    return None
+
+
 def _dir_fingerprint(path: Path) -> str:
     parts = []
     for f in sorted(path.glob("*")):
