@@ -95,7 +95,10 @@ def test_tables_are_written_as_parquet_and_csv(report):
     expected = results.rows.groupby("budget").thinking_tokens.mean()  # one problem set: mean of problem means
     assert tokens.set_index("budget").value.to_dict() == pytest.approx(expected.to_dict())
     infinite = pd.read_parquet(out / "infinite_counts.parquet")
-    assert set(infinite.level) == {"problem", "dataset"} and (infinite["+inf"] >= 0).all()
+    assert set(infinite.level) == {"problem", "dataset"}
+    scores = pd.read_parquet(out / "emergence_problems.parquet").breakthroughness_bigbench.to_numpy(dtype=float)
+    counted = infinite[(infinite.level == "problem") & (infinite.score == "breakthroughness_bigbench")]
+    assert counted["+inf"].sum() == np.isposinf(scores).sum() and counted["-inf"].sum() == np.isneginf(scores).sum()
     assert {"accuracy", "pass@2"} <= set(infinite[infinite.level == "dataset"].metric)
     curves = results.curves("accuracy")
     assert {"value", "lo", "hi", "n_problems"} <= set(curves.columns)

@@ -161,18 +161,19 @@ def sweep(
     try:
         from ttscale.measure import budget_summary
         from ttscale.store import ResultStore
-        from ttscale.sweeps.driver import check_models_can_start, run_sweep
+        from ttscale.sweeps.driver import check_models_can_start, is_local, run_sweep
         from ttscale.sweeps.resolve import resolve
         from ttscale.sweeps.spec import load_sweep
 
         loaded = load_sweep(sweep_file)
         resolved = resolve(loaded, ResultStore(loaded.spec.output_dir).done_keys())  # every input error, first
-        check_models_can_start(loaded, resolved)
+        with _warnings_as_lines():
+            check_models_can_start(loaded, resolved, local=is_local(address))
         plan_ = resolved.plan
         console.print(
             f"{loaded.spec.name}: {plan_.rows_remaining} of {plan_.rows_total} rows to run in {len(plan_.units)} units"
         )
-        with _progress(rows=True) as progress:
+        with _progress(rows=True) as progress, _warnings_as_lines():
             bar = progress.add_task("starting", total=None, detail="")
             started = {"t": None}
 
@@ -187,8 +188,8 @@ def sweep(
                 started["t"] = started["t"] or time.perf_counter()
                 rate = p.tokens / max(time.perf_counter() - started["t"], 1e-9)
                 progress.update(
-                    bar, description="cells", completed=p.cells_done, total=p.cells_to_do,
-                    detail=f"rows {p.rows_done}/{p.rows_to_do} · {rate:,.0f} tok/s",
+                    bar, description="rows", completed=p.rows_done, total=p.rows_to_do,
+                    detail=f"cells {p.cells_done}/{p.cells_to_do} · {rate:,.0f} tok/s",
                 )  # fmt: skip
 
             outcome = run_sweep(

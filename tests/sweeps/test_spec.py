@@ -109,3 +109,16 @@ def test_the_hf_engine_options_the_spec_accepts_are_the_ones_the_engine_takes():
 
     parameters = set(inspect.signature(HFEngine.__init__).parameters) - {"self", "model", "dtype", "threads"}
     assert set(ENGINE_OPTIONS["hf"]) == parameters
+
+
+def test_a_dataset_may_declare_its_own_answers(tmp_path):
+    good = GOOD.replace("    limit: 2", "    limit: 2\n    solution_set: ['yes', 'no', 3, 4.5]")
+    assert load_sweep(write(tmp_path, good)).spec.datasets[0].solution_set == ["yes", "no", "3", "4.5"]
+    for answers, message in (
+        ("[yes, no]", "quote them"),
+        ("['a', 'a']", "List distinct, non-empty answers"),
+        ("[]", "List distinct, non-empty answers"),
+    ):
+        bad = GOOD.replace("    limit: 2", f"    limit: 2\n    solution_set: {answers}")
+        with pytest.raises(ConfigError, match=rf"`datasets\.0\.solution_set`\. .*{message}"):
+            load_sweep(write(tmp_path, bad))

@@ -55,7 +55,8 @@ class Results:
 
     @classmethod
     def from_frame(cls, rows: pd.DataFrame, **options) -> Results:
-        return cls(rows=rows.reset_index(drop=True), **options)
+        """Result rows already in pandas (e.g. `ResultStore.read_pandas()`), with configs split as in `open`."""
+        return cls(rows=split_configs(rows.reset_index(drop=True)), **options)
 
     # -- views ------------------------------------------------------------------------------------------
 
@@ -117,6 +118,10 @@ class Results:
         return self._cache[key]
 
 
+LEGACY_CONFIG = "unknown"  # the config of rows that carry no config id
+CONFIG_CHARS = 8  # of the config id, in split model names
+
+
 def split_configs(rows: pd.DataFrame) -> pd.DataFrame:
     """Give each config of a model its own name ("model@<config id>") when one name ran under several.
 
@@ -124,14 +129,15 @@ def split_configs(rows: pd.DataFrame) -> pd.DataFrame:
     averaging them into one curve would be a silent mix. Models with a single config keep their name."""
     if "config_id" not in rows or rows.empty:
         return rows
-    configs = rows.groupby("model", observed=True)["config_id"].nunique()
+    config = rows["config_id"].astype(object).fillna(LEGACY_CONFIG)  # rows written before config ids existed
+    configs = config.groupby(rows["model"].astype(str)).nunique()
     mixed = configs[configs > 1].index
     if len(mixed) == 0:
         return rows
     rows = rows.copy()
-    where = rows["model"].isin(mixed)
     rows["model"] = rows["model"].astype(str)
-    rows.loc[where, "model"] = rows.loc[where, "model"] + "@" + rows.loc[where, "config_id"].str[:6]
+    where = rows["model"].isin(mixed)
+    rows.loc[where, "model"] = rows.loc[where, "model"] + "@" + config[where].astype(str).str[:CONFIG_CHARS]
     warnings.warn(
         f"{', '.join(map(str, mixed))}: rows from several configs (forcing, sampling or family strings "
         "differ); analysed as separate models named model@<config id>. Compare the `config` column of the rows.",
@@ -142,8 +148,10 @@ def split_configs(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def parameter_count(model: str) -> float | None:
-    """Billions of parameters read from a model name ("...-Qwen-7B" → 7.0, "smollm2-135m" → 0.135)."""
-    match = re.search(r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)\s*([bBmM])(?![A-Za-z])", model.replace("_", "-"))
+    """Billions of parameters read from a model name ("...-Qwen-7B" → 7.0, "smollm2-135m" → 0.135); a config
+    suffix ("name@<config id>", see `split_configs`) is not part of the name."""
+    name = model.split("@", 1)[0].replace("_", "-")
+    match = re.search(r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)\s*([bBmM])(?![A-Za-z])", name)
     if not match:
         return None
     value = float(match.group(1))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 import traceback
+import warnings
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import ttscale
 from ttscale.actors.engines import engine_unavailable
 from ttscale.actors.engines.models import hub_model_problem
 from ttscale.actors.worker import WorkerActor
-from ttscale.errors import TtscaleError
+from ttscale.errors import TtscaleError, TtscaleWarning
 from ttscale.store import ResultStore
 from ttscale.sweeps.metrics import SweepMetrics
 from ttscale.sweeps.plan import WorkUnit, run_settings
@@ -45,12 +46,17 @@ class Connection:
     started_local: bool
 
 
+def is_local(address: str | None) -> bool:
+    """Does this address start a Ray instance on this machine (rather than join a cluster)?"""
+    return address in (None, "", "local")
+
+
 def connect(address: str | None = "local", *, num_cpus: int | None = None) -> Connection:
     """`local` (default) starts a local Ray instance with the dashboard; `auto` or host:port joins a cluster."""
     if ray.is_initialized():
         ctx = ray.get_runtime_context()
         return Connection(address=ctx.gcs_address, dashboard_url=_dashboard_url(), started_local=False)
-    if address in (None, "", "local"):
+    if is_local(address):
         ctx = ray.init(
             include_dashboard=True, dashboard_host="127.0.0.1", num_cpus=num_cpus, namespace=NAMESPACE,
             log_to_driver=False, configure_logging=False,
@@ -444,29 +450,52 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {text[0] if text else ''}"[:300]
 
 
-def check_models_can_start(loaded: LoadedSweep, resolved: ResolvedSweep) -> None:
-    """Refuse, before anything starts or is written, a model whose engine is missing or whose hub id is not
-    cached and not on the hub (a typo would otherwise surface only when its actor fails to load it)."""
+def check_models_can_start(loaded: LoadedSweep, resolved: ResolvedSweep, *, local: bool = True) -> None:
+    """Refuse, before anything starts or is written, a model whose engine is missing or whose hub id does not
+    exist (a typo would otherwise surface only when its actor fails to load it).
+
+    What is checked is this machine. On a cluster (`local=False`) the workers may have what the driver lacks
+    (vLLM, a model in their hub cache), so those become warnings; a model the hub says does not exist, or an
+    engine ttscale does not ship, is an error anywhere."""
     with_work = {u.model for u in resolved.plan.units}
     for i, model in enumerate(loaded.spec.models):
         if i not in with_work:
             continue
         problem = engine_unavailable(model.engine)
         if problem:
-            raise TtscaleError(f"{loaded.path}: `models.{i}.engine` ({model.engine}): {problem}")
-        if is_hub_id(model.name) and (problem := hub_model_problem(model.name)):
-            raise TtscaleError(f"Got '{model.name}' for {loaded.path}: `models.{i}.name`. {problem}.")
+            where = f"{loaded.path}: `models.{i}.engine` ({model.engine}): {problem}"
+            _refuse_or_warn(where, fatal=local or engine_unavailable(model.engine, anywhere=True) is not None)
+        if is_hub_id(model.name) and (hub := hub_model_problem(model.name)):
+            where = f"Got '{model.name}' for {loaded.path}: `models.{i}.name`. {hub.message}."
+            _refuse_or_warn(where, fatal=local or hub.missing)
 
 
-def check_resources(loaded: LoadedSweep, resolved: ResolvedSweep, resources: dict[str, float]) -> None:
-    """Refuse a sweep whose GPU models cannot fit on the cluster, instead of waiting forever for GPUs."""
+def check_resources(
+    loaded: LoadedSweep, resolved: ResolvedSweep, node_gpus: list[float], *, local: bool = True
+) -> None:
+    """Refuse a sweep whose GPU models fit on no node (an engine's GPUs are packed on one node), instead of
+    waiting forever for them; on a cluster that may autoscale (`local=False`) this is a warning."""
     units = {u.model for u in resolved.plan.units}
+    largest = max(node_gpus, default=0.0)
     for i, model in enumerate(loaded.spec.models):
-        if i in units and model.engine != "hf" and resources.get("GPU", 0) < model.tensor_parallel:
-            raise TtscaleError(
-                f"{loaded.path}: `models.{i}.tensor_parallel` ({model.tensor_parallel}): the Ray cluster has "
-                f"{resources.get('GPU', 0):g} GPUs. Join a GPU cluster with --address, or use engine: hf."
+        if i in units and model.engine != "hf" and largest < model.tensor_parallel:
+            _refuse_or_warn(
+                f"{loaded.path}: `models.{i}.tensor_parallel` ({model.tensor_parallel}): no node of the Ray cluster "
+                f"has that many GPUs (the most on one node: {largest:g}). Join a GPU cluster with --address, "
+                "lower tensor_parallel, or use engine: hf",
+                fatal=local,
             )
+
+
+def node_gpus() -> list[float]:
+    """GPUs of each live node of the connected cluster."""
+    return [float(n["Resources"].get("GPU", 0)) for n in ray.nodes() if n.get("Alive")]
+
+
+def _refuse_or_warn(message: str, *, fatal: bool) -> None:
+    if fatal:
+        raise TtscaleError(message if message.endswith(".") else message + ".")
+    warnings.warn(f"{message.rstrip('.')}; continuing, as the cluster's workers may differ.", TtscaleWarning, 3)
 
 
 def manifest_for(
@@ -503,16 +532,19 @@ def run_sweep(
 ) -> SweepOutcome:
     """Resolve and plan the sweep (errors before anything is written), connect, run, record the manifest.
 
-    Pass `resolved` (from `resolve(loaded, store.done_keys())`) to reuse a plan already made."""
+    Pass `resolved` (from `resolve(loaded, store.done_keys())`) to reuse a plan already made; the caller then
+    runs `check_models_can_start` itself."""
     store = ResultStore(loaded.spec.output_dir)
+    checked = resolved is not None  # callers that resolved the sweep also ran check_models_can_start
     resolved = resolved or resolve(loaded, store.done_keys())
     if resolved.plan.rows_remaining == 0:
         return SweepOutcome()
-    check_models_can_start(loaded, resolved)
+    if not checked:
+        check_models_can_start(loaded, resolved, local=is_local(address))
     connection = connect(address)
     if on_connect is not None:
         on_connect(connection)
-    check_resources(loaded, resolved, ray.cluster_resources())
+    check_resources(loaded, resolved, node_gpus(), local=connection.started_local)
     run = {"started": time.time(), "address": connection.address, "sweep_sha256": loaded.sha256}
     store.write_manifest(manifest_for(loaded, resolved, store.manifest(), run))
     driver = Driver(resolved, store, on_progress=on_progress, on_dispatch=on_dispatch)

@@ -32,8 +32,10 @@ class SweepMetrics:
 
     def stored(self, model: str, rows: int, tokens: int, seconds: float) -> None:
         tags = self._tags(model)
-        self.rows.inc(rows, tags=tags)
-        self.tokens.inc(tokens, tags=tags)
+        if rows > 0:  # Ray's Counter.inc refuses values <= 0
+            self.rows.inc(rows, tags=tags)
+        if tokens > 0:
+            self.tokens.inc(tokens, tags=tags)
         self.latency.observe(seconds, tags=tags)
 
     def failed(self, model: str) -> None:

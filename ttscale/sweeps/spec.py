@@ -99,7 +99,22 @@ class DatasetSpec(_Strict):
     answer_format: Literal["math", "integer", "choice"] | None = None
     solution_set: str | list[str] | None = None
     """Override the scored solution set: letters-4, int-000-999, int-0-999, int-0-99, none, or the dataset's
-    own list of answers (e.g. [yes, no, maybe])."""
+    own list of answers (e.g. ['yes', 'no', 'maybe']: quote yes/no, which YAML reads as booleans)."""
+
+    @field_validator("solution_set", mode="before")
+    @classmethod
+    def _solution_set(cls, value: Any) -> Any:
+        """A list is the dataset's own answers: numbers become strings; YAML's yes/no booleans are refused."""
+        if not isinstance(value, list):
+            return value
+        if any(isinstance(v, bool) for v in value):
+            raise ValueError(f"Got {value}. YAML reads yes/no/true/false as booleans: quote them, e.g. ['yes', 'no']")
+        if not all(isinstance(v, (str, int, float)) for v in value):
+            raise ValueError(f"Got {value}. List the answers as strings or numbers")
+        answers = [str(v).strip() for v in value]
+        if not answers or "" in answers or len(set(answers)) != len(answers):
+            raise ValueError(f"Got {value}. List distinct, non-empty answers")
+        return answers
 
 
 class ForcingSpec(_Strict):

@@ -49,6 +49,8 @@ def sweep_status(target: Path) -> StatusReport:
     loaded, store = load_for_status(target)
     done = store.done_keys()
     recorded = (store.manifest() or {}).get("datasets") if target.is_dir() else None
+    if recorded is not None and [d["name"] for d in recorded] != [d.name for d in loaded.spec.datasets]:
+        recorded = None  # a manifest from another version of the sweep: load the datasets instead
     if recorded is not None:
         identities, problem_ids = [d["identity"] for d in recorded], [d["problem_ids"] for d in recorded]
         plan = build_plan(loaded.spec, identities, problem_ids, done)

@@ -33,8 +33,10 @@ __all__ = [
 ]
 
 
-def engine_unavailable(name: str) -> str | None:
-    """Why engine `name` cannot run in this install (one line with the fix), or None when it can."""
+def engine_unavailable(name: str, *, anywhere: bool = False) -> str | None:
+    """Why engine `name` cannot run in this install (one line with the fix), or None when it can.
+
+    `anywhere=True` asks only what no machine can fix: an engine this ttscale does not ship."""
     if name == "hf":
         return None
     if name == "vllm":
@@ -43,6 +45,8 @@ def engine_unavailable(name: str) -> str | None:
                 f"the vLLM engine is not part of ttscale {ttscale.__version__} yet (it is planned); "
                 "use engine: hf for now."
             )
+        if anywhere:
+            return None
         if importlib.util.find_spec("vllm") is None:
             return "vLLM is not installed here. Install it on a GPU machine with pip install 'ttscale[vllm]'."
         return None

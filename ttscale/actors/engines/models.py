@@ -138,8 +138,16 @@ def _resolve_hub(repo_id: str) -> ResolvedModel:
     return ResolvedModel(name=repo_id, path=Path(path), source=f"hub:{repo_id}", revision=Path(path).name)
 
 
-def hub_model_problem(repo_id: str) -> str | None:
-    """Why hub model `repo_id` cannot be loaded here (one line), or None when it is cached or on the hub.
+@dataclass(frozen=True)
+class HubProblem:
+    """Why a hub model cannot be loaded here."""
+
+    message: str  # one line, with the fix
+    missing: bool  # the hub says there is no such model (or it is gated): no machine will do better
+
+
+def hub_model_problem(repo_id: str) -> HubProblem | None:
+    """Why hub model `repo_id` cannot be loaded here, or None when it is cached or on the hub.
 
     Cheap: the local cache first, then one metadata request; nothing is downloaded."""
     import huggingface_hub
@@ -150,14 +158,15 @@ def hub_model_problem(repo_id: str) -> str | None:
     try:
         huggingface_hub.model_info(repo_id, timeout=10)
     except GatedRepoError:
-        return f"'{repo_id}' is gated on the Hugging Face hub: accept its licence and log in (hf auth login)"
+        return HubProblem(f"'{repo_id}' is gated on the Hugging Face hub: accept its licence and log in", True)
     except RepositoryNotFoundError:
-        return f"there is no model '{repo_id}' on the Hugging Face hub: check the spelling"
+        return HubProblem(f"there is no model '{repo_id}' on the Hugging Face hub: check the spelling", True)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        return (
+        return HubProblem(
             f"'{repo_id}' is not in the local hub cache and the hub cannot be reached ({reason}). "
-            "Download it where the hub is reachable and give its local directory"
+            "Download it where the hub is reachable and give its local directory",
+            False,
         )
     return None
 
