@@ -25,7 +25,9 @@ from ttscale.scoring import build_trie, candidate_logprobs
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidates", type=int, default=1000, help="brute-force this many (of 1000)")
+    parser.add_argument(
+        "--candidates", type=int, default=100, help="brute-force this many, evenly spaced (of 1000); time scaled"
+    )
     parser.add_argument("--prefix", type=int, default=256, help="thinking tokens before the forced answer")
     args = parser.parse_args()
 

@@ -255,7 +255,9 @@ def analyze(
     out: Annotated[
         Path | None, typer.Option(help="Where tables and report.html go (default: RESULTS_DIR/analysis).")
     ] = None,
-    metric: Annotated[str, typer.Option(help="Continuous metric to rank problems by.")] = "p_correct",
+    metric: Annotated[
+        str, typer.Option(help="Rank problems by: accuracy, p_correct, neg_entropy, neg_brier or mass_on_set.")
+    ] = "p_correct",
     top: Annotated[int, typer.Option(min=1, help="How many of the most emergent problems to show.")] = 8,
     n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the bands.")] = 1000,
     n_sim: Annotated[int, typer.Option(min=10, help="Parametric-bootstrap simulations per p-value.")] = 200,

@@ -248,9 +248,14 @@ class ResultStore:
         parts = [pq.read_table(p, columns=columns, filters=[(column, "in", values)]) for p in self.row_shards()]
         return pa.concat_tables(parts) if parts else empty
 
-    def read_trajectories(self) -> pa.Table:
-        """Trajectories, one per id: a later, longer run of the same trajectory supersedes a shorter one."""
-        table = self._read_tables(self.trajectory_shards(), None)
+    def read_trajectories(self, ids: list[str] | None = None) -> pa.Table:
+        """Trajectories (all, or those with the given ids, filtered while reading), one per id: a later,
+        longer run of the same trajectory supersedes a shorter one."""
+        if ids is not None and not ids:
+            return TRAJECTORY_SCHEMA.empty_table()
+        filters = None if ids is None else [("trajectory_id", "in", ids)]
+        shards = self.trajectory_shards()
+        table = pa.concat_tables([pq.read_table(p, filters=filters) for p in shards]) if shards else None
         if table is None:
             return TRAJECTORY_SCHEMA.empty_table()
         order = pc.sort_indices(table, [("trajectory_id", "ascending"), ("model_tokens", "descending")])

@@ -51,6 +51,14 @@ def test_adding_a_budget_runs_only_the_new_cells():
     assert all(old.cell_ids[k] == new.cell_ids[k] for k in old.cell_ids)  # old cells keep their ids
 
 
+def test_raising_the_limit_runs_only_the_new_problems():
+    """p2 was done in a batch of one; with p3 added it shares a batch with p3, which alone must run."""
+    old = build_plan(spec(), [DATASET], PIDS)
+    new = build_plan(spec(), [DATASET], [["p0", "p1", "p2", "p3"]], all_keys(old))
+    assert [u.problem_ids for u in new.units] == [("p3",)]
+    assert new.rows_remaining == new.units[0].rows == 1 * 2 * 2
+
+
 def test_adding_seeds_and_datasets_runs_only_new_cells():
     old = build_plan(spec(), [DATASET], PIDS)
     more = spec(seeds=3, datasets=[{"name": "demo-arith"}, {"name": "demo-mc"}])

@@ -400,7 +400,7 @@ def _reasoning(results: Results, top: pd.DataFrame, chars: int = 400) -> dict[tu
     wanted_ids = sorted(set(sel.trajectory_id))
     for root in results.roots:
         store = ResultStore(root)
-        t = store.read_trajectories().to_pandas()
+        t = store.read_trajectories(wanted_ids).to_pandas()  # only the top-k problems' reasoning
         trajectories.update(dict(zip(t.trajectory_id, t.text, strict=True)))
         rows_inline = store.rows_where("trajectory_id", wanted_ids, ["trajectory_id", "thinking_text"])
         inline.update(zip(rows_inline.column(0).to_pylist(), rows_inline.column(1).to_pylist(), strict=True))

@@ -151,18 +151,22 @@ def build_plan(
                     units.append(unit)
                     pair.units += 1
                     pair.tokens_nested += unit.tokens
-                    pair.tokens_independent += _tokens(len(batch), len(unit.seeds), unit.budgets, spec, nested=False)
+                    pair.tokens_independent += _tokens(
+                        len(unit.problem_ids), len(unit.seeds), unit.budgets, spec, nested=False
+                    )
             pairs.append(pair)
     return Plan(cell_ids=cell_ids, units=units, pairs=pairs)
 
 
 def _unit(m, d, problems, seeds, budgets, cells, done, spec) -> WorkUnit | None:
-    """The unit for one problem batch, trimmed to the seeds and budgets that still miss a row."""
-    missing = [(b, s) for b in budgets for s in seeds for p in problems if (cells[b, s], p) not in done]
+    """The unit for one problem batch, trimmed to the problems, seeds and budgets that still miss a row."""
+    missing = [(b, s, p) for b in budgets for s in seeds for p in problems if (cells[b, s], p) not in done]
     if not missing:
         return None
-    unit_budgets = tuple(sorted({b for b, _ in missing}))
-    unit_seeds = tuple(sorted({s for _, s in missing}))
+    unit_budgets = tuple(sorted({b for b, _, _ in missing}))
+    unit_seeds = tuple(sorted({s for _, s, _ in missing}))
+    lacking = {p for _, _, p in missing}
+    problems = tuple(p for p in problems if p in lacking)  # in dataset order
     nested = spec.forcing.trajectory == "nested"
     tokens = _tokens(len(problems), len(unit_seeds), unit_budgets, spec, nested=nested)
     unit_id = hashlib.sha256(
