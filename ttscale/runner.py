@@ -7,8 +7,10 @@ A work unit is one model, one dataset, a batch of problems × seeds, and every b
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -49,13 +51,15 @@ class RunSettings:
     def settings_identity(self) -> dict[str, Any]:
         return {"family": self.family, "forcing": self.forcing, "sampling": self.sampling}
 
+    @cached_property
     def config_json(self) -> str:
-        """Everything about the model and its settings that decides results, as canonical JSON."""
+        """Everything about the model and its settings that decides results, as canonical JSON (built once)."""
         return ids.canonical_json({"model": self.model_identity(), "settings": self.settings_identity()})
 
+    @property
     def config_id(self) -> str:
-        """A short hash of `config_json()`: rows of one model name with two config ids must not be mixed."""
-        return ids.stable_hash({"model": self.model_identity(), "settings": self.settings_identity()}, length=12)
+        """A short hash of `config_json`: rows of one model name with two config ids must not be mixed."""
+        return hashlib.sha256(self.config_json.encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -212,7 +216,7 @@ def _row_base(settings, info, task, pid, seed, budget, cell_id, traj_id, now) ->
     return {
         "model": settings.model, "dataset": task.name, "problem_id": pid, "seed": seed, "budget": budget,
         "cell_id": cell_id, "trajectory_id": traj_id,
-        "config_id": settings.config_id(), "config": settings.config_json(),
+        "config_id": settings.config_id, "config": settings.config_json,
         "trajectory_mode": settings.forcing.trajectory, "on_early_stop": settings.forcing.on_early_stop,
         "temperature": settings.sampling.temperature, "top_p": settings.sampling.top_p,
         "top_k": settings.sampling.top_k, "family": settings.family.name,

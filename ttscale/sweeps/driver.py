@@ -257,10 +257,8 @@ class Driver:
                 self.queues[unit.model].append(_Job(unit=unit, expected=expected))
         to_do = sum(len(j.expected) for q in self.queues for j in q)
         self.rows_left_per_cell = Counter(cell for q in self.queues for j in q for cell, _ in j.expected)
-        model_of_cell = {cell: j.unit.model for q in self.queues for j in q for cell, _ in j.expected}
-        for m in model_of_cell.values():
-            self.cells_to_do[m] += 1
-        for m, model in enumerate(self.spec.models):
+        for m, (model, queue) in enumerate(zip(self.spec.models, self.queues, strict=True)):
+            self.cells_to_do[m] = len({cell for j in queue for cell, _ in j.expected})
             self.metrics.cells(model.name, 0, self.cells_to_do[m])
         units_per_model = [len(q) for q in self.queues]
         replicas = plan_replicas(self.spec.models, units_per_model, ray.cluster_resources())
