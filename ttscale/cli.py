@@ -280,7 +280,7 @@ def analyze(
 
 @contextlib.contextmanager
 def _warnings_as_lines() -> Iterator[None]:
-    """ttscale's own warnings, printed as one yellow line each once the block ends (after its progress bar)."""
+    """ttscale's own warnings, printed as one yellow line each when the block ends; others are shown as usual."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TtscaleWarning)
         yield
