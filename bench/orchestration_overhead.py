@@ -1,20 +1,36 @@
 """Orchestration overhead: the demo workload through `ttscale sweep` (Ray, one actor) vs in-process measure().
 
 Both run as fresh processes, as a user would start them, on the same work (sweeps/demo.yaml: the same
-problems, seeds, budgets and units), model load included; each side runs --repeat times, alternating, and
-the best time counts (this 2-core machine's timings vary by ±10% from run to run).
+problems, seeds, budgets and units), model load included. They run in `--pairs` pairs; the order flips
+from pair to pair (measure first, then sweep first) so a steady drift in the host's speed hits both sides.
+
+Each run's wall time splits into compute (the sum of its units' times, measured around `run_unit`: inside
+the actor for the sweep, read from its events log; inside the process for measure()) and fixed cost (the
+rest: imports, Ray's start, the actor's start, model load, stopping). The host's speed drifts by ±20% over
+minutes on a shared 2-core VM, so the same unit can take 65 s or 100 s; a single pair's wall ratio
+measures that drift as much as orchestration. So the script prints every run and three ratios:
+
+- median of the pairs' wall ratios, and best sweep wall over best measure() wall;
+- the goal's verdict, drift-corrected: (fixed_sweep + r_units * U) / (fixed_measure + U), where the
+  fixed costs are each side's median, U is the median compute of the measure() runs, and r_units is the
+  median over pairs of sweep compute / measure() compute, so a slower engine in the actor still counts.
+
 Goal: sweep wall <= 1.15x measure() wall.
 
-    python bench/orchestration_overhead.py [--sweep sweeps/demo.yaml] [--repeat 2]
+    python bench/orchestration_overhead.py [--sweep sweeps/demo.yaml] [--pairs 3] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -23,49 +39,98 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import verdict
 
 IN_PROCESS = """
-import sys, yaml
-from ttscale.actors.engines import Sampling
+import json, sys, time, yaml
+from ttscale.actors.engines import Sampling, create_engine
 from ttscale.forcing import ForcingConfig
 from ttscale.measure import measure
 spec = yaml.safe_load(open(sys.argv[1]))
 model, dataset = spec["models"][0], spec["datasets"][0]
 budgets = spec["budgets"]
 budgets = [2**k for k in range(budgets["log2"][0], budgets["log2"][1] + 1)] if isinstance(budgets, dict) else budgets
+engine = create_engine(model.get("engine", "hf"), model["name"], threads=model["threads"])
+marks = [time.perf_counter()]
 result = measure(
-    model["name"], dataset["name"], budgets=budgets, seeds=spec["seeds"], limit=dataset.get("limit"),
+    engine, dataset["name"], budgets=budgets, seeds=spec["seeds"], limit=dataset.get("limit"),
     forcing=ForcingConfig(**spec.get("forcing", {})), sampling=Sampling(**spec.get("sampling", {})),
-    problems_per_unit=spec.get("problems_per_unit", 8),
-    engine_options={"threads": model.get("threads", 2)},
+    problems_per_unit=spec.get("problems_per_unit", 8), on_unit=lambda *_: marks.append(time.perf_counter()),
 )
-print(result.rows.num_rows)
+print(json.dumps({"rows": result.rows.num_rows, "units": [b - a for a, b in zip(marks, marks[1:])]}))
 """
+
+
+@dataclass
+class Run:
+    side: str
+    wall: float
+    units: list[float]
+
+    @property
+    def compute(self) -> float:
+        return sum(self.units)
+
+    @property
+    def fixed(self) -> float:
+        return self.wall - self.compute
+
+
+def run_once(side: str, sweep_file: Path, output_dir: Path) -> Run:
+    if side == "measure":
+        cmd = [sys.executable, "-c", IN_PROCESS, str(sweep_file)]
+    else:
+        cmd = [sys.executable, "-m", "ttscale.cli", "sweep", str(sweep_file)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    if side == "measure":
+        units = json.loads(proc.stdout.strip().splitlines()[-1])["units"]
+    else:
+        events = [json.loads(line) for line in (output_dir / "events.jsonl").read_text().splitlines()]
+        units = [e["seconds"] for e in events if e["event"] == "done"]
+    return Run(side, wall, units)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", default="sweeps/demo.yaml")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads of the engine, both sides (default: the sweep's)")
     args = parser.parse_args()
-    seconds: dict[str, list[float]] = {"measure": [], "sweep": []}
-    for attempt in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            spec = yaml.safe_load(Path(args.sweep).read_text())
-            spec["output_dir"] = str(Path(tmp) / "results")
-            sweep_file = Path(tmp) / "sweep.yaml"
-            sweep_file.write_text(yaml.safe_dump(spec))
-            commands = {
-                "measure": [sys.executable, "-c", IN_PROCESS, str(sweep_file)],
-                "sweep": [sys.executable, "-m", "ttscale.cli", "sweep", str(sweep_file)],
-            }
-            for side, cmd in commands.items():
-                start = time.perf_counter()
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                seconds[side].append(time.perf_counter() - start)
-                assert proc.returncode == 0, proc.stderr[-2000:]
-                print(f"run {attempt + 1}: {side:8s} {seconds[side][-1]:6.1f} s", flush=True)
-    best = {side: min(times) for side, times in seconds.items()}
-    print(f"best: measure() in-process {best['measure']:.1f} s, ttscale sweep (Ray, one actor) {best['sweep']:.1f} s")
-    print(verdict("wall sweep/measure", best["sweep"] / best["measure"], 1.15))
+    pairs: list[dict[str, Run]] = []
+    for pair in range(args.pairs):
+        runs: dict[str, Run] = {}
+        for side in ("measure", "sweep") if pair % 2 == 0 else ("sweep", "measure"):
+            with tempfile.TemporaryDirectory() as tmp:
+                spec = yaml.safe_load(Path(args.sweep).read_text())
+                spec["output_dir"] = str(Path(tmp) / "results")
+                for model in spec["models"]:  # one engine on both sides, with the same threads
+                    model["replicas"] = 1
+                    model["threads"] = args.threads or model.get("threads") or min(4, os.cpu_count() or 1)
+                sweep_file = Path(tmp) / "sweep.yaml"
+                sweep_file.write_text(yaml.safe_dump(spec))
+                run = runs[side] = run_once(side, sweep_file, Path(spec["output_dir"]))
+            print(
+                f"pair {pair + 1} {side:8s} wall {run.wall:6.1f} s = compute {run.compute:6.1f} s "
+                f"(units {', '.join(f'{u:.1f}' for u in run.units)}) + fixed {run.fixed:5.1f} s",
+                flush=True,
+            )
+        print(f"pair {pair + 1} wall ratio {runs['sweep'].wall / runs['measure'].wall:.3f}", flush=True)
+        pairs.append(runs)
+
+    def median(side: str, attr: str) -> float:
+        return statistics.median(getattr(p[side], attr) for p in pairs)
+
+    wall_ratios = [p["sweep"].wall / p["measure"].wall for p in pairs]
+    unit_ratio = statistics.median(p["sweep"].compute / p["measure"].compute for p in pairs)
+    fixed_sweep, fixed_measure = median("sweep", "fixed"), median("measure", "fixed")
+    compute = median("measure", "compute")
+    best = {side: min(p[side].wall for p in pairs) for side in ("measure", "sweep")}
+    print(f"fixed cost, median: sweep {fixed_sweep:.1f} s, measure() {fixed_measure:.1f} s")
+    print(f"compute, median: measure() {compute:.1f} s; sweep/measure() per pair, median {unit_ratio:.3f}")
+    print(f"wall ratio per pair: {', '.join(f'{r:.3f}' for r in wall_ratios)}; "
+          f"median {statistics.median(wall_ratios):.3f}; best/best {best['sweep'] / best['measure']:.3f}")  # fmt: skip
+    corrected = (fixed_sweep + unit_ratio * compute) / (fixed_measure + compute)
+    print(verdict("wall sweep/measure, drift-corrected", corrected, 1.15))
 
 
 if __name__ == "__main__":
