@@ -38,21 +38,25 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import verdict
 
+from ttscale.store import ResultStore
+from ttscale.sweeps.driver import hf_threads
+from ttscale.sweeps.spec import ModelSpec
+
 IN_PROCESS = """
-import json, sys, time, yaml
-from ttscale.actors.engines import Sampling, create_engine
-from ttscale.forcing import ForcingConfig
+import json, sys, time
+from ttscale.actors.engines import create_engine
 from ttscale.measure import measure
-spec = yaml.safe_load(open(sys.argv[1]))
-model, dataset = spec["models"][0], spec["datasets"][0]
-budgets = spec["budgets"]
-budgets = [2**k for k in range(budgets["log2"][0], budgets["log2"][1] + 1)] if isinstance(budgets, dict) else budgets
-engine = create_engine(model.get("engine", "hf"), model["name"], threads=model["threads"])
+from ttscale.sweeps.plan import run_settings
+from ttscale.sweeps.spec import load_sweep
+spec = load_sweep(sys.argv[1]).spec
+model, dataset = spec.models[0], spec.datasets[0]
+settings = run_settings(spec, model)
+engine = create_engine(model.engine, model.name, threads=model.threads, dtype=model.resolved_dtype)
 marks = [time.perf_counter()]
 result = measure(
-    engine, dataset["name"], budgets=budgets, seeds=spec["seeds"], limit=dataset.get("limit"),
-    forcing=ForcingConfig(**spec.get("forcing", {})), sampling=Sampling(**spec.get("sampling", {})),
-    problems_per_unit=spec.get("problems_per_unit", 8), on_unit=lambda *_: marks.append(time.perf_counter()),
+    engine, dataset.name, budgets=spec.budgets, seeds=spec.seeds, limit=dataset.limit,
+    forcing=settings.forcing, sampling=settings.sampling, family=model.family, family_overrides=model.overrides,
+    problems_per_unit=spec.problems_per_unit, on_unit=lambda *_: marks.append(time.perf_counter()),
 )
 print(json.dumps({"rows": result.rows.num_rows, "units": [b - a for a, b in zip(marks, marks[1:])]}))
 """
@@ -85,8 +89,7 @@ def run_once(side: str, sweep_file: Path, output_dir: Path) -> Run:
     if side == "measure":
         units = json.loads(proc.stdout.strip().splitlines()[-1])["units"]
     else:
-        events = [json.loads(line) for line in (output_dir / "events.jsonl").read_text().splitlines()]
-        units = [e["seconds"] for e in events if e["event"] == "done"]
+        units = [e["seconds"] for e in ResultStore(output_dir).events() if e["event"] == "done"]
     return Run(side, wall, units)
 
 
@@ -105,7 +108,7 @@ def main() -> None:
                 spec["output_dir"] = str(Path(tmp) / "results")
                 for model in spec["models"]:  # one engine on both sides, with the same threads
                     model["replicas"] = 1
-                    model["threads"] = args.threads or model.get("threads") or min(4, os.cpu_count() or 1)
+                    model["threads"] = args.threads or hf_threads(ModelSpec(**model), {"CPU": os.cpu_count() or 1})
                 sweep_file = Path(tmp) / "sweep.yaml"
                 sweep_file.write_text(yaml.safe_dump(spec))
                 run = runs[side] = run_once(side, sweep_file, Path(spec["output_dir"]))

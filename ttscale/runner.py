@@ -56,9 +56,9 @@ class RunSettings:
         """Everything about the model and its settings that decides results, as canonical JSON (built once)."""
         return ids.canonical_json({"model": self.model_identity(), "settings": self.settings_identity()})
 
-    @property
+    @cached_property
     def config_id(self) -> str:
-        """A short hash of `config_json`: rows of one model name with two config ids must not be mixed."""
+        """A short hash of `config_json` (built once): rows of one model name with two config ids must not be mixed."""
         return hashlib.sha256(self.config_json.encode()).hexdigest()[:12]
 
 
