@@ -3,6 +3,8 @@
 The same properties are checked on the real SmolLM2 model in tests/engines/test_forcing_model.py.
 """
 
+from dataclasses import replace
+
 import pytest
 
 from ttscale.actors.engines.base import Generation, Sampling
@@ -78,7 +80,42 @@ def test_a_model_that_always_stops_at_once_does_not_loop_forever():
     traj, _ = run(AlwaysStops(), [16], ForcingConfig())
     assert traj.finished and traj.model_tokens == 0
     assert traj.token_ids == []  # injections with nothing after them are dropped
+    assert traj.continuations == 0 and traj.injection_starts == []
     assert traj.prefix(16).thinking_tokens == 0
+    assert traj.stopped == traj.prefix(16).stopped == "empty_rounds"  # below B with no cap set: said so
+
+
+class StopsAgainAtOnce(FakeEngine):
+    """Thinks 5 tokens and stops; answers the first continuation with an immediate stop; then thinks on."""
+
+    calls_seen = 0
+
+    def _one(self, request):
+        self.calls_seen += 1
+        if self.calls_seen == 1:
+            return Generation(token_ids=super()._one(replace(request, max_tokens=5)).token_ids, stop_token_id=EOS)
+        if self.calls_seen == 2:
+            return Generation(token_ids=(), stop_token_id=EOS)
+        return super()._one(request)
+
+
+def test_back_to_back_injections_count_as_two_continuations():
+    traj, tokens = run(StopsAgainAtOnce(), [32], ForcingConfig())
+    n_cont = len(tokens.continuation_ids)
+    assert traj.injection_starts == [5, 5 + n_cont]  # "…\nWait\nWait…": two injections, no model token between
+    prefix = traj.prefix(32)
+    assert prefix.injected_tokens == 2 * n_cont and prefix.continuations == 2 == traj.continuations
+    assert traj.prefix(5).continuations == 0  # injections after the B-th model token are not in the prefix
+    assert prefix.stopped is None and prefix.thinking_tokens == 32
+
+
+def test_rows_say_why_thinking_stopped_below_the_budget():
+    accepted, _ = run(FakeEngine(stop_every=10), [64], ForcingConfig(on_early_stop="accept"))
+    assert accepted.prefix(4).stopped is None and accepted.prefix(64).stopped == "accepted"
+    capped, _ = run(FakeEngine(stop_every=10), [64], ForcingConfig(max_continuations=2))
+    assert capped.prefix(capped.model_tokens).stopped is None and capped.prefix(64).stopped == "max_continuations"
+    full, _ = run(FakeEngine(stop_every=10), [64], ForcingConfig())
+    assert full.stopped is None and full.prefix(64).stopped is None
 
 
 @pytest.mark.parametrize("stop_every", [None, 10])

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ttscale.scoring import build_trie, candidate_logprobs, set_metrics
+from ttscale.scoring import TrieScores, build_trie, candidate_logprobs, log_mass, set_metrics
 
 
 def test_trie_shares_prefixes_and_orders_parents_first():
@@ -36,8 +36,28 @@ def test_candidate_logprobs_sum_along_paths():
             total += node_lp[node]
             node = int(trie.parents[node])
         expected.append(total)
-    assert np.allclose(candidate_logprobs(trie, node_lp), expected)
+    assert np.allclose(candidate_logprobs(trie, TrieScores(node_lp, np.zeros(3))), expected)
     assert len(paths) == 3
+
+
+def test_candidates_close_with_the_summed_mass_of_every_closing_token():
+    # METHOD.md §5: P(c) = P(c's tokens) · Σ_{t ∈ closing} P(t | c), the closing set being every `}`-initial token.
+    trie = build_trie([[1], [1, 2], [4]], closing=[9, 7, 9])
+    assert list(trie.closing) == [7, 9]
+    one, two, four = trie.leaves
+    assert trie.parents[two] == one  # "1" ends where "12" goes on: an end with a child
+    assert set(trie.expanded) == {one, two, four}  # every end needs its next-token distribution
+    assert set(build_trie([[1], [1, 2], [4]]).expanded) == {one}  # without a closing set: parents only
+    node_lp = np.log([0.5, 0.2, 0.25])[np.argsort([one, four, two])]  # p(1), p(4), p(2 | 1) by node id
+    close = np.log([0.6, 0.7, 0.9])  # closing mass after "1", "12", "4"
+    got = candidate_logprobs(trie, TrieScores(node_lp, close))
+    assert np.allclose(np.exp(got), [0.5 * 0.6, 0.5 * 0.25 * 0.7, 0.2 * 0.9])
+
+
+def test_log_mass_sums_probabilities_of_the_given_ids():
+    logprobs = np.log(np.array([[0.1, 0.2, 0.3, 0.4], [0.25, 0.25, 0.25, 0.25]]))
+    assert np.allclose(np.exp(log_mass(logprobs, np.array([1, 3]))), [0.6, 0.5])
+    assert np.allclose(log_mass(logprobs, np.array([], dtype=np.int64)), 0.0)
 
 
 def test_ancestor_matrix_is_reflexive_and_transitive():

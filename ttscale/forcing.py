@@ -23,6 +23,9 @@ TrajectoryMode = Literal["nested", "independent"]
 EarlyStopPolicy = Literal["continue", "accept"]
 
 MAX_EMPTY_ROUNDS = 4  # consecutive continuations that yield no model token before we accept the stop
+StopReason = Literal["accepted", "max_continuations", "empty_rounds"]
+"""Why a trajectory ended before its budget: the natural end accepted (on_early_stop=accept), the
+continuation cap reached, or MAX_EMPTY_ROUNDS + 1 continuations in a row answered by an immediate stop."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class ThinkingPrefix:
     continuations: int  # continuation strings injected inside the prefix
     injected_tokens: int  # their tokens (not counted in thinking_tokens)
     natural_end: int | None  # model-token index where the model first tried to stop, if inside the prefix
+    stopped: StopReason | None = None  # why the prefix holds fewer than B model tokens; None when it holds B
 
 
 @dataclass
@@ -105,8 +109,10 @@ class Trajectory:
     token_ids: list[int] = field(default_factory=list)
     injected: list[bool] = field(default_factory=list)
     natural_end: int | None = None
-    finished: bool = False  # ended on its own (accept, or the continuation cap), not at the budget
+    finished: bool = False  # ended before its budget; `stopped` says why
+    stopped: StopReason | None = None
     continuations: int = 0
+    injection_starts: list[int] = field(default_factory=list)  # index in token_ids where each injection begins
     empty_rounds: int = 0
 
     @property
@@ -122,15 +128,16 @@ class Trajectory:
         """
         model_positions = [i for i, injected in enumerate(self.injected) if not injected]
         if budget <= len(model_positions):
-            cut, seen = model_positions[budget - 1] + 1, budget
+            cut, seen, stopped = model_positions[budget - 1] + 1, budget, None
         elif self.finished:
-            cut, seen = len(self.token_ids), len(model_positions)
+            cut, seen, stopped = len(self.token_ids), len(model_positions), self.stopped
         else:
             raise ValueError(f"trajectory holds {len(model_positions)} model tokens, fewer than budget {budget}")
-        inside = self.injected[:cut]
-        continuations = sum(1 for i, inj in enumerate(inside) if inj and (i == 0 or not inside[i - 1]))
+        continuations = sum(1 for start in self.injection_starts if start < cut)  # back-to-back ones count apart
         natural_end = self.natural_end if self.natural_end is not None and self.natural_end < budget else None
-        return ThinkingPrefix(tuple(self.token_ids[:cut]), seen, continuations, sum(inside), natural_end)
+        return ThinkingPrefix(
+            tuple(self.token_ids[:cut]), seen, continuations, sum(self.injected[:cut]), natural_end, stopped
+        )
 
     def _extend(self, ids: Sequence[int], *, injected: bool) -> None:
         self.token_ids.extend(ids)
@@ -175,14 +182,28 @@ def _on_stop(traj: Trajectory, new_tokens: int, config: ForcingConfig, tokens: F
         traj.natural_end = traj.model_tokens
     traj.empty_rounds = traj.empty_rounds + 1 if new_tokens == 0 else 0
     capped = config.max_continuations is not None and traj.continuations >= config.max_continuations
-    if config.on_early_stop == "accept" or capped or traj.empty_rounds > MAX_EMPTY_ROUNDS:
-        traj.finished = True
+    stopped = _stop_reason(config, capped, traj.empty_rounds)
+    if stopped is not None:
+        traj.finished, traj.stopped = True, stopped
         while traj.injected and traj.injected[-1]:  # a stuck loop may leave injections with nothing after
             traj.token_ids.pop()
             traj.injected.pop()
+        while traj.injection_starts and traj.injection_starts[-1] >= len(traj.token_ids):
+            traj.injection_starts.pop()
+            traj.continuations -= 1
         return
+    traj.injection_starts.append(len(traj.token_ids))
     traj._extend(tokens.continuation_ids, injected=True)
     traj.continuations += 1
+
+
+def _stop_reason(config: ForcingConfig, capped: bool, empty_rounds: int) -> StopReason | None:
+    """Why the trajectory ends at this stop attempt, or None when the continuation goes in."""
+    if config.on_early_stop == "accept":
+        return "accepted"
+    if capped:
+        return "max_continuations"
+    return "empty_rounds" if empty_rounds > MAX_EMPTY_ROUNDS else None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,13 @@ from ttscale.scoring import Trie, build_trie, candidate_logprobs, set_metrics
 from ttscale.tasks.base import Problem, PromptedProblem, Task
 
 
+MEASUREMENT_VERSION = 2
+"""The version of what a row's numbers mean, hashed into every cell id, so that rows measured under older
+semantics are measured again rather than mixed with new ones. 2: the closing brace is every `}`-initial
+token, top-p applies to the renormalised top-k, back-to-back continuations count apart, and an unclosed
+answer is graded only when complete on its own."""
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Everything besides the unit's problems, seeds and budgets that decides its rows."""
@@ -49,7 +56,10 @@ class RunSettings:
         return {"name": self.model, "engine": self.engine, "dtype": self.dtype}
 
     def settings_identity(self) -> dict[str, Any]:
-        return {"family": self.family, "forcing": self.forcing, "sampling": self.sampling}
+        return {
+            "family": self.family, "forcing": self.forcing, "sampling": self.sampling,
+            "measurement": MEASUREMENT_VERSION,
+        }  # fmt: skip
 
     @cached_property
     def config_json(self) -> str:
@@ -116,10 +126,8 @@ def run_unit(
         tries = {
             name: _trie(engine, s) for name, s in {sets[items[i][0]].name: sets[items[i][0]] for i in scored}.items()
         }
-        node_lps = engine.score([ScoreRequest(prefixes[i], tries[sets[items[i][0]].name]) for i in scored])
-    set_logps = {
-        i: candidate_logprobs(tries[sets[items[i][0]].name], lp) for i, lp in zip(scored, node_lps, strict=True)
-    }
+        scores = engine.score([ScoreRequest(prefixes[i], tries[sets[items[i][0]].name]) for i in scored])
+    set_logps = {i: candidate_logprobs(tries[sets[items[i][0]].name], sc) for i, sc in zip(scored, scores, strict=True)}
 
     result = UnitResult()
     cells = cell_ids(task, settings, budgets, seeds)
@@ -127,6 +135,7 @@ def run_unit(
     seconds = _per_row_seconds(watch, len(trajectories), len(items), len(scored))
     now = dt.datetime.now(dt.timezone.utc)
     info = engine.info
+    texts = {k: engine.decode(t.token_ids) for k, t in trajectories.items()} if forcing.trajectory == "nested" else {}
     for i, (key, budget) in enumerate(items):
         pid, seed = key
         traj_key = key if forcing.trajectory == "nested" else (*key, budget)
@@ -134,13 +143,15 @@ def run_unit(
         row.update(_token_fields(prompt_ids[key], thinking[key, budget], answers[i].answer_ids))
         row.update(_answer_fields(engine, task, prompted[key], answers[i].answer_ids))
         row.update(_set_fields(sets[key], prompted[key], set_logps.get(i)))
-        row.update(_thinking_fields(engine, forcing, thinking[key, budget].token_ids))
+        row.update(_thinking_fields(engine, forcing, thinking[key, budget].token_ids, texts.get(traj_key)))
         row.update(rng_seed=trajectories[traj_key].rng_seed, **seconds)
         row["score_seconds"] = seconds["score_seconds"] if i in set_logps else None
         result.rows.append(row)
     if forcing.trajectory == "nested":
         for traj_key, traj in trajectories.items():
-            result.trajectories.append(_trajectory_row(engine, settings, task, traj_key, traj, traj_ids[traj_key]))
+            result.trajectories.append(
+                _trajectory_row(settings, task, traj_key, traj, traj_ids[traj_key], texts[traj_key])
+            )
     result.generated_tokens = sum(t.model_tokens for t in trajectories.values()) + sum(
         len(a.answer_ids) for a in answers
     )
@@ -176,23 +187,18 @@ def _prompt_ids(engine: Engine, prompted: PromptedProblem, family: Family) -> tu
     return open_thinking(engine, engine.chat_prompt_ids(messages), family)
 
 
-_TOKENS_CACHE: dict[tuple[int, Family], ForcingTokens] = {}
-_TRIE_CACHE: dict[tuple[int, str], Trie] = {}
-
-
 def _forcing_tokens(engine: Engine, family: Family) -> ForcingTokens:
-    key = (id(engine), family)
-    if key not in _TOKENS_CACHE:
-        _TOKENS_CACHE[key] = ForcingTokens.build(engine, family)
-    return _TOKENS_CACHE[key]
+    """The family's strings in this engine's token ids, built once per engine (see `Engine.derived`)."""
+    return engine.derived(("forcing_tokens", family), lambda: ForcingTokens.build(engine, family))
 
 
 def _trie(engine: Engine, solution_set) -> Trie:
-    """The solution set's candidates, each followed by the closing brace, as a token trie (cached)."""
-    key = (id(engine), solution_set.name)
-    if key not in _TRIE_CACHE:
-        _TRIE_CACHE[key] = build_trie([engine.encode(c + "}") for c in solution_set.candidates])
-    return _TRIE_CACHE[key]
+    """The solution set's candidates as a token trie closed by every `}`-initial token (METHOD.md §5),
+    built once per engine and candidate list."""
+    return engine.derived(
+        ("trie", solution_set.candidates),
+        lambda: build_trie([engine.encode(c) for c in solution_set.candidates], closing=engine.closing_brace_ids),
+    )
 
 
 def _trajectory_id(task: Task, settings: RunSettings, key: tuple) -> str:
@@ -229,7 +235,7 @@ def _token_fields(prompt_ids, thinking, answer_ids) -> dict[str, Any]:
     return {
         "prompt_tokens": len(prompt_ids), "thinking_tokens": thinking.thinking_tokens,
         "natural_end": thinking.natural_end, "continuations": thinking.continuations,
-        "injected_tokens": thinking.injected_tokens, "answer_tokens": len(answer_ids),
+        "injected_tokens": thinking.injected_tokens, "answer_tokens": len(answer_ids), "stopped": thinking.stopped,
     }  # fmt: skip
 
 
@@ -274,20 +280,40 @@ def _set_fields(solution_set, prompted: PromptedProblem, logp: np.ndarray | None
     }  # fmt: skip
 
 
-def _thinking_fields(engine: Engine, forcing: ForcingConfig, token_ids: Sequence[int]) -> dict[str, Any]:
-    """The reasoning at this budget: inline in independent mode; in nested mode the trajectory's text,
-    of which this budget saw the first `thinking_chars` characters."""
+def _thinking_fields(
+    engine: Engine, forcing: ForcingConfig, token_ids: Sequence[int], trajectory_text: str | None
+) -> dict[str, Any]:
+    """The reasoning at this budget: inline in independent mode; in nested mode the offset in the trajectory's
+    text up to which this budget saw it (`text[:thinking_chars]`)."""
     text = engine.decode(token_ids)
     if forcing.trajectory == "nested":
-        return {"thinking_chars": len(text), "thinking_token_ids": None, "thinking_text": None}
+        assert trajectory_text is not None
+        return {"thinking_chars": text_offset(text, trajectory_text), "thinking_token_ids": None, "thinking_text": None}
     return {"thinking_chars": len(text), "thinking_token_ids": list(token_ids), "thinking_text": text}
 
 
-def _trajectory_row(engine, settings, task, key, traj: Trajectory, traj_id: str) -> dict[str, Any]:
+def text_offset(prefix_text: str, full_text: str) -> int:
+    """Where a token prefix's decoded text ends inside the whole trajectory's decoded text.
+
+    Usually `len(prefix_text)`. When the cut splits a multi-byte character, the prefix decodes to a
+    replacement character (U+FFFD) that the full text does not hold; the offset then stops before it, at the
+    longest common prefix of the two texts, so `full_text[:offset]` never cuts inside a character."""
+    if full_text.startswith(prefix_text):
+        return len(prefix_text)
+    n = 0
+    for a, b in zip(prefix_text, full_text, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
+
+
+def _trajectory_row(settings, task, key, traj: Trajectory, traj_id: str, text: str) -> dict[str, Any]:
     return {
         "trajectory_id": traj_id, "model": settings.model, "dataset": task.name, "problem_id": key[0],
         "seed": key[1], "budget": key[2] if len(key) == 3 else None, "rng_seed": traj.rng_seed,
         "prompt_tokens": len(traj.prompt_ids), "token_ids": list(traj.token_ids), "injected": list(traj.injected),
-        "text": engine.decode(traj.token_ids), "model_tokens": traj.model_tokens, "natural_end": traj.natural_end,
-        "continuations": traj.continuations, "finished": traj.finished,
+        "injection_starts": list(traj.injection_starts), "text": text, "model_tokens": traj.model_tokens,
+        "natural_end": traj.natural_end, "continuations": traj.continuations, "finished": traj.finished,
+        "stopped": traj.stopped,
     }  # fmt: skip

@@ -69,8 +69,11 @@ ROW_SCHEMA = pa.schema(
         pa.field("continuations", pa.int32(), nullable=False),
         pa.field("injected_tokens", pa.int32(), nullable=False),
         pa.field("answer_tokens", pa.int32(), nullable=False),
+        # why the prefix holds fewer than `budget` model tokens: accepted | max_continuations | empty_rounds;
+        # null when it holds exactly `budget` (forcing.StopReason)
+        pa.field("stopped", pa.string()),
         # the reasoning itself, per row in independent mode (nested mode keeps it in the trajectories table)
-        pa.field("thinking_chars", pa.int32(), nullable=False),  # len of the thinking text at this budget
+        pa.field("thinking_chars", pa.int32(), nullable=False),  # nested: text[:thinking_chars] is this budget's
         pa.field("thinking_token_ids", pa.list_(pa.int32())),
         pa.field("thinking_text", pa.string()),
         # how it was produced
@@ -105,11 +108,13 @@ TRAJECTORY_SCHEMA = pa.schema(
         pa.field("prompt_tokens", pa.int32(), nullable=False),
         pa.field("token_ids", pa.list_(pa.int32()), nullable=False),  # thinking, model and injected tokens
         pa.field("injected", pa.list_(pa.bool_()), nullable=False),  # per token: injected by forcing?
+        pa.field("injection_starts", pa.list_(pa.int32())),  # index of each injection's first token
         pa.field("text", pa.string(), nullable=False),
         pa.field("model_tokens", pa.int32(), nullable=False),
         pa.field("natural_end", pa.int32()),
         pa.field("continuations", pa.int32(), nullable=False),
-        pa.field("finished", pa.bool_(), nullable=False),  # ended on its own before the largest budget
+        pa.field("finished", pa.bool_(), nullable=False),  # ended before the largest budget; `stopped` says why
+        pa.field("stopped", pa.string()),
     ]
 )
 
@@ -245,7 +250,7 @@ class ResultStore:
         empty = pa.schema([ROW_SCHEMA.field(c) for c in columns]).empty_table()
         if not values:
             return empty
-        parts = [pq.read_table(p, columns=columns, filters=[(column, "in", values)]) for p in self.row_shards()]
+        parts = [read_shard(p, ROW_SCHEMA, columns, filters=[(column, "in", values)]) for p in self.row_shards()]
         return pa.concat_tables(parts) if parts else empty
 
     def read_trajectories(self, ids: list[str] | None = None) -> pa.Table:
@@ -255,7 +260,9 @@ class ResultStore:
             return TRAJECTORY_SCHEMA.empty_table()
         filters = None if ids is None else [("trajectory_id", "in", ids)]
         shards = self.trajectory_shards()
-        table = pa.concat_tables([pq.read_table(p, filters=filters) for p in shards]) if shards else None
+        table = (
+            pa.concat_tables([read_shard(p, TRAJECTORY_SCHEMA, filters=filters) for p in shards]) if shards else None
+        )
         if table is None:
             return TRAJECTORY_SCHEMA.empty_table()
         order = pc.sort_indices(table, [("trajectory_id", "ascending"), ("model_tokens", "descending")])
@@ -288,4 +295,19 @@ class ResultStore:
     def _read_tables(paths: list[Path], columns: list[str] | None) -> pa.Table | None:
         if not paths:
             return None
-        return pa.concat_tables([pq.read_table(p, columns=columns) for p in paths])
+        return pa.concat_tables([read_shard(p, ROW_SCHEMA, columns) for p in paths])
+
+
+def read_shard(path: Path, schema: pa.Schema, columns: list[str] | None = None, filters=None) -> pa.Table:
+    """One shard as `schema` (or its `columns`): a shard written before a nullable column existed reads
+    with that column null, so results of an older ttscale stay readable beside new ones."""
+    wanted = pa.schema([schema.field(c) for c in columns]) if columns is not None else schema
+    present = set(pq.read_schema(path).names)
+    missing = [f for f in wanted if f.name not in present]
+    if any(not f.nullable for f in missing):
+        names = ", ".join(f.name for f in missing if not f.nullable)
+        raise ValueError(f"{path} lacks the column(s) {names}: it is not a ttscale shard of this kind.")
+    table = pq.read_table(path, columns=[f.name for f in wanted if f.name in present], filters=filters)
+    for f in missing:
+        table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table.select(wanted.names).cast(wanted)

@@ -51,18 +51,41 @@ def test_generation_honours_max_tokens_and_stop_ids(smol, prompt):
     assert short.token_ids == long.token_ids[:first] and short.stop_token_id == stop
 
 
+def test_closing_set_is_every_token_that_begins_with_a_brace(smol):
+    closing = smol.closing_brace_ids
+    texts = smol.vocab_texts()
+    assert smol.encode("}") == [min(closing, key=lambda t: len(texts[t]))]
+    assert all(texts[t].startswith("}") for t in closing)
+    assert {"}$", "}."} <= {texts[t] for t in closing}  # SmolLM2 merges the brace with what follows it
+    assert len(closing) == sum(1 for text in texts if text.startswith("}"))
+
+
+def test_closing_mass_counts_every_brace_token_not_only_the_bare_one(smol, prompt):
+    # After `\boxed{042` the model closes with `}`, `}$`, `}.`, ...: scoring only `}` understated P(c).
+    prefix = (*prompt, *smol.encode("The answer is $\\boxed{"))
+    bare = build_trie([smol.encode("042")], closing=smol.encode("}"))
+    full = build_trie([smol.encode("042")], closing=sorted(smol.closing_brace_ids))
+    [bare_scores, full_scores] = smol.score([ScoreRequest(prefix, bare), ScoreRequest(prefix, full)])
+    assert np.allclose(bare_scores.node_logprobs, full_scores.node_logprobs)
+    assert full_scores.close_logprobs[0] > bare_scores.close_logprobs[0] + 1e-3
+    brute = smol.score_bruteforce(prefix, [smol.encode("042")], closing=sorted(smol.closing_brace_ids))
+    assert abs(candidate_logprobs(full, full_scores)[0] - brute[0]) < 1e-4
+
+
 def test_trie_equals_brute_force_for_four_letters(smol, answer_prefix):
-    candidates = [smol.encode(f"{c}}}") for c in "ABCD"]
-    trie = build_trie(candidates)
+    closing = sorted(smol.closing_brace_ids)
+    candidates = [smol.encode(c) for c in "ABCD"]
+    trie = build_trie(candidates, closing=closing)
     tree = candidate_logprobs(trie, smol.score([ScoreRequest(answer_prefix, trie)])[0])
-    brute = smol.score_bruteforce(answer_prefix, [trie.paths()[i] for i in range(4)])
+    brute = smol.score_bruteforce(answer_prefix, [trie.paths()[i] for i in range(4)], closing=closing)
     assert np.max(np.abs(tree - brute)) < 1e-4
     assert float(set_metrics(tree, gold_index=0).distribution.sum(dtype=np.float64)) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_trie_equals_brute_force_for_integers_0_to_999(smol, answer_prefix):
-    candidates = [smol.encode(f"{n}}}") for n in range(1000)]
-    trie = build_trie(candidates)
+    closing = sorted(smol.closing_brace_ids)
+    candidates = [smol.encode(str(n)) for n in range(1000)]
+    trie = build_trie(candidates, closing=closing)
     tree = candidate_logprobs(trie, smol.score([ScoreRequest(answer_prefix, trie)])[0])
     metrics = set_metrics(tree, gold_index=42)  # what a result row stores
     assert float(metrics.distribution.sum(dtype=np.float64)) == pytest.approx(1.0, abs=1e-5)
@@ -70,14 +93,15 @@ def test_trie_equals_brute_force_for_integers_0_to_999(smol, answer_prefix):
     # Full-context brute force (one forward per candidate, ~0.3 s each) on a fixed spread of candidates;
     # bench/solution_set.py compares all 1000.
     picks = [0, 7, 10, 42, 99, 100, 123, 500, 777, 999, *np.random.default_rng(0).choice(1000, 10, replace=False)]
-    brute = smol.score_bruteforce(answer_prefix, [candidates[i] for i in picks])
+    brute = smol.score_bruteforce(answer_prefix, [candidates[i] for i in picks], closing=closing)
     assert np.max(np.abs(tree[picks] - brute)) < 1e-4
 
 
 def test_prefixes_scored_together_match_one_at_a_time(smol, prompt, answer_prefix):
-    trie = build_trie([smol.encode(f"{n}}}") for n in range(100)])
+    trie = build_trie([smol.encode(str(n)) for n in range(100)], closing=sorted(smol.closing_brace_ids))
     other = (*prompt, *smol.encode("\n\n**Final Answer**\n\\boxed{"))  # a shorter prefix: rows get padded
     together = smol.score([ScoreRequest(answer_prefix, trie), ScoreRequest(other, trie)])
     alone = [smol.score([ScoreRequest(p, trie)])[0] for p in (answer_prefix, other)]
     for a, b in zip(together, alone, strict=True):
-        assert np.max(np.abs(a - b)) < 1e-4
+        assert np.max(np.abs(a.node_logprobs - b.node_logprobs)) < 1e-4
+        assert np.max(np.abs(a.close_logprobs - b.close_logprobs)) < 1e-4

@@ -13,7 +13,7 @@ from math_verify.errors import TimeoutException
 
 from ttscale.tasks import get_task
 from ttscale.tasks import grading as grading_module
-from ttscale.tasks.grading import extract_boxed_answer, grade_choice, grade_integer, grade_math
+from ttscale.tasks.grading import complete_on_its_own, extract_boxed_answer, grade_choice, grade_integer, grade_math
 
 
 def _jsonl(path):
@@ -231,6 +231,46 @@ def test_task_grade_flags_unclosed():
     assert (grade.answer, grade.correct, grade.unclosed) == ("42", True, True)
     closed = task.grade("42} because", "42")
     assert (closed.correct, closed.unclosed) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("task", "generated", "gold"),
+    [
+        ("demo-arith", "\\begin{aligned}\nRemainder &= & 2^{", "2"),  # seen in a sweep: graded right before
+        ("demo-arith", "\\frac{1}{", "1"),
+        ("demo-arith", "x = 3 +", "3"),
+        ("demo-arith", "\\sqrt{", "2"),
+        ("demo-arith", "2^{", "2"),
+        ("demo-mc", "\\text{A", "A"),
+    ],
+)
+def test_a_truncated_answer_is_wrong_even_when_a_prefix_matches_the_gold(task, generated, gold):
+    grade = get_task(task).grade(generated, gold)  # the model ran out of answer tokens inside \boxed{
+    assert (grade.answer, grade.correct, grade.unclosed, grade.error) == (generated.strip(), False, True, None)
+
+
+@pytest.mark.parametrize(
+    ("task", "generated", "gold", "correct"),
+    [
+        ("demo-arith", "42", "42", True),  # an integer is whole on its own
+        ("demo-arith", " 7", "8", False),
+        ("demo-arith", "2^{10}", "1024", True),  # balanced, parses with nothing left over
+        ("demo-arith", "\\frac{16}{2}", "8", True),
+        ("demo-mc", "(B", "B", True),  # a letter
+    ],
+)
+def test_an_unclosed_answer_complete_on_its_own_is_graded(task, generated, gold, correct):
+    grade = get_task(task).grade(generated, gold)
+    assert (grade.correct, grade.unclosed) == (correct, True)
+
+
+@pytest.mark.parametrize(
+    ("answer", "complete"),
+    [("42", True), ("-3", True), ("3+4", True), ("\\sqrt{2}", True), ("x = 3", True), ("x = 3 +", False),
+     ("\\frac{1}{", False), ("1}", False), ("3 \\cdot", False), (None, False), ("", False)],
+)  # fmt: skip
+def test_complete_on_its_own(answer, complete):
+    assert complete_on_its_own(answer, "math") is complete
 
 
 def test_choice_task_grade():

@@ -43,6 +43,47 @@ def extract_boxed_answer(generated: str) -> tuple[str | None, bool]:
     return generated.strip() or None, True
 
 
+def complete_on_its_own(answer: str | None, answer_format: str) -> bool:
+    """Whether an unclosed answer (the forced `\\boxed{` never closed) is whole, so it may be graded.
+
+    Whole: an integer, an option letter (choice tasks), or LaTeX with balanced braces that parses with
+    nothing left over (`2^{10}`, `\\frac{1}{2}`). A truncation is not: `\\frac{1}{`, `x = 3 +`, `\\sqrt{`.
+    math-verify's lenient parsing would find the `2` in an unfinished `2^{…` and grade it right.
+    """
+    if answer is None:
+        return False
+    if parse_int(answer) is not None:
+        return True
+    if answer_format == "choice":
+        return canonical_letter(answer) is not None
+    return len(answer) <= MAX_ANSWER_CHARS and _braces_balanced(answer) and _parses_whole(answer)
+
+
+def _braces_balanced(text: str) -> bool:
+    """Every unescaped `{` closed by a later `}`, and no `}` without its `{`."""
+    depth, i = 0, 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        depth += (text[i] == "{") - (text[i] == "}")
+        if depth < 0:
+            return False
+        i += 1
+    return depth == 0
+
+
+def _parses_whole(latex: str) -> bool:
+    """The strict LaTeX parser math-verify is built on reads all of `latex` (it fails on a trailing operator)."""
+    from latex2sympy2_extended import latex2sympy
+
+    try:
+        latex2sympy(latex)
+    except Exception:
+        return False
+    return True
+
+
 def grade_integer(answer: str | None, gold: str) -> Grade:
     """AIME-style: compare as integers ("007" == "7"); a non-integer answer falls back to math-verify."""
     gold_value = parse_int(gold)

@@ -10,7 +10,13 @@ from typing import Any
 from ttscale.errors import TaskError
 from ttscale.tasks.base import AnswerFormat, Grade, Problem, PromptedProblem
 from ttscale.tasks.formats import layout_for, rows_to_problems, unique_ids
-from ttscale.tasks.grading import extract_boxed_answer, grade_choice, grade_integer, grade_math
+from ttscale.tasks.grading import (
+    complete_on_its_own,
+    extract_boxed_answer,
+    grade_choice,
+    grade_integer,
+    grade_math,
+)
 from ttscale.tasks.prompts import DEFAULT_INSTRUCTIONS, PROMPT_VERSION, prompt_problem
 from ttscale.tasks.solution_sets import SolutionSet, letters
 from ttscale.tasks.sources import Source, read_rows
@@ -68,8 +74,13 @@ class DatasetTask:
         return prompt_problem(problem, seed, self.instruction)
 
     def grade(self, generated: str, gold: str) -> Grade:
-        """Extract the answer from what followed the forced `\\boxed{` and grade it against `gold`."""
+        """Extract the answer from what followed the forced `\\boxed{` and grade it against `gold`.
+
+        An unclosed answer (the model ran out of answer tokens) is graded only when it is complete on its
+        own (`complete_on_its_own`); a truncation such as `2^{` is wrong, whatever the gold."""
         answer, unclosed = extract_boxed_answer(generated)
+        if unclosed and not complete_on_its_own(answer, self.answer_format):
+            return Grade(answer, False, unclosed=True)
         if self.answer_format == "integer":
             grade = grade_integer(answer, gold)
         elif self.answer_format == "choice":

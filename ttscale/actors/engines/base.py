@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-import numpy as np
+from ttscale.scoring import Trie, TrieScores
 
-from ttscale.scoring import Trie
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,10 @@ class Engine(abc.ABC):
         """One batched call: continue every request, results in request order."""
 
     @abc.abstractmethod
-    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
-        """For each request, log p(node token | prefix, node's ancestors) for every trie node, from raw
-        logits at temperature 1: shape (trie.num_nodes,), float64."""
+    def score(self, requests: Sequence[ScoreRequest]) -> list[TrieScores]:
+        """For each request, from raw logits at temperature 1 (float64): log p(node token | prefix, node's
+        ancestors) for every trie node, and log Σ_{t ∈ trie.closing} p(t | prefix, candidate) for every
+        candidate (0 when the trie has no closing set)."""
 
     @abc.abstractmethod
     def encode(self, text: str) -> list[int]:
@@ -144,6 +146,24 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def vocab_texts(self) -> Sequence[str]:
         """The decoded text of every token id (cached), for finding e.g. tokens that contain '}'."""
+
+    @property
+    def closing_brace_ids(self) -> frozenset[int]:
+        """Every token whose text begins with `}` (`}`, `}$`, `}.`, `}\\n\\n`, …): what closes a `\\boxed{`
+        answer (METHOD.md §5). Derived once per engine."""
+        return self.derived(
+            "closing_brace_ids",
+            lambda: frozenset(i for i, text in enumerate(self.vocab_texts()) if text.startswith("}")),
+        )
+
+    def derived(self, key: Hashable, build: Callable[[], T]) -> T:
+        """A value derived from this engine's tokenizer (forcing ids, candidate tries), built once and kept
+        on the engine itself, so it dies with it. Never key such values by `id(engine)`: CPython reuses the
+        id of a freed object, and the next engine would get the last one's token ids."""
+        memo = self.__dict__.setdefault("_derived", {})
+        if key not in memo:
+            memo[key] = build()
+        return memo[key]
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release memory and processes held by the engine."""

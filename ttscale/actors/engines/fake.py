@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ttscale.actors.engines.base import Engine, EngineInfo, Generation, GenerationRequest, ScoreRequest
+from ttscale.scoring import TrieScores, log_mass
 
 EOS, THINK_END = 256, 257
 VOCAB = 258
@@ -99,19 +100,24 @@ class FakeEngine(Engine):
         if self.seconds_per_token:
             time.sleep(self.seconds_per_token * tokens)
 
-    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
-        """Node log-probs from a normalised pseudo-random distribution per trie position."""
+    def score(self, requests: Sequence[ScoreRequest]) -> list[TrieScores]:
+        """Node log-probs from a normalised pseudo-random distribution per trie position (the children of
+        node n, and the closing tokens after a candidate ending at n, share position n's distribution)."""
         out = []
         for request in requests:
             trie = request.trie
             base = _mix(*request.prefix_ids[-32:])
-            lp = np.empty(trie.num_nodes)
-            for n in range(trie.num_nodes):
-                parent = int(trie.parents[n])
-                logits = np.random.default_rng([base, parent + 1]).normal(size=VOCAB)
-                lp[n] = logits[trie.tokens[n]] - np.log(np.sum(np.exp(logits)))
-            out.append(lp)
+
+            node_lp = np.array([_logprobs(base, int(trie.parents[n]))[trie.tokens[n]] for n in range(trie.num_nodes)])
+            close_lp = np.array([log_mass(_logprobs(base, int(leaf)), trie.closing) for leaf in trie.leaves])
+            out.append(TrieScores(node_lp, close_lp))
         return out
+
+
+def _logprobs(base: int, node: int) -> np.ndarray:
+    """The fake's next-token log-probs after trie node `node` (-1 = the prefix): (VOCAB,)."""
+    logits = np.random.default_rng([base, node + 1]).normal(size=VOCAB)
+    return logits - np.log(np.sum(np.exp(logits)))
 
 
 def _mix(*parts: int | None) -> int:

@@ -31,7 +31,7 @@ from ttscale.actors.engines.base import (
     ScoreRequest,
 )
 from ttscale.actors.engines.models import resolve_model
-from ttscale.scoring import Trie
+from ttscale.scoring import Trie, TrieScores
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values), each (1, kv_heads, L, head_dim)
 
@@ -295,66 +295,80 @@ class HFEngine(Engine):
 
     # -- scoring --------------------------------------------------------------------------------------
 
-    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+    def score(self, requests: Sequence[ScoreRequest]) -> list[TrieScores]:
         """Requests sharing a trie are scored together, as many prefixes per forward as memory allows."""
-        results: list[np.ndarray | None] = [None] * len(requests)
+        results: list[TrieScores | None] = [None] * len(requests)
         groups: dict[int, list[int]] = {}
         for i, request in enumerate(requests):
             groups.setdefault(id(request.trie), []).append(i)
         for members in groups.values():
             trie = requests[members[0]].trie
-            per_forward = max(1, self.score_logits // (max(len(trie.internal), 1) * self.vocab_size))
+            per_forward = max(1, self.score_logits // (max(len(trie.expanded), 1) * self.vocab_size))
             for start in range(0, len(members), per_forward):
                 chunk = members[start : start + per_forward]
-                for i, lp in zip(chunk, self._score_batch([requests[i].prefix_ids for i in chunk], trie), strict=True):
-                    results[i] = lp
+                for i, scores in zip(
+                    chunk, self._score_batch([requests[i].prefix_ids for i in chunk], trie), strict=True
+                ):
+                    results[i] = scores
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def _score_batch(self, prefixes: Sequence[tuple[int, ...]], trie: Trie) -> list[np.ndarray]:
-        """Tree attention: each prefix once from the cache, then every internal trie node in one forward.
+    def _score_batch(self, prefixes: Sequence[tuple[int, ...]], trie: Trie) -> list[TrieScores]:
+        """Tree attention: each prefix once from the cache, then every expanded trie node in one forward.
 
         Node inputs are their own tokens at position L + depth - 1; the 4D mask lets a node see its
-        row's real prefix tokens and its own ancestors (itself included), nothing else.
+        row's real prefix tokens and its own ancestors (itself included), nothing else. A node's output
+        gives its children's log-probs and, at a candidate's end, the closing tokens' log mass.
         """
         cached = self._prefill_many(prefixes)
         roots = np.flatnonzero(trie.parents < 0)
         node_lp = np.empty((len(prefixes), trie.num_nodes), dtype=np.float64)
+        close_lp = np.zeros((len(prefixes), len(trie.leaves)), dtype=np.float64)
         for r, prefix in enumerate(cached):
             assert prefix.last_logits is not None
             node_lp[r, roots] = torch.log_softmax(prefix.last_logits, -1)[trie.tokens[roots]].double().numpy()
-        internal = trie.internal  # (M,) breadth-first: ancestors first
-        if len(internal) == 0:
-            return list(node_lp)
-        R, M = len(cached), len(internal)
+        expanded = trie.expanded  # (M,) breadth-first: ancestors first
+        if len(expanded) == 0:
+            return [TrieScores(n, c) for n, c in zip(node_lp, close_lp, strict=True)]
+        R, M = len(cached), len(expanded)
         layers, pad = _left_pad([c.layers for c in cached], self._device)  # pad: (R, Lmax), 1 = real token
         blocked = torch.finfo(self._dtype).min
         mask = torch.full((R, 1, M, pad.shape[1] + M), blocked, dtype=self._dtype, device=self._device)
         mask[:, 0, :, : pad.shape[1]].masked_fill_(pad[:, None, :].bool(), 0.0)
-        mask[:, 0, :, pad.shape[1] :].masked_fill_(torch.from_numpy(trie.ancestors(internal)).to(self._device), 0.0)
+        mask[:, 0, :, pad.shape[1] :].masked_fill_(torch.from_numpy(trie.ancestors(expanded)).to(self._device), 0.0)
         lengths = torch.tensor([len(c.ids) for c in cached], device=self._device)[:, None]  # (R, 1)
-        input_ids = torch.as_tensor(trie.tokens[internal], device=self._device).expand(R, M)
-        positions = lengths + torch.as_tensor(trie.depths[internal] - 1, device=self._device)[None]
+        input_ids = torch.as_tensor(trie.tokens[expanded], device=self._device).expand(R, M)
+        positions = lengths + torch.as_tensor(trie.depths[expanded] - 1, device=self._device)[None]
         out = self._forward(input_ids=input_ids, position_ids=positions, attention_mask=mask, cache=_cache_from(layers))
         row_of = np.full(trie.num_nodes, -1, dtype=np.int64)
-        row_of[internal] = np.arange(M)
+        row_of[expanded] = np.arange(M)
         rest = np.flatnonzero(trie.parents >= 0)
         at = torch.as_tensor(row_of[trie.parents[rest]])
         tok = torch.as_tensor(trie.tokens[rest])
         for r in range(R):
             logprobs = torch.log_softmax(out.logits[r].float(), -1)  # (M, V)
             node_lp[r, rest] = logprobs[at, tok].double().numpy()
-        return list(node_lp)
+            if len(trie.closing):
+                ends = logprobs[torch.as_tensor(row_of[trie.leaves])]  # (|S|, V)
+                close_lp[r] = torch.logsumexp(ends[:, torch.as_tensor(trie.closing)].double(), -1).numpy()
+        return [TrieScores(n, c) for n, c in zip(node_lp, close_lp, strict=True)]
 
     @torch.inference_mode()
-    def score_bruteforce(self, prefix_ids: Sequence[int], candidates: Sequence[Sequence[int]]) -> np.ndarray:
-        """Reference scorer for tests and benchmarks: one full-context forward per candidate, no caching."""
+    def score_bruteforce(
+        self, prefix_ids: Sequence[int], candidates: Sequence[Sequence[int]], closing: Sequence[int] = ()
+    ) -> np.ndarray:
+        """Reference scorer for tests and benchmarks: one full-context forward per candidate, no caching.
+
+        log P(c) = Σ log p(c's tokens) + log Σ_{t ∈ closing} p(t | c) (the last term left out with no `closing`)."""
         out = np.empty(len(candidates), dtype=np.float64)
+        closing_ids = torch.as_tensor(list(closing), dtype=torch.long)
         for c, cand in enumerate(candidates):
             ids = torch.as_tensor([*prefix_ids, *cand], device=self._device)[None]
             logits = self.model(input_ids=ids, use_cache=False).logits[0].float()
-            logprobs = torch.log_softmax(logits[len(prefix_ids) - 1 : -1], -1)
-            out[c] = float(logprobs[torch.arange(len(cand)), torch.as_tensor(cand)].double().sum())
+            logprobs = torch.log_softmax(logits[len(prefix_ids) - 1 :].double(), -1)  # (len(cand) + 1, V)
+            out[c] = float(logprobs[torch.arange(len(cand)), torch.as_tensor(cand)].sum())
+            if len(closing_ids):
+                out[c] += float(torch.logsumexp(logprobs[-1, closing_ids], -1))
         return out
 
     def close(self) -> None:
@@ -448,27 +462,44 @@ class _Row:
         return Generation(token_ids=tuple(self.generated), stop_token_id=self.stop_token_id)
 
 
+_NUCLEUS_GUESS = 256  # tokens looked at first for the top-p nucleus; widened until it holds mass p
+
+
 def sample_token(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator) -> int:
-    """Greedy argmax, or temperature → top-k → top-p → one multinomial draw from this row's generator."""
+    """Greedy argmax, or one multinomial draw from this row's generator over `sampling_distribution`."""
     if sampling.greedy:
         return int(torch.argmax(logits))
+    ids, probs = sampling_distribution(logits, sampling)
+    return int(ids[torch.multinomial(probs, 1, generator=generator)])
+
+
+def sampling_distribution(logits: torch.Tensor, sampling: Sampling) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tokens sampling may draw and their (unnormalised) probabilities, in HF's and vLLM's order:
+
+    1) temperature: p = softmax(logits / T);
+    2) top-k: keep the k most likely tokens, renormalised;
+    3) top-p: of those, keep the smallest most-likely-first set whose mass reaches p (a token stays
+       while the mass before it is < p), so p applies to the renormalised top-k, not the full vocabulary.
+
+    Returns (ids, probs), most likely first; both (n,) with n ≥ 1.
+    """
     probs = torch.softmax(logits / sampling.temperature, -1)  # (V,)
     vocab = probs.shape[-1]
     k = min(sampling.top_k or vocab, vocab)
-    if sampling.top_p >= 1.0 and k == vocab:
-        return int(torch.multinomial(probs, 1, generator=generator))
-    top = k if sampling.top_p >= 1.0 else min(_NUCLEUS_GUESS, k)
+    if sampling.top_p >= 1.0:
+        if k == vocab:
+            return torch.arange(vocab, device=probs.device), probs
+        values, order = torch.topk(probs, k)  # (k,) descending
+        return order, values
+    top = min(_NUCLEUS_GUESS, k)
     values, order = torch.topk(probs, top)  # (top,) descending
-    while sampling.top_p < 1.0 and top < k and values.sum() < sampling.top_p:
+    while top < k and values.sum() < sampling.top_p:
         top = min(top * 8, k)  # the nucleus is almost always in the top few hundred: avoid sorting all V
         values, order = torch.topk(probs, top)
-    if sampling.top_p < 1.0:
-        outside = torch.cumsum(values, -1) - values >= sampling.top_p  # keep up to the first crossing
-        values = values.masked_fill(outside, 0.0)
-    return int(order[torch.multinomial(values, 1, generator=generator)])
-
-
-_NUCLEUS_GUESS = 256
+    kept_mass = probs.new_tensor(1.0) if k == vocab else torch.topk(probs, k).values.sum() if top < k else values.sum()
+    before = (torch.cumsum(values, -1) - values) / kept_mass  # (top,) mass of the more likely tokens
+    keep = before < sampling.top_p
+    return order[keep], values[keep]
 
 
 def _cache_of(output) -> DynamicCache:
