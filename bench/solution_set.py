@@ -37,18 +37,19 @@ def main() -> None:
         [GenerationRequest(tuple(prompt), args.prefix, frozenset(), seed=0, sampling=Sampling(temperature=0.8))]
     )
     prefix = (*prompt, *thinking.token_ids, *engine.encode("\n\n**Final Answer**\n\\boxed{"))
-    candidates = [engine.encode(f"{n:03d}}}") for n in range(1000)]
-    trie = build_trie(candidates)
+    candidates = [engine.encode(f"{n:03d}") for n in range(1000)]
+    closing = sorted(engine.closing_brace_ids)  # every `}`-initial token closes a candidate (METHOD §5)
+    trie = build_trie(candidates, closing=closing)
     seconds = {}
     engine.cache.clear()
     with timed(seconds, "trie"):  # includes the prefix forward, as a fresh forced answer would
         tree = candidate_logprobs(trie, engine.score([ScoreRequest(prefix, trie)])[0])
     picks = np.linspace(0, 999, args.candidates).round().astype(int)
     with timed(seconds, "brute"):
-        brute = engine.score_bruteforce(prefix, [candidates[i] for i in picks])
+        brute = engine.score_bruteforce(prefix, [candidates[i] for i in picks], closing=closing)
     brute_total = seconds["brute"] * 1000 / len(picks)
     diff = float(np.max(np.abs(tree[picks] - brute)))
-    print(f"prefix {len(prefix)} tokens, 1000 candidates, {trie.num_nodes} trie nodes ({len(trie.internal)} run)")
+    print(f"prefix {len(prefix)} tokens, 1000 candidates, {trie.num_nodes} trie nodes ({len(trie.expanded)} run)")
     print(f"trie        {seconds['trie']:8.2f} s")
     print(f"brute force {brute_total:8.2f} s" + ("" if len(picks) == 1000 else f"  ({len(picks)} run, scaled)"))
     print(f"max |log p trie - log p brute| = {diff:.2e}  ({'OK' if diff < 1e-4 else 'MISMATCH'})")
