@@ -10,8 +10,10 @@ import pytest
 
 from ttscale.analysis.curves import dataset_curves
 from ttscale.analysis.emergence import COLUMNS, emergence_table, top_k
+from ttscale.analysis.fits import FIT_COLUMNS
 from ttscale.analysis.metrics import problem_values
-from ttscale.analysis.scores import infinite_counts
+from ttscale.analysis.scores import SCORE_COLUMNS, infinite_counts
+from ttscale.analysis.significance import P_COLUMNS
 
 BUDGETS = [128, 256, 512, 1024, 2048, 4096]
 KEYS = ["model", "dataset", "problem_id"]
@@ -77,23 +79,26 @@ def test_empty_and_single_point_inputs():
     assert dataset_curves(empty).empty
     one = pd.DataFrame({"model": ["m"], "dataset": ["d"], "problem_id": ["p"], "budget": [128], "value": [0.5]})
     row = emergence_table(one).iloc[0]
-    assert row["n_budgets"] == 1 and row[list(COLUMNS[1:])].isna().all()
+    assert row["n_budgets"] == 1 and row["n_budgets_grid"] == 1 and row["complete"]
+    assert row[[*SCORE_COLUMNS, *FIT_COLUMNS, *P_COLUMNS, "direction", "hinge_preferred"]].isna().all()
 
 
 def test_top_k_ranks_by_score_with_nan_last():
     table = pd.DataFrame(
         {
             "problem_id": list("abcde"),
+            "complete": True,
+            "direction": [1.0, 1.0, 1.0, -1.0, 1.0],
             "breakthroughness": [0.2, np.nan, 0.9, -0.5, 0.9],
             "p_breakthroughness": [0.5, np.nan, 0.01, 0.2, 0.03],
             "breakthroughness_bigbench": [1.0, np.inf, 2.0, np.nan, 3.0],
         }
     )
-    assert top_k(table, 3)["problem_id"].tolist() == ["c", "e", "a"]  # ties keep order
+    assert top_k(table, 3)["problem_id"].tolist() == ["c", "e", "d"]  # ties keep order; d falls by 0.5
     assert top_k(table, 5)["problem_id"].tolist()[-1] == "b"
     assert top_k(table, 2, by="p_breakthroughness")["problem_id"].tolist() == ["c", "e"]  # small p first
     assert top_k(table, 1, by="breakthroughness_bigbench")["problem_id"].tolist() == ["b"]  # +inf first
-    assert top_k(table, 2, ascending=True)["problem_id"].tolist() == ["d", "a"]
+    assert top_k(table, 2, ascending=True)["problem_id"].tolist() == ["a", "d"]  # reversed: least emergent first
     with pytest.raises(ValueError, match=r"Unknown score 'breakthrough'\. Available: breakthroughness"):
         top_k(table, 3, by="breakthrough")
 
@@ -122,3 +127,100 @@ def test_analysis_modules_do_not_import_ray_or_torch():
     code += "print(','.join(m for m in ('torch', 'ray', 'vllm', 'transformers') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
+
+
+def long_curves(curves: dict[str, list[float]], budgets: tuple[int, ...] = (*BUDGETS, 8192)) -> pd.DataFrame:
+    """Problem curves of one model and dataset in long form; NaN points are left out (the budget was not run)."""
+    rows = [
+        {"model": "m", "dataset": "d", "problem_id": pid, "budget": b, "value": v}
+        for pid, values in curves.items()
+        for b, v in zip(budgets, values, strict=True)
+        if not np.isnan(v)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_incomplete_curves_are_flagged_and_not_ranked():
+    nan = np.nan
+    curves = long_curves(
+        {
+            "jump": [0.1, 0.1, 0.1, 0.8, 0.85, 0.85, 0.9],  # a clean jump on all 7 budgets: breakthroughness ≈ 0.83
+            "short": [0.1, 0.2, nan, nan, nan, nan, nan],  # any rising two-point curve scores 1
+            "ramp": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+        }
+    )
+    table = emergence_table(curves, keys=KEYS, n_sim=50).set_index("problem_id")
+    assert table["complete"].to_dict() == {"jump": True, "ramp": True, "short": False}
+    assert table["n_budgets"].to_dict() == {"jump": 7, "ramp": 7, "short": 2}
+    assert (table["n_budgets_grid"] == 7).all()
+    assert table.loc["short", "breakthroughness"] == pytest.approx(1.0)
+    assert table.loc["jump", "breakthroughness"] < 0.9
+    ranked = emergence_table(curves, keys=KEYS, n_sim=50)
+    assert top_k(ranked, 3)["problem_id"].tolist() == ["jump", "ramp"]  # the incomplete curve is not ranked
+    assert top_k(ranked, 3, complete_only=False)["problem_id"].tolist() == ["short", "jump", "ramp"]
+
+
+def test_the_grid_is_per_model_and_dataset():
+    curves = pd.concat(
+        [
+            long_curves({"a": [0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8]}),
+            long_curves({"a": [0.1, 0.2, 0.3, 0.5, 0.6, np.nan, np.nan]}).assign(dataset="short-sweep"),
+        ]
+    )
+    table = emergence_table(curves, keys=KEYS, n_sim=20)
+    assert table[["dataset", "n_budgets", "n_budgets_grid", "complete"]].values.tolist() == [
+        ["d", 7, 7, True],
+        ["short-sweep", 5, 5, True],  # its own grid ran 5 budgets: complete there
+    ]
+
+
+def test_dataset_curves_say_when_their_problem_count_varies():
+    values = long_curves({"a": [0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8], "b": [0.2, 0.2, 0.4, 0.5, 0.5, 0.6, np.nan]})
+    even = long_curves({"a": [0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8]}).assign(dataset="even")
+    curves = dataset_curves(pd.concat([values, even]), n_boot=20)
+    table = emergence_table(curves, keys=["model", "dataset"], n_sim=20).set_index("dataset")
+    assert table["problems_vary"].to_dict() == {"d": True, "even": False}
+    assert table.loc["d", ["n_problems_min", "n_problems_max"]].tolist() == [1, 2]
+    assert "problems_vary" not in emergence_table(values, keys=KEYS, n_sim=20).columns  # problem curves: no counts
+
+
+def test_top_k_orients_every_score_by_the_curves_direction():
+    curves = long_curves(
+        {
+            "falling-ramp": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3],  # linearity −6: as even as a curve gets
+            "rising-jump": [0.1, 0.1, 0.1, 0.8, 0.8, 0.8, 0.8],  # linearity 2.45
+            "falling-jump": [0.95, 0.95, 0.15, 0.15, 0.15, 0.15, 0.1],  # drops by 0.8; jump_size (max Δ) is 0
+            "rising-ramp": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75],
+        }
+    )
+    table = emergence_table(curves, keys=KEYS, n_sim=20)
+    by_linearity = top_k(table, 4, by="linearity_bigbench")["problem_id"].tolist()
+    assert by_linearity == ["rising-jump", "falling-jump", "rising-ramp", "falling-ramp"]  # t = −s·linearity
+    assert top_k(table, 2, by="jump_size")["problem_id"].tolist() == ["falling-jump", "rising-jump"]
+    assert top_k(table, 2, by="breakthroughness")["problem_id"].tolist() == ["rising-jump", "falling-jump"]
+    assert top_k(table, 1, by="breakthroughness", ascending=True)["problem_id"].tolist() == ["falling-ramp"]
+    assert top_k(table, 1, by="delta_bic_hinge")["delta_bic_hinge"].item() == table["delta_bic_hinge"].min()
+
+
+def test_top_k_leads_with_the_p_value_of_its_score():
+    table = emergence_table(problem_values(synthetic_rows(models=1, datasets=1, problems=6), "p_correct"), n_sim=20)
+    lead = ["p_delta_bic_hinge", "p_delta_bic_sigmoid", "delta_bic_hinge", "delta_bic_sigmoid", "hinge_preferred"]
+    assert list(table.columns[: len(KEYS) + 5]) == [*KEYS, *lead]
+    top = top_k(table, 3, by="skewness")
+    assert list(top.columns[: len(KEYS) + 7]) == [*KEYS, "p_skewness", "skewness", *lead]
+
+
+def test_hinge_is_preferred_only_with_six_budgets_and_a_small_p():
+    x = np.arange(8.0)
+    rng = np.random.default_rng(4)
+    planted = 0.1 + 0.01 * x + 0.12 * np.maximum(x - 3.5, 0.0) + rng.normal(0.0, 0.005, (2, 8))  # (2, 8)
+    line = 0.1 + 0.05 * x + rng.normal(0.0, 0.02, 8)
+    curves = long_curves(
+        {"break-8": planted[0], "break-5": planted[1][:5].tolist() + [np.nan] * 3, "line-8": line},
+        [*BUDGETS, 8192, 16384],
+    )
+    curves.loc[curves.problem_id == "break-5", "dataset"] = "five-budgets"
+    table = emergence_table(curves, keys=KEYS, n_sim=200).set_index("problem_id")
+    assert table["hinge_preferred"].dtype == "boolean"
+    assert table["hinge_preferred"].drop("break-5").tolist() == [True, False]
+    assert table.loc["break-5", "n_budgets"] == 5 and pd.isna(table.loc["break-5", "hinge_preferred"])  # no verdict

@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 
 from ttscale.analysis import Results
-from ttscale.analysis.report import curve_metrics, fig_curves, fig_scores, write_report
+from ttscale.analysis.report import (
+    curve_metrics,
+    dataset_labels,
+    fig_curves,
+    fig_scores,
+    fig_top_k,
+    unclosed_table,
+    write_report,
+)
 from ttscale.errors import ConfigError, TtscaleWarning
 
 BUDGETS = [16, 32, 64, 128, 256]
@@ -137,3 +145,108 @@ def test_a_known_metric_without_values_falls_back_to_accuracy_and_says_so(tmp_pa
         write_report(results, tmp_path, metric="p_correct", k=2)
     assert set(pd.read_parquet(tmp_path / "emergence_problems.parquet").metric) == {"accuracy"}
     assert "p_correct" not in set(pd.read_parquet(tmp_path / "curves.parquet").metric)
+
+
+AIME = "/home/u/data/aime_local.jsonl"
+MATH = "/home/u/other/math.jsonl"
+
+
+def varied_rows() -> pd.DataFrame:
+    """Two file datasets: AIME has unclosed answers and a problem missing a budget; MATH has no solution set."""
+    aime = planted_rows().assign(dataset=AIME, unclosed=False)
+    aime.loc[(aime.problem_id == "up") & (aime.budget == 16), "unclosed"] = True  # 4 rows: wrong unless complete
+    aime.loc[(aime.problem_id == "up") & (aime.budget == 16) & (aime.seed == 0), "correct"] = 1  # one complete
+    aime = aime[~((aime.problem_id == "ramp") & (aime.budget == 64))]  # an incomplete problem curve
+    math_rows = planted_rows().assign(dataset=MATH, p_correct=np.nan, unclosed=None)
+    return pd.concat([aime, math_rows], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def varied_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("varied")
+    results = Results.from_frame(varied_rows(), n_boot=50, n_sim=20)
+    return out, write_report(results, out, k=3).read_text(), results
+
+
+def test_dataset_labels_are_file_stems_made_unique():
+    labels = dataset_labels([AIME, "/data/a/test.jsonl", "/data/b/test.jsonl", "aime24", "org/hub-set", "x.parquet"])
+    assert labels == {
+        AIME: "aime_local", "/data/a/test.jsonl": "a/test", "/data/b/test.jsonl": "b/test", "aime24": "aime24",
+        "org/hub-set": "org/hub-set", "x.parquet": "x",
+    }  # fmt: skip
+    assert dataset_labels(["/a/t.jsonl", "/a/t.parquet"]) == {
+        "/a/t.jsonl": "/a/t.jsonl",
+        "/a/t.parquet": "/a/t.parquet",
+    }
+
+
+def test_file_datasets_are_titled_by_their_label_and_tables_keep_the_path(varied_report):
+    out, html, results = varied_report
+    curves = pd.read_parquet(out / "curves.parquet")
+    assert set(curves.dataset) == {AIME, MATH}  # tables keep the full path
+    titles = [a.text for a in fig_curves(curves, list(dict.fromkeys(curves.metric))).layout.annotations]
+    assert "aime_local · accuracy" in titles and not any("/home" in t for t in titles)
+    top = pd.read_parquet(out / "top_k.parquet")
+    top_titles = [a.text for a in fig_top_k(results, top, "p_correct", "breakthroughness").layout.annotations]
+    assert top_titles and all("/home" not in t and ("aime_local" in t or "math" in t) for t in top_titles)
+    assert '"text":"aime_local \\u00b7 accuracy"' in html and f'"text":"{AIME} \\u00b7' not in html  # plotly JSON
+
+
+def test_a_metric_a_dataset_lacks_gets_no_panel_but_a_line_saying_why(varied_report):
+    out, html, _ = varied_report
+    curves = pd.read_parquet(out / "curves.parquet")
+    metrics = list(dict.fromkeys(curves.metric))
+    titles = [a.text for a in fig_curves(curves, metrics).layout.annotations]
+    assert "aime_local · p(correct)" in titles and "math · p(correct)" not in titles
+    assert len(titles) == 2 * len(metrics) - 1  # one panel left out, not drawn empty
+    section = html[html.index("<section id='curves'>") : html.index("<section id='scores'>")]
+    assert "<ul id='missing-panels'>" in section
+    assert "math</span>: no p(correct) panel; it has no finite solution set" in section
+
+
+def test_unclosed_answers_are_counted_per_model_and_dataset(varied_report):
+    out, html, _ = varied_report
+    table = pd.read_parquet(out / "unclosed.parquet").set_index("dataset")
+    assert table.loc[AIME, ["rows", "unclosed", "unclosed_correct", "unknown"]].tolist() == [56, 4, 1, 0]
+    assert pd.isna(table.loc[MATH, "unclosed"]) and table.loc[MATH, "unknown"] == 60  # null: not recorded, not 0
+    section = html[html.index("<section id='unclosed'>") :]
+    assert "<table id='unclosed'>" in section and "graded only when it is complete on its own" in section
+    without = unclosed_table(planted_rows())  # a DataFrame without the column: counts unknown, said so
+    assert without["unclosed"].isna().all() and without["rows"].tolist() == [60]
+
+
+def test_rows_without_an_unclosed_column_are_said_not_counted(report):
+    _, html = report  # planted_rows has no `unclosed` column
+    assert "<p id='unclosed-missing'>No row records whether its answer closed" in html
+
+
+def test_incomplete_problem_curves_are_shown_apart_and_not_ranked(varied_report):
+    out, html, _ = varied_report
+    problems = pd.read_parquet(out / "emergence_problems.parquet")
+    incomplete = problems[~problems.complete & (problems.n_budgets > 0)]  # MATH's p_correct curves are empty
+    assert set(incomplete.problem_id) == {"ramp"} and set(incomplete.dataset) == {AIME}
+    assert "ramp" not in set(pd.read_parquet(out / "top_k.parquet").query("dataset == @AIME").problem_id)
+    section = html[html.index("<section id='top-k'>") : html.index("<section id='thinking-tokens'>")]
+    assert "<table id='incomplete-curves'><caption>incomplete curves, not ranked" in section
+    assert "1 of 3 problem curves of p(correct) are incomplete" in section
+
+
+def test_dataset_curves_with_varying_problem_counts_are_flagged(varied_report):
+    out, html, _ = varied_report
+    datasets = pd.read_parquet(out / "emergence_datasets.parquet").set_index(["dataset", "metric"])
+    assert datasets.loc[(AIME, "accuracy"), "problems_vary"] and not datasets.loc[(MATH, "accuracy"), "problems_vary"]
+    section = html[html.index("<section id='curves'>") : html.index("<section id='scores'>")]
+    assert "<table id='problem-counts'>" in section and "<td>2–3</td>" in section
+
+
+def test_tables_lead_with_p_values_and_read_delta_bic_as_descriptive(varied_report):
+    out, html, _ = varied_report
+    lead = ["p_breakthroughness", "breakthroughness", "p_delta_bic_hinge", "p_delta_bic_sigmoid", "delta_bic_hinge"]
+    for name, keys in (("top_k", 3), ("emergence_problems", 4), ("emergence_datasets", 3)):
+        columns = list(pd.read_parquet(out / f"{name}.parquet").columns)
+        assert columns[keys : keys + 5] == lead, name
+    problems = pd.read_parquet(out / "emergence_problems.parquet")
+    assert problems["hinge_preferred"].isna().all()  # 5 budgets: no verdict on a break
+    section = html[html.index("<section id='scores'>") : html.index("<section id='top-k'>")]
+    assert "ΔBIC" in section and "<b>descriptive</b>" in section and "no evidence of a break" in section
+    assert "p = " in html[html.index("<section id='top-k'>") :]  # each top problem leads with its p-value

@@ -88,3 +88,10 @@ def test_missing_values_and_short_curves_give_nan():
     assert all(math.isnan(v[0]) for v in out.values())
     assert out["breakthroughness"][1] == pytest.approx(0.5)
     assert all(math.isnan(v[0]) for v in curve_scores(np.ones((1, 1)), [8]).values())
+
+
+def test_a_flat_curve_has_no_jump():
+    s = scores([0.4] * 5, BUDGETS)
+    assert math.isnan(s["jump_budget"]) and math.isnan(s["jump_size"])
+    s = scores([0.4, 0.4, 0.4, 0.4, 0.5], BUDGETS)  # not flat: the jump is where it is
+    assert s["jump_budget"] == 2048 and s["jump_size"] == pytest.approx(0.1)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import html
 import json
 import warnings
-from pathlib import Path
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,6 +17,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 import ttscale
+from ttscale.analysis.emergence import HINGE_ALPHA, HINGE_MIN_BUDGETS, lead_columns
 from ttscale.analysis.metrics import default_pass_k, get_metric
 from ttscale.analysis.results import model_table
 from ttscale.analysis.scores import infinite_counts
@@ -32,6 +35,7 @@ LABELS = {
     "accuracy": "accuracy", "p_correct": "p(correct)", "neg_entropy": "−entropy (nats)",
     "neg_brier": "−Brier", "mass_on_set": "mass on set", "thinking_tokens": "thinking tokens",
 }  # fmt: skip
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet")  # local dataset files (ttscale.tasks.sources.FILE_SUFFIXES)
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
@@ -50,36 +54,51 @@ def write_report(
     metrics = curve_metrics(results.rows, pass_k)
     scored = [m for m in metrics if m != TOKENS]  # thinking tokens are a check on forcing, not a score
     curves = pd.concat([results.curves(m).assign(metric=m) for m in metrics], ignore_index=True)
-    per_dataset = pd.concat([results.emergence(m, level="dataset").assign(metric=m) for m in scored], ignore_index=True)
-    per_problem = pd.concat(
-        [results.emergence(m, level="problem").assign(metric=m) for m in dict.fromkeys([DISCRETE, metric])],
-        ignore_index=True,
+    per_dataset = _scores_table([results.emergence(m, level="dataset").assign(metric=m) for m in scored], score)
+    per_problem = _scores_table(
+        [results.emergence(m, level="problem").assign(metric=m) for m in dict.fromkeys([DISCRETE, metric])], score
     )
     top = results.top_k(k, by=score, metric=metric)
     infinite = infinite_table(per_problem, per_dataset)
+    unclosed = unclosed_table(results.rows)
     tables = {
         "curves": curves, "emergence_datasets": per_dataset, "emergence_problems": per_problem, "top_k": top,
-        "infinite_counts": infinite,
+        "infinite_counts": infinite, "unclosed": unclosed,
     }  # fmt: skip
     for name, table in tables.items():
         table.to_parquet(out / f"{name}.parquet", index=False)
         table.to_csv(out / f"{name}.csv", index=False)
 
+    labels = dataset_labels(results.rows.dataset)
+    scores_text = SCORES_TEXT.format(score=score) + " " + DELTA_BIC_TEXT.format(n=HINGE_MIN_BUDGETS, alpha=HINGE_ALPHA)
     sections = [
-        ("curves", "Scaling curves", CURVES_TEXT + " " + _pass_k_text(pass_k), fig_curves(curves, metrics)),
-        ("scores", "Emergence scores", SCORES_TEXT.format(score=score), fig_scores(per_problem, per_dataset, score)),
+        ("curves", "Scaling curves", CURVES_TEXT + " " + _pass_k_text(pass_k), fig_curves(curves, metrics, labels)),
+        ("scores", "Emergence scores", scores_text, fig_scores(per_problem, per_dataset, score, labels)),
         ("top-k", f"Top {k} most emergent problems", TOPK_TEXT.format(score=score, metric=label(metric)),
-         fig_top_k(results, top, metric)),
+         fig_top_k(results, top, metric, score, labels)),
         ("thinking-tokens", "Real thinking tokens per budget", TOKENS_TEXT, fig_thinking_tokens(results.rows)),
+        ("unclosed", "Unclosed answers", UNCLOSED_TEXT, None),
         ("correlation", "Discrete vs continuous", CORRELATION_TEXT.format(metric=label(metric)),
          fig_correlation(results, metric)),
         ("size", "Emergence against model size", SIZE_TEXT.format(score=score),
-         fig_size(results.rows, per_dataset, score)),
+         fig_size(results.rows, per_dataset, score, labels)),
     ]  # fmt: skip
-    extras = {"scores": _infinite_html(infinite, score), "top-k": _top_k_html(results, top, metric)}
+    extras = {
+        "curves": _missing_panels_html(curves, metrics, labels) + _problem_counts_html(curves),
+        "scores": _infinite_html(infinite, score),
+        "top-k": _incomplete_html(per_problem, metric, score, k, labels) + _top_k_html(results, top, score, labels),
+        "unclosed": _unclosed_html(unclosed),
+    }
     path = out / "report.html"
     path.write_text(_page(results, sections, extras, metrics))
     return path
+
+
+def _scores_table(tables: list[pd.DataFrame], score: str) -> pd.DataFrame:
+    """Emergence tables of several metrics as one, led by the keys, the metric, p_<score> and <score>."""
+    table = pd.concat(tables, ignore_index=True)
+    keys = [c for c in ("model", "dataset", "problem_id") if c in table.columns]
+    return lead_columns(table, [*keys, "metric"], score)
 
 
 def _ranking_metric(rows: pd.DataFrame, metric: str) -> str:
@@ -110,6 +129,36 @@ def label(metric: str) -> str:
     return LABELS.get(metric, metric)
 
 
+def dataset_labels(datasets: Iterable[str]) -> dict[str, str]:
+    """Short display names of datasets: a dataset file's stem ("/home/u/data/aime_local.jsonl" → "aime_local").
+
+    Labels that collide get their parent directories, one at a time, until they differ ("a/test", "b/test");
+    names that are not file paths (registered names, hub ids) stay as they are. Tables and hover text keep
+    the full name.
+    """
+    names = sorted({str(d) for d in datasets})
+    depth = dict.fromkeys(names, 0)
+    while True:
+        labels = {name: _short_name(name, depth[name]) for name in names}
+        counts = Counter(labels.values())
+        deeper = [n for n in names if counts[labels[n]] > 1 and _short_name(n, depth[n] + 1) != labels[n]]
+        if not deeper:
+            return {n: labels[n] if counts[labels[n]] == 1 else n for n in names}
+        for name in deeper:
+            depth[name] += 1
+
+
+def _short_name(name: str, parents: int) -> str:
+    """A dataset file's stem after its last `parents` directories ("data/aime_local"); other names unchanged."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    is_file = path.suffix.lower() in DATA_SUFFIXES or name.startswith(("/", "./", "../", "~"))
+    if not is_file:
+        return name
+    stem = path.name[: -len(path.suffix)] if path.suffix.lower() in DATA_SUFFIXES else path.name
+    directories = [part for part in path.parent.parts if part not in ("/", ".")]
+    return "/".join([*directories[len(directories) - parents :], stem] if parents else [stem])
+
+
 def _has(rows: pd.DataFrame, metric: str) -> bool:
     column = get_metric(metric).column
     return column in rows and rows[column].notna().any()
@@ -128,20 +177,31 @@ def _colors(models) -> dict[str, str]:
     return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(sorted(set(models)))}
 
 
-def fig_curves(curves: pd.DataFrame, metrics: list[str]) -> go.Figure:
-    """Rows: datasets. Columns: `metrics` (accuracy, pass@k, continuous, thinking tokens). One line per model."""
+def fig_curves(curves: pd.DataFrame, metrics: list[str], labels: dict[str, str] | None = None) -> go.Figure:
+    """Rows: datasets. Columns: `metrics` (accuracy, pass@k, continuous, thinking tokens). One line per model.
+
+    A (dataset, metric) without values (e.g. p_correct without a solution set) gets no panel; titles use the
+    short `labels` of `dataset_labels`, hover text the full dataset name and the problems behind each point.
+    """
+    labels = labels or dataset_labels(curves.dataset)
     datasets = sorted(curves.dataset.unique())
+    present = _present_panels(curves)
+    specs = [[{} if (d, m) in present else None for m in metrics] for d in datasets]
     fig = make_subplots(
-        rows=len(datasets), cols=len(metrics), shared_xaxes=True, horizontal_spacing=0.05, vertical_spacing=0.08,
-        subplot_titles=[f"{d} · {label(m)}" for d in datasets for m in metrics],
+        rows=max(len(datasets), 1), cols=max(len(metrics), 1), shared_xaxes=True, horizontal_spacing=0.05,
+        vertical_spacing=0.08, specs=specs or None,
+        subplot_titles=[f"{labels[d]} · {label(m)}" for d in datasets for m in metrics if (d, m) in present],
     )  # fmt: skip
     colors = _colors(curves.model)
+    shown = set()  # models already in the legend
     for r, dataset in enumerate(datasets, start=1):
         for c, metric in enumerate(metrics, start=1):
+            if (dataset, metric) not in present:
+                continue
             sel = curves[(curves.dataset == dataset) & (curves.metric == metric)]
             for model, g in sel.groupby("model"):
                 g = g.sort_values("budget")
-                x, first = _x(g.budget), r == 1 and c == 1
+                x = _x(g.budget)
                 band = dict(legendgroup=model, showlegend=False, hoverinfo="skip", line=dict(width=0))
                 fig.add_trace(go.Scatter(x=x, y=g.hi, name=f"{model} 95% band", mode="lines", **band), r, c)
                 fig.add_trace(
@@ -149,17 +209,66 @@ def fig_curves(curves: pd.DataFrame, metrics: list[str]) -> go.Figure:
                                fillcolor=_alpha(colors[model], 0.18), **band), r, c,
                 )  # fmt: skip
                 fig.add_trace(
-                    go.Scatter(x=x, y=g.value, name=model, mode="lines+markers", legendgroup=model, showlegend=first,
-                               line=dict(color=colors[model]), customdata=g.budget,
-                               hovertemplate=f"{model}<br>B=%{{customdata}}<br>{label(metric)}=%{{y:.3f}}<extra></extra>"),
+                    go.Scatter(x=x, y=g.value, name=model, mode="lines+markers", legendgroup=model,
+                               showlegend=model not in shown, line=dict(color=colors[model]),
+                               customdata=np.stack([g.budget, g.n_problems], axis=1),
+                               hovertemplate=f"{model}<br>{html.escape(str(dataset))}<br>B=%{{customdata[0]}}<br>"
+                               f"{label(metric)}=%{{y:.3f}} over %{{customdata[1]}} problems<extra></extra>"),
                     r, c,
                 )  # fmt: skip
+                shown.add(model)
     _budget_axis(fig, curves.budget)
     if TOKENS in metrics:  # forced thinking tokens follow the budget: a straight line on log–log axes
         fig.update_yaxes(type="log", col=metrics.index(TOKENS) + 1)
     fig.update_annotations(font_size=12)
     fig.update_layout(height=280 * len(datasets) + 80, title="Dataset curves: mean over problems, 95% bootstrap bands")
     return fig
+
+
+def _present_panels(curves: pd.DataFrame) -> set[tuple[str, str]]:
+    """The (dataset, metric) pairs with at least one finite value in the curves table."""
+    finite = curves[np.isfinite(curves.value.to_numpy(dtype=np.float64))]
+    return set(zip(finite.dataset, finite.metric, strict=True))
+
+
+def missing_panels(curves: pd.DataFrame, metrics: list[str]) -> dict[str, list[str]]:
+    """dataset → the metrics of `metrics` it has no values for (their panels are left out), in figure order."""
+    present = _present_panels(curves)
+    missing = {d: [m for m in metrics if (d, m) not in present] for d in sorted(curves.dataset.unique())}
+    return {d: ms for d, ms in missing.items() if ms}
+
+
+def _missing_panels_html(curves: pd.DataFrame, metrics: list[str], labels: dict[str, str]) -> str:
+    """One line per dataset that lacks a metric: which, and why (no finite solution set, for the continuous ones)."""
+    lines = []
+    for dataset, absent in missing_panels(curves, metrics).items():
+        why = (
+            "it has no finite solution set, which these metrics are computed over"
+            if set(absent) <= set(CONTINUOUS)
+            else "its rows have no values for them"
+        )
+        lines.append(
+            f"<li><span title='{html.escape(str(dataset))}'>{html.escape(labels[dataset])}</span>: no "
+            f"{', '.join(html.escape(label(m)) for m in absent)} panel; {why}.</li>"
+        )
+    return f"<ul id='missing-panels'>{''.join(lines)}</ul>" if lines else ""
+
+
+def _problem_counts_html(curves: pd.DataFrame) -> str:
+    """A note and a table of the dataset curves whose number of problems changes from budget to budget."""
+    counts = curves.groupby(["model", "dataset", "metric"], sort=True).n_problems.agg(["min", "max"]).reset_index()
+    varying = counts[counts["min"] != counts["max"]]
+    if varying.empty:
+        return ""
+    rows_html = "".join(
+        f"<tr><td>{html.escape(str(r.model))}</td><td>{html.escape(str(r.dataset))}</td>"
+        f"<td>{html.escape(label(r.metric))}</td><td>{r.min}–{r.max}</td></tr>"
+        for r in varying.itertuples()
+    )
+    return (
+        f"<p>{PROBLEM_COUNTS_TEXT}</p><table id='problem-counts'><tr><th>model</th><th>dataset</th><th>metric</th>"
+        f"<th>problems per point</th></tr>{rows_html}</table>"
+    )
 
 
 def box_stats(df: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
@@ -181,19 +290,23 @@ def _box(stats: pd.DataFrame, x: str, name: str, color: str, showlegend: bool = 
     )  # fmt: skip
 
 
-def fig_scores(per_problem: pd.DataFrame, per_dataset: pd.DataFrame, score: str) -> go.Figure:
+def fig_scores(
+    per_problem: pd.DataFrame, per_dataset: pd.DataFrame, score: str, labels: dict[str, str] | None = None
+) -> go.Figure:
     """Problem-level score distributions per model and dataset, discrete and continuous side by side.
 
-    ±inf scores cannot be drawn: they are left out, and each panel's title says how many were.
+    ±inf scores cannot be drawn, and incomplete problem curves (a budget of their grid missing) score on fewer
+    points: both are left out, and each panel's title says how many were.
     """
+    labels = labels or dataset_labels([*per_problem.dataset, *per_dataset.dataset])
     metrics = list(dict.fromkeys(per_problem.metric))
     titles = [f"{score} of {label(m)} curves{_left_out(per_problem, per_dataset, m, score)}" for m in metrics]
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=titles)
     colors = _colors(per_problem.dataset)
     for c, metric in enumerate(metrics, start=1):
-        sel = per_problem[(per_problem.metric == metric) & np.isfinite(per_problem[score])]
+        sel = per_problem[(per_problem.metric == metric) & _drawn(per_problem, score)]
         for dataset, g in sel.groupby("dataset"):
-            fig.add_trace(_box(box_stats(g, ["model"], score), "model", dataset, colors[dataset], c == 1), 1, c)
+            fig.add_trace(_box(box_stats(g, ["model"], score), "model", labels[dataset], colors[dataset], c == 1), 1, c)
         agg = per_dataset[(per_dataset.metric == metric) & np.isfinite(per_dataset[score])]
         fig.add_trace(
             go.Scatter(x=agg.model, y=agg[score], mode="markers", name="dataset curve", legendgroup="dataset curve",
@@ -204,13 +317,35 @@ def fig_scores(per_problem: pd.DataFrame, per_dataset: pd.DataFrame, score: str)
     return fig
 
 
+def _incomplete(table: pd.DataFrame) -> np.ndarray:
+    """Rows that are incomplete curves: some values, but not at every budget of their grid. (N,) bool
+
+    A curve with no value at all (a metric its dataset lacks) is empty, not incomplete; a table without a
+    `complete` column has no incomplete curves.
+    """
+    if "complete" not in table.columns:
+        return np.zeros(len(table), dtype=bool)
+    return ~table["complete"].to_numpy(dtype=bool) & (table["n_budgets"].to_numpy() > 0)
+
+
+def _drawn(table: pd.DataFrame, score: str) -> np.ndarray:
+    """Rows fig_scores draws: curves that are not incomplete, with a finite score. (N,) bool"""
+    return ~_incomplete(table) & np.isfinite(table[score].to_numpy(dtype=np.float64))
+
+
 def _left_out(per_problem: pd.DataFrame, per_dataset: pd.DataFrame, metric: str, score: str) -> str:
-    """The title suffix " · N ±inf left out" of one fig_scores panel (problem and dataset curves); "" if none."""
+    """The title suffix of one fig_scores panel: " · N ±inf left out" (problem and dataset curves) and
+    " · M incomplete left out" (problem curves); "" if none."""
+    problems = per_problem[per_problem.metric == metric]
+    incomplete = _incomplete(problems)
     values = np.concatenate(
-        [t.loc[t.metric == metric, score].to_numpy(dtype=np.float64) for t in (per_problem, per_dataset)]
+        [problems.loc[~incomplete, score].to_numpy(dtype=np.float64),
+         per_dataset.loc[per_dataset.metric == metric, score].to_numpy(dtype=np.float64)]
+    )  # fmt: skip
+    n_inf, n_incomplete = int(np.isinf(values).sum()), int(incomplete.sum())
+    return (f" · {n_inf} ±inf left out" if n_inf else "") + (
+        f" · {n_incomplete} incomplete left out" if n_incomplete else ""
     )
-    n = int(np.isinf(values).sum())
-    return f" · {n} ±inf left out" if n else ""
 
 
 def infinite_table(per_problem: pd.DataFrame, per_dataset: pd.DataFrame) -> pd.DataFrame:
@@ -254,12 +389,21 @@ def _pass_k_text(pass_k: int) -> str:
     )
 
 
-def fig_top_k(results: Results, top: pd.DataFrame, metric: str) -> go.Figure:
-    """Small multiples of the top-k problems' curves; hovering a point shows the forced answers there."""
+def fig_top_k(
+    results: Results, top: pd.DataFrame, metric: str, score: str, labels: dict[str, str] | None = None
+) -> go.Figure:
+    """Small multiples of the top-k problems' curves; hovering a point shows the forced answers there.
+
+    Each title gives the rank, problem, dataset label, model and the p-value of the ranking score.
+    """
+    labels = labels or dataset_labels(results.rows.dataset)
     n = max(len(top), 1)
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
-    titles = [f"#{i + 1} {t.problem_id} · {t.model}" for i, t in enumerate(top.itertuples())]
+    titles = [
+        f"#{i + 1} {t.problem_id} · {labels[t.dataset]}<br>{t.model}{_p_text(t, score)}"
+        for i, t in enumerate(top.itertuples())
+    ]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or ["no problem curves"], shared_yaxes=True)
     values = {m: results.problem_values(m) for m in dict.fromkeys([DISCRETE, metric])}
     for i, t in enumerate(top.itertuples()):
@@ -278,8 +422,15 @@ def fig_top_k(results: Results, top: pd.DataFrame, metric: str) -> go.Figure:
                 r + 1, c + 1,
             )  # fmt: skip
     _budget_axis(fig, results.rows.budget)
-    fig.update_layout(height=260 * rows + 80, title="Most emergent problems (hover: forced answers by seed)")
+    fig.update_annotations(font_size=11)
+    fig.update_layout(height=280 * rows + 80, title="Most emergent problems (hover: forced answers by seed)")
     return fig
+
+
+def _p_text(row, score: str) -> str:
+    """ " · p=0.004" for a top-k row (the p-value of the ranking score), or "" if the score has none."""
+    p = getattr(row, f"p_{score}", None)
+    return f" · p={p:.2g}" if p is not None and np.isfinite(p) else ""
 
 
 def fig_thinking_tokens(rows: pd.DataFrame) -> go.Figure:
@@ -336,8 +487,11 @@ def per_problem_correlation(results: Results, metric: str) -> pd.DataFrame:
     return a.index.to_frame(index=False).assign(r=r)
 
 
-def fig_size(rows: pd.DataFrame, per_dataset: pd.DataFrame, score: str) -> go.Figure:
-    """Dataset-level emergence against parameter count, one line per family and dataset."""
+def fig_size(
+    rows: pd.DataFrame, per_dataset: pd.DataFrame, score: str, labels: dict[str, str] | None = None
+) -> go.Figure:
+    """Dataset-level emergence against parameter count, one line per family and dataset (named by its label)."""
+    labels = labels or dataset_labels(rows.dataset)
     models = model_table(rows)
     data = per_dataset.merge(models, on="model")
     titles = [f"{score} of discrete metrics (accuracy, pass@k)", f"{score} of continuous metrics"]
@@ -349,7 +503,7 @@ def fig_size(rows: pd.DataFrame, per_dataset: pd.DataFrame, score: str) -> go.Fi
             g = g.sort_values("params_b")
             fig.add_trace(
                 go.Scatter(x=g.params_b, y=g[score], mode="lines+markers",
-                           name=f"{family} · {dataset} · {label(metric)}", text=g.model,
+                           name=f"{family} · {labels[dataset]} · {label(metric)}", text=g.model,
                            hovertemplate="%{text}<br>%{x} B params<br>%{y:.3f}<extra></extra>"), 1, c,
             )  # fmt: skip
     fig.update_xaxes(type="log", title_text="parameters (billions)")
@@ -366,8 +520,11 @@ def _short(answer) -> str:
     return "∅" if answer is None or (isinstance(answer, float) and np.isnan(answer)) else str(answer)[:24]
 
 
-def _top_k_html(results: Results, top: pd.DataFrame, metric: str) -> str:
-    """A table per top problem: answers, correctness and the end of the reasoning at each budget (seed 0)."""
+def _top_k_html(results: Results, top: pd.DataFrame, score: str, labels: dict[str, str]) -> str:
+    """A table per top problem: answers, correctness and the end of the reasoning at each budget (first seed).
+
+    Each heading leads with the p-value of the ranking score, then the score itself.
+    """
     blocks = []
     texts = _reasoning(results, top)
     for i, t in enumerate(top.itertuples()):
@@ -382,12 +539,91 @@ def _top_k_html(results: Results, top: pd.DataFrame, metric: str) -> str:
             )
         blocks.append(
             f"<details{' open' if i == 0 else ''}><summary>#{i + 1} {html.escape(t.problem_id)} · "
-            f"{html.escape(t.model)} · {html.escape(t.dataset)} · gold {html.escape(str(a.gold.iloc[0]))}</summary>"
+            f"{html.escape(t.model)} · <span title='{html.escape(str(t.dataset))}'>{html.escape(labels[t.dataset])}"
+            f"</span> · {_score_text(t, score)} · gold {html.escape(str(a.gold.iloc[0]))}</summary>"
             "<table><tr><th>budget</th><th>thinking tokens</th><th>answer (seed "
             f"{int(first_seed.seed.min()) if len(first_seed) else 0})</th><th></th>"
             f"<th>end of the reasoning the answer was forced after</th></tr>{''.join(rows_html)}</table></details>"
         )
     return "\n".join(blocks)
+
+
+def _score_text(row, score: str) -> str:
+    """ "p = 0.004 (breakthroughness 0.83)": the p-value of the ranking score first, then the score."""
+    p = getattr(row, f"p_{score}", None)
+    value = getattr(row, score)
+    lead = f"p = {p:.3g}" if p is not None and np.isfinite(p) else "no p-value"
+    return f"{lead} ({html.escape(score)} {value:.3g})"
+
+
+def _incomplete_html(per_problem: pd.DataFrame, metric: str, score: str, k: int, labels: dict[str, str]) -> str:
+    """The problem curves of `metric` that miss a budget of their grid: how many, and the first k (not ranked)."""
+    curves = per_problem[(per_problem.metric == metric) & (per_problem.n_budgets > 0)]
+    incomplete = curves[_incomplete(curves)]
+    if incomplete.empty:
+        return ""
+    rows_html = "".join(
+        f"<tr><td>{html.escape(str(r['model']))}</td><td title='{html.escape(str(r['dataset']))}'>"
+        f"{html.escape(labels[r['dataset']])}</td><td>{html.escape(str(r['problem_id']))}</td>"
+        f"<td>{r['n_budgets']} of {r['n_budgets_grid']}</td><td>{r[f'p_{score}']:.3g}</td><td>{r[score]:.3g}</td></tr>"
+        for r in incomplete.head(k).to_dict("records")
+    )
+    return (
+        f"<p>{INCOMPLETE_TEXT.format(n=len(incomplete), total=len(curves), metric=label(metric), score=score)}</p>"
+        f"<table id='incomplete-curves'><caption>incomplete curves, not ranked (first {min(k, len(incomplete))}, "
+        f"in key order)</caption><tr><th>model</th><th>dataset</th><th>problem</th><th>budgets</th>"
+        f"<th>p_{html.escape(score)}</th><th>{html.escape(score)}</th></tr>{rows_html}</table>"
+    )
+
+
+def unclosed_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Forced answers that never closed their \\boxed{, per model and dataset.
+
+    Columns: rows; unclosed (rows flagged `unclosed`); share (unclosed / rows); unclosed_correct (unclosed
+    answers graded right, being complete on their own); unknown (rows whose flag is null: written before the
+    column existed, or grading failed). Where no row of a group has a flag, or the rows have no `unclosed`
+    column at all, unclosed, share and unclosed_correct are null (<NA>), not 0.
+    """
+    keys = ["model", "dataset"]
+    if "unclosed" in rows.columns:
+        flag = rows["unclosed"].astype("boolean")
+    else:
+        flag = pd.Series(pd.NA, index=rows.index, dtype="boolean")
+    unclosed = flag.fillna(False).astype(bool)
+    right = pd.to_numeric(rows["correct"], errors="coerce").eq(1) if "correct" in rows.columns else False
+    frame = rows[keys].assign(unclosed=unclosed, unclosed_correct=unclosed & right, unknown=flag.isna())
+    table = frame.groupby(keys, sort=True, observed=True).agg(
+        rows=("unclosed", "size"), unclosed=("unclosed", "sum"), unclosed_correct=("unclosed_correct", "sum"),
+        unknown=("unknown", "sum"),
+    ).reset_index()  # fmt: skip
+    recorded = table["unknown"] < table["rows"]
+    for column in ("unclosed", "unclosed_correct"):
+        table[column] = table[column].astype("Int64").where(recorded)
+    table["share"] = (table["unclosed"] / table["rows"]).astype("Float64")
+    return table[[*keys, "rows", "unclosed", "share", "unclosed_correct", "unknown"]]
+
+
+def _unclosed_html(unclosed: pd.DataFrame) -> str:
+    """The unclosed-answer counts per model and dataset as an HTML table (full dataset names)."""
+    if unclosed["unclosed"].isna().all():
+        return (
+            "<p id='unclosed-missing'>No row records whether its answer closed (the <code>unclosed</code> column is "
+            "absent or null): not counted.</p>"
+        )
+
+    def cell(v, fmt: str = "{}") -> str:
+        return "–" if pd.isna(v) else fmt.format(v)
+
+    rows_html = "".join(
+        f"<tr><td>{html.escape(str(r.model))}</td><td>{html.escape(str(r.dataset))}</td><td>{r.rows:,}</td>"
+        f"<td>{cell(r.unclosed)}</td><td>{cell(r.share, '{:.1%}')}</td><td>{cell(r.unclosed_correct)}</td>"
+        f"<td>{r.unknown:,}</td></tr>"
+        for r in unclosed.itertuples()
+    )
+    return (
+        "<table id='unclosed'><tr><th>model</th><th>dataset</th><th>rows</th><th>unclosed</th><th>share</th>"
+        f"<th>unclosed, graded right</th><th>not recorded</th></tr>{rows_html}</table>"
+    )
 
 
 def _reasoning(results: Results, top: pd.DataFrame, chars: int = 400) -> dict[tuple, str]:
@@ -418,8 +654,15 @@ def _alpha(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def _figure_html(fig: go.Figure | None, sid: str) -> str:
+    """A figure as an HTML div (plotly.js is inlined once in the page head); "" for a section without one."""
+    if fig is None:
+        return ""
+    return fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False, div_id=f"fig-{sid}")
+
+
 def _page(results: Results, sections, extras: dict[str, str], metrics: list[str]) -> str:
-    """The HTML page: a summary, then each section's text, figure and any extra HTML (`extras[section id]`)."""
+    """The HTML page: a summary, then each section's text, figure (if any) and extra HTML (`extras[section id]`)."""
     rows = results.rows
     summary = (
         f"{len(rows):,} rows · {rows.model.nunique()} models · {rows.dataset.nunique()} datasets · "
@@ -428,13 +671,14 @@ def _page(results: Results, sections, extras: dict[str, str], metrics: list[str]
     )
     parts = [
         f"<section id='{sid}'><h2>{html.escape(title)}</h2><p>{text}</p>"
-        + fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False, div_id=f"fig-{sid}")
+        + _figure_html(fig, sid)
         + extras.get(sid, "")
         + "</section>"
         for sid, title, text, fig in sections
     ]
     sources = ", ".join(html.escape(str(r)) for r in results.roots) or "a DataFrame"
-    meta = json.dumps({"figures": [f"fig-{sid}" for sid, *_ in sections], "ttscale_version": ttscale.__version__})
+    figures = [f"fig-{sid}" for sid, _, _, fig in sections if fig is not None]
+    meta = json.dumps({"figures": figures, "ttscale_version": ttscale.__version__})
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ttscale report</title>
 <meta name="ttscale-report" content='{meta}'>
@@ -463,8 +707,33 @@ CURVES_TEXT = (
     "(log scale), a check that the budget was spent."
 )
 SCORES_TEXT = (
-    "Distribution of <b>{score}</b> over problem-level curves, per model (x) and dataset (colour); diamonds are "
-    "the dataset-level curves. 1 is a single jump, 1/m an even ramp over m steps, negative a falling curve."
+    "Distribution of <b>{score}</b> over complete problem-level curves, per model (x) and dataset (colour); "
+    "diamonds are the dataset-level curves. 1 is a single jump, 1/m an even ramp over m steps, negative a falling "
+    "curve."
+)
+DELTA_BIC_TEXT = (
+    "In the tables, read the p-values first: each score's <code>p_*</code> is a calibrated test against a noisy "
+    "straight line. ΔBIC (<code>delta_bic_hinge</code>, <code>delta_bic_sigmoid</code>: BIC of the fit minus BIC "
+    "of the line) is <b>descriptive</b>: on pure noise around a line it is below −2 for 57% of curves at 4 budgets, "
+    "41% at 5, 32% at 6 and 25% at 7, so a negative ΔBIC is no evidence of a break. <code>hinge_preferred</code> "
+    "is the verdict: true only with at least {n} budgets and <code>p_delta_bic_hinge</code> &lt; {alpha}, and "
+    "empty (no verdict) below {n} budgets."
+)
+INCOMPLETE_TEXT = (
+    "<b>{n} of {total} problem curves of {metric} are incomplete</b>: they have no value at some budget of their "
+    "model and dataset's grid. They are scored on the points they have, and fewer points push {score} up (any "
+    "rising two-point curve scores 1), so they are not ranked with the complete curves above."
+)
+PROBLEM_COUNTS_TEXT = (
+    "The number of problems behind a point changes along these dataset curves (a problem without a value at a "
+    "budget is skipped there), so a change from budget to budget can come from the set of problems, not only "
+    "from the budget. The <code>problems_vary</code> column of <code>emergence_datasets</code> flags them."
+)
+UNCLOSED_TEXT = (
+    "Forced answers whose <code>\\boxed{</code> the model never closed within its answer tokens (column "
+    "<code>unclosed</code>), per model and dataset. Such an answer is graded only when it is complete on its own "
+    "(an integer, an option letter, or LaTeX that parses whole); otherwise it counts as wrong. Many unclosed "
+    "answers at some budgets pull accuracy down there for a reason that is not the reasoning."
 )
 INFINITE_TEXT = (
     "A score of ±inf (the BIG-bench breakthroughness when the median step is 0, common on quantised accuracy "
@@ -472,8 +741,10 @@ INFINITE_TEXT = (
     "and dataset in <code>infinite_counts.csv</code>)."
 )
 TOPK_TEXT = (
-    "Problems ranked by {score} of their {metric} curve. Hover a point for the forced answers of every seed at "
-    "that budget; below, the answer and the end of the reasoning at each budget for the first seed."
+    "Complete problem curves of {metric}, ranked by {score} oriented so that larger is more emergent in the "
+    "curve's own direction (a sudden drop counts like a sudden rise); each title gives the p-value of that score. "
+    "Hover a point for the forced answers of every seed at that budget; below, the answer and the end of the "
+    "reasoning at each budget for the first seed."
 )
 TOKENS_TEXT = (
     "Real thinking tokens behind every forced answer. With exact forcing the boxes sit on the budget line unless "

@@ -14,11 +14,12 @@ import pandas as pd
 from ttscale.errors import TtscaleError, TtscaleWarning
 from ttscale.store import ResultStore
 
-# What analysis reads: never the per-row distributions (1000 floats each) nor the reasoning text.
+# What analysis reads: never the per-row distributions (1000 floats each) nor the reasoning text. A DataFrame given
+# to Results.from_frame may lack `unclosed` (the forced \boxed{ never closed): the report then says it is not counted.
 ANALYSIS_COLUMNS = [
     "model", "dataset", "problem_id", "seed", "budget", "cell_id", "trajectory_id", "config_id", "family",
     "answer", "correct", "gold", "p_correct", "entropy", "brier", "mass_on_set", "thinking_tokens",
-    "continuations", "natural_end", "trajectory_mode", "thinking_chars",
+    "continuations", "natural_end", "trajectory_mode", "thinking_chars", "unclosed",
 ]  # fmt: skip
 DEFAULT_METRIC = "p_correct"
 DEFAULT_SCORE = "breakthroughness"
@@ -94,11 +95,17 @@ class Results:
             lambda: emergence_table(curves, keys=keys, n_sim=self.n_sim, seed=self.seed),
         )
 
-    def top_k(self, k: int = 10, by: str = DEFAULT_SCORE, metric: str = DEFAULT_METRIC) -> pd.DataFrame:
-        """The k most emergent problems by `by` on `metric`'s per-problem curves."""
+    def top_k(
+        self, k: int = 10, by: str = DEFAULT_SCORE, metric: str = DEFAULT_METRIC, *, complete_only: bool = True
+    ) -> pd.DataFrame:
+        """The k most emergent problems by `by` (oriented, see `emergence.top_k`) on `metric`'s per-problem curves.
+
+        Only complete curves (a value at every budget of their model and dataset) are ranked unless
+        `complete_only=False`.
+        """
         from ttscale.analysis.emergence import top_k
 
-        return top_k(self.emergence(metric, level="problem"), k, by=by)
+        return top_k(self.emergence(metric, level="problem"), k, by=by, complete_only=complete_only)
 
     def answers(self, model: str, dataset: str, problem_id: str) -> pd.DataFrame:
         """The forced answer and correctness of one problem at each budget and seed."""

@@ -9,8 +9,9 @@ With Δ_i = y_{i+1} − y_i and m = n − 1:
     linearity_bigbench        = I / sqrt(mean Δ_i²)                            (ibid.)
 
 A single jump gives breakthroughness 1, an even ramp 1/m, a falling curve a negative value, a flat curve NaN
-(0/0); nothing is clipped. On quantised curves (accuracy over few seeds) the median step is often exactly 0:
-the BIG-bench breakthroughness is then ±inf, kept as is; `infinite_counts` counts them.
+(0/0; its jump budget and size are NaN too); nothing is clipped. On quantised curves (accuracy over few seeds)
+the median step is often exactly 0: the BIG-bench breakthroughness is then ±inf, kept as is; `infinite_counts`
+counts them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,23 @@ def signed_range(Y: np.ndarray) -> np.ndarray:
     """I(y) = sign(argmax y − argmin y) · (max y − min y): positive when the curve rises overall. (N,)"""
     span = Y.max(axis=1) - Y.min(axis=1)
     return np.sign(Y.argmax(axis=1) - Y.argmin(axis=1)) * span
+
+
+def direction(Y: np.ndarray) -> np.ndarray:
+    """s = sign I(y): +1 for a curve rising overall, −1 falling, NaN flat (no direction) or with a NaN. (N,)"""
+    s = np.sign(signed_range(np.asarray(Y, dtype=np.float64)))
+    return np.where(s == 0, np.nan, s)
+
+
+def oriented_jump(Y: np.ndarray) -> np.ndarray:
+    """max_i s·Δ_i: the largest step in the curve's own direction (a falling curve's largest drop). (N,)
+
+    This is the statistic `p_jump_size` tests and ranks by; NaN for a flat curve or fewer than 2 budgets.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.shape[1] < 2:
+        return np.full(len(Y), np.nan)
+    return (direction(Y)[:, None] * steps(Y)).max(axis=1)
 
 
 def breakthroughness(Y: np.ndarray) -> np.ndarray:
@@ -83,10 +101,14 @@ def skewness(delta: np.ndarray) -> np.ndarray:
 
 
 def jumps(Y: np.ndarray, budgets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(jump_budget, jump_size): the budget right after the largest rise max Δ_i, and max Δ_i. (N,), (N,)"""
+    """(jump_budget, jump_size): the budget right after the largest rise max Δ_i, and max Δ_i. (N,), (N,)
+
+    A flat curve (max y = min y) has no jump: both are NaN.
+    """
     delta = steps(Y)  # (N, m)
     i = delta.argmax(axis=1)
-    return np.asarray(budgets, dtype=np.float64)[i + 1], delta[np.arange(len(i)), i]
+    flat = np.where(Y.max(axis=1) == Y.min(axis=1), np.nan, 1.0)
+    return np.asarray(budgets, dtype=np.float64)[i + 1] * flat, delta[np.arange(len(i)), i] * flat
 
 
 def curve_scores(Y: np.ndarray, budgets: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:

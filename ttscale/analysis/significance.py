@@ -49,7 +49,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ttscale.analysis.fits import fit_curves, fit_linear
-from ttscale.analysis.scores import curve_scores, signed_range, steps
+from ttscale.analysis.scores import curve_scores, direction, oriented_jump
 
 # score -> (direction, kind): kind "signed" is oriented by s = sign I(y), "unsigned" is not, "jump" is max s·Δ
 ORIENTATION: dict[str, tuple[float, str]] = {
@@ -75,15 +75,17 @@ LINE_TOLERANCE = 1e-9  # σ̂ below this fraction of a curve's range: the curve 
 def oriented_statistics(Y: np.ndarray, budgets: np.ndarray) -> dict[str, np.ndarray]:
     """t for every score of ORIENTATION, per curve of Y (N, n); larger = more emergent. (N,) each."""
     scores = {**curve_scores(Y, budgets), **fit_curves(Y, budgets)}
-    s = np.sign(signed_range(Y)) if Y.shape[1] else np.zeros(len(Y))
-    s = np.where(s == 0, np.nan, s)  # a flat curve has no direction
-    out = {}
-    for name, (direction, kind) in ORIENTATION.items():
-        if kind == "jump":
-            out[name] = (s[:, None] * steps(Y)).max(axis=1) if Y.shape[1] > 1 else np.full(len(Y), np.nan)
-        else:
-            out[name] = direction * scores[name] * (s if kind == "signed" else 1.0)
-    return out
+    s = direction(Y) if Y.shape[1] else np.full(len(Y), np.nan)  # a flat curve has no direction
+    jump = oriented_jump(Y)
+    return {name: orient(name, scores[name], s, jump) for name in ORIENTATION}
+
+
+def orient(name: str, score: np.ndarray, s: np.ndarray, jump: np.ndarray) -> np.ndarray:
+    """The oriented statistic t of ORIENTATION[name] from the raw score, the direction s and max s·Δ. (N,)"""
+    sign, kind = ORIENTATION[name]
+    if kind == "jump":
+        return np.asarray(jump, dtype=np.float64)
+    return sign * np.asarray(score, dtype=np.float64) * (s if kind == "signed" else 1.0)
 
 
 def _standardise(Y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
