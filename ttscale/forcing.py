@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -151,9 +151,11 @@ def generate_trajectories(
     config: ForcingConfig,
     tokens: ForcingTokens,
     sampling: Sampling,
+    on_done: Callable[[Trajectory], None] | None = None,
 ) -> None:
     """Grow every trajectory to its budget (or its natural end). A trajectory that stops early gets its
-    continuation as a follow-up request, which the engine batches with the others still running."""
+    continuation as a follow-up request, which the engine batches with the others still running.
+    `on_done(trajectory)` is called as each one is complete (for live progress)."""
     active = [t for t in trajectories if not t.finished and t.model_tokens < t.max_model_tokens]
 
     def request(t: Trajectory) -> GenerationRequest:
@@ -170,7 +172,11 @@ def generate_trajectories(
         traj._extend(gen.token_ids, injected=False)
         if gen.stop_token_id is not None:
             _on_stop(traj, len(gen.token_ids), config, tokens)
-        return None if traj.finished or traj.model_tokens >= traj.max_model_tokens else request(traj)
+        if traj.finished or traj.model_tokens >= traj.max_model_tokens:
+            if on_done is not None:
+                on_done(traj)
+            return None
+        return request(traj)
 
     if active:
         engine.generate([request(t) for t in active], on_finish=on_finish)

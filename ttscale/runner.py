@@ -33,7 +33,6 @@ from ttscale.forcing import (
 from ttscale.scoring import Trie, build_trie, candidate_logprobs, set_metrics
 from ttscale.tasks.base import Problem, PromptedProblem, Task
 
-
 MEASUREMENT_VERSION = 2
 """The version of what a row's numbers mean, hashed into every cell id, so that rows measured under older
 semantics are measured again rather than mixed with new ones. 2: the closing brace is every `}`-initial
@@ -81,6 +80,15 @@ class UnitResult:
     generated_tokens: int = 0  # model + answer tokens the engine generated for this unit
 
 
+@dataclass
+class UnitProgress:
+    """How far a running unit is; `run_unit` updates it as it goes, another thread may read it."""
+
+    phase: str = "queued"  # queued | trajectories | answers | scoring | done
+    trajectories_total: int = 0
+    trajectories_done: int = 0
+
+
 def cell_ids(
     task: Task, settings: RunSettings, budgets: Sequence[int], seeds: Sequence[int]
 ) -> dict[tuple[int, int], str]:
@@ -99,8 +107,11 @@ def run_unit(
     seeds: Sequence[int],
     budgets: Sequence[int],
     settings: RunSettings,
+    progress: UnitProgress | None = None,
 ) -> UnitResult:
-    """Measure every (problem, seed, budget) of the unit; see the module docstring."""
+    """Measure every (problem, seed, budget) of the unit; see the module docstring. `progress`, if given, is
+    kept up to date while it runs."""
+    progress = progress if progress is not None else UnitProgress()
     budgets = sorted(set(budgets))
     forcing, watch = settings.forcing, Stopwatch()
     tokens = _forcing_tokens(engine, settings.family)
@@ -108,10 +119,18 @@ def run_unit(
     prompt_ids = {key: _prompt_ids(engine, pp, settings.family) for key, pp in prompted.items()}
 
     trajectories = _plan_trajectories(prompt_ids, budgets, forcing)
+    progress.phase, progress.trajectories_total = "trajectories", len(trajectories)
+
+    def trajectory_done(_: Trajectory) -> None:
+        progress.trajectories_done += 1
+
     with watch.phase("trajectory"):
         generate_trajectories(
-            engine, list(trajectories.values()), config=forcing, tokens=tokens, sampling=settings.sampling
-        )
+            engine, list(trajectories.values()), config=forcing, tokens=tokens, sampling=settings.sampling,
+            on_done=trajectory_done,
+        )  # fmt: skip
+    progress.trajectories_done = len(trajectories)  # those already complete before any generation, too
+    progress.phase = "answers"
 
     items = [(key, b) for key in prompt_ids for b in budgets]  # (problem, seed), budget
     thinking = {(key, b): _trajectory_for(trajectories, key, b).prefix(b) for key, b in items}
@@ -122,6 +141,7 @@ def run_unit(
     problem_by_id = {p.id: p for p in problems}
     sets = {key: task.solution_set(problem_by_id[key[0]]) for key in prompt_ids}
     scored = [i for i, (key, _) in enumerate(items) if sets[key] is not None]
+    progress.phase = "scoring"
     with watch.phase("score"):
         tries = {
             name: _trie(engine, s) for name, s in {sets[items[i][0]].name: sets[items[i][0]] for i in scored}.items()
@@ -155,6 +175,7 @@ def run_unit(
     result.generated_tokens = sum(t.model_tokens for t in trajectories.values()) + sum(
         len(a.answer_ids) for a in answers
     )
+    progress.phase = "done"
     return result
 
 

@@ -84,7 +84,7 @@ def test_gpu_models_need_their_gpus_on_one_node():
     from types import SimpleNamespace
 
     from ttscale.errors import TtscaleError, TtscaleWarning
-    from ttscale.sweeps.driver import check_resources
+    from ttscale.sweeps.placement import check_resources
     from ttscale.sweeps.spec import ModelSpec
 
     model = ModelSpec(name="Qwen/QwQ-32B", engine="vllm", tensor_parallel=2)

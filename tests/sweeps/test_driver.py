@@ -15,9 +15,11 @@ import time
 
 import pytest
 
+from invariants import assert_rows_are_sound
 from ttscale.store import ResultStore
-from ttscale.sweeps.driver import run_sweep
+from ttscale.sweeps.run import run_sweep
 from ttscale.sweeps.spec import load_sweep
+from ttscale.tasks import get_task
 
 pytestmark = [pytest.mark.ray, pytest.mark.model]
 
@@ -46,6 +48,9 @@ def test_end_to_end_resume_and_spec_edits(ray_local, tmp_path, make_sweep):
     assert _metric(ray_local, "ray_ttscale_cells_done", on_model, 4) == 4  # budgets × seeds
     assert outcome.rows_written == ROWS and not outcome.failed_units
     assert len(keys(store)) == len(set(keys(store))) == ROWS  # exactly one row per (cell, problem)
+    task = get_task("demo-arith")
+    trajectories = store.read_trajectories().to_pandas()
+    assert_rows_are_sound(store.read_pandas(), trajectories, task, task.load(2), engine="hf")
     ds = store.read()  # a Ray Dataset over the shards
     assert ds.count() == ROWS and "p_correct" in ds.schema().names
     assert len(store.row_shards()) == 2  # one shard per unit (one problem each)
@@ -128,14 +133,21 @@ def test_driver_killed_then_rerun_completes_without_redoing_units(tmp_path, make
     assert not finished_before & {e["unit"] for e in second_run if e["event"] == "dispatch"}
 
 
-def killer(ray, after_s: float = 4.0):
-    """An on_dispatch hook that kills the first actor it sees `after_s` seconds later (mid-unit)."""
+def killer(ray):
+    """An on_dispatch hook that kills the first actor it sees while it runs that first unit (mid-unit): the
+    actor's live progress says when the unit has started generating."""
     killed: list[str] = []
+
+    def kill_when_running(actor, unit_id: str) -> None:
+        deadline = time.monotonic() + 120
+        while unit_id not in ray.get(actor.progress.remote())["units"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ray.kill(actor, no_restart=True)
 
     def hook(actor, unit) -> None:
         if not killed:
             killed.append(unit.unit_id)
-            threading.Timer(after_s, lambda: ray.kill(actor, no_restart=True)).start()
+            threading.Thread(target=kill_when_running, args=(actor, unit.unit_id), daemon=True).start()
 
     return killed, hook
 

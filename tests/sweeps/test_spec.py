@@ -107,8 +107,25 @@ def test_the_hf_engine_options_the_spec_accepts_are_the_ones_the_engine_takes():
     from ttscale.actors.engines.hf import HFEngine
     from ttscale.sweeps.spec import ENGINE_OPTIONS
 
-    parameters = set(inspect.signature(HFEngine.__init__).parameters) - {"self", "model", "dtype", "threads"}
-    assert set(ENGINE_OPTIONS["hf"]) == parameters
+    from_model_fields = {"self", "model", "dtype", "threads", "device"}  # set from ModelSpec's own fields
+    assert set(ENGINE_OPTIONS["hf"]) == set(inspect.signature(HFEngine.__init__).parameters) - from_model_fields
+
+
+def test_the_fake_engine_options_the_spec_accepts_are_the_ones_the_double_takes():
+    import inspect
+
+    from ttscale.actors.engines.fake import FakeEngine
+    from ttscale.sweeps.spec import ENGINE_OPTIONS
+
+    from_model_fields = {"self", "model", "dtype", "tensor_parallel"}
+    assert set(ENGINE_OPTIONS["fake"]) == set(inspect.signature(FakeEngine.__init__).parameters) - from_model_fields
+
+
+def test_tensor_parallelism_needs_gpus():
+    with pytest.raises(ValueError, match="Tensor parallelism spans GPUs"):
+        ModelSpec(name="org/m", engine="vllm", device="cpu", tensor_parallel=2)
+    assert ModelSpec(name="org/m", engine="vllm").on_gpus and not ModelSpec(name="m").on_gpus
+    assert ModelSpec(name="org/m", engine="vllm", device="cpu").resolved_dtype == "float32"
 
 
 def test_a_dataset_may_declare_its_own_answers(tmp_path):

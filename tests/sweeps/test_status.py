@@ -7,8 +7,8 @@ import json
 import pytest
 
 from ttscale.store import ResultStore
-from ttscale.sweeps.driver import manifest_for
 from ttscale.sweeps.resolve import resolve
+from ttscale.sweeps.run import manifest_for
 from ttscale.sweeps.spec import load_sweep
 from ttscale.sweeps.status import sweep_status
 

@@ -1,8 +1,14 @@
-"""The Ray actor that owns one engine and runs work units on it, checking every cell comes back once."""
+"""The Ray actor that owns one engine and runs work units on it, checking every cell comes back once.
+
+Methods run in two concurrency groups: `units` (work units; two at once on engines that batch across calls,
+so one unit's trajectories decode while the other scores or is being written) and `monitor` (progress, info,
+ping), which answers while units run, so a long unit reports its tokens and finished trajectories live.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -11,9 +17,14 @@ import ray
 from ray.util import metrics
 
 from ttscale.actors.engines import create_engine
-from ttscale.runner import RunSettings, run_unit
+from ttscale.runner import RunSettings, UnitProgress, run_unit
 from ttscale.store import rows_table, trajectories_table
 from ttscale.tasks.base import Problem, Task
+
+BATCHING_ENGINES = frozenset({"vllm"})  # engines whose one running batch serves several callers at once
+UNITS_AT_ONCE = 2  # units in flight inside a batching engine's actor
+PROVENANCE = ("engine", "engine_version", "model_path", "family", "config_id", "config")  # into the manifest
+METRICS_EVERY_S = 5.0  # how often live token and trajectory counts go to the dashboard
 
 
 class UnitIncompleteError(RuntimeError):
@@ -29,33 +40,101 @@ class EngineWorker:
         self.label = label
         self.settings = settings
         self.engine = create_engine(engine, model, **engine_options)
+        _warm_up()
+        self._units: dict[str, UnitProgress] = {}
+        self._lock = threading.Lock()
+        self._tokens_reported = 0
+        self._trajectories_reported: dict[str, int] = {}
         tags = {"model": model, "actor": label}
-        self._rows = metrics.Counter("ttscale_rows_done", "Result rows produced", tag_keys=("model", "actor"))
         self._tokens = metrics.Counter(
-            "ttscale_tokens_generated", "Tokens generated (thinking + answers)", tag_keys=("model", "actor")
+            "ttscale_tokens_generated", "Tokens generated (thinking, answers, scoring), live", tag_keys=tuple(tags)
         )
-        self._failures = metrics.Counter("ttscale_unit_failures", "Work units that raised", tag_keys=("model", "actor"))
+        self._trajectories = metrics.Counter(
+            "ttscale_trajectories_done", "Thinking trajectories completed, live", tag_keys=tuple(tags)
+        )
+        self._rows = metrics.Counter("ttscale_rows_done", "Result rows produced", tag_keys=tuple(tags))
+        self._failures = metrics.Counter("ttscale_unit_failures", "Work units that raised", tag_keys=tuple(tags))
         self._latency = metrics.Histogram(
-            "ttscale_unit_seconds",
-            "Wall time of one work unit",
-            boundaries=[1, 5, 15, 30, 60, 120, 300, 600, 1800],
-            tag_keys=("model", "actor"),
-        )
-        self._busy = metrics.Gauge("ttscale_actor_busy", "1 while a unit runs", tag_keys=("model", "actor"))
-        for m in (self._rows, self._tokens, self._failures, self._latency, self._busy):
+            "ttscale_unit_seconds", "Wall time of one work unit",
+            boundaries=[1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200], tag_keys=tuple(tags),
+        )  # fmt: skip
+        self._busy = metrics.Gauge("ttscale_actor_units_running", "Units running on the actor", tag_keys=tuple(tags))
+        for m in (self._tokens, self._trajectories, self._rows, self._failures, self._latency, self._busy):
             m.set_default_tags(tags)
         self._busy.set(0)
+        threading.Thread(target=self._publish_live, name="ttscale-live-metrics", daemon=True).start()
 
+    @ray.method(concurrency_group="monitor")
     def info(self) -> dict[str, Any]:
-        """What this actor runs, for the manifest and the dashboard."""
+        """What this actor runs and where, for the manifest, the dashboard and placement checks."""
         info = self.engine.info
+        ctx = ray.get_runtime_context()
+        group = ray.util.get_current_placement_group()
+        placement = getattr(self.engine, "placement", None)  # engines that spread over a group report theirs
         return {
             **info.__dict__,
             "label": self.label,
             "pid": os.getpid(),
-            "node_id": ray.get_runtime_context().get_node_id(),
+            "node_id": ctx.get_node_id(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "placement_group": None if group is None else group.id.hex(),
+            "engine_placement": placement() if callable(placement) else None,
         }
 
+    @ray.method(concurrency_group="monitor")
+    def ping(self) -> bool:
+        return True
+
+    @ray.method(concurrency_group="monitor")
+    def bundle_devices(self) -> list[dict[str, Any]]:
+        """Per bundle of this actor's placement group: the node and CUDA_VISIBLE_DEVICES a one-GPU worker gets
+        there, as vLLM's tensor-parallel workers do (probed with a short task per bundle); [] without a group."""
+        group = ray.util.get_current_placement_group()
+        if group is None:
+            return []
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        probes = [
+            _where.options(
+                num_cpus=1, num_gpus=1,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i),
+            ).remote()
+            for i in range(len(group.bundle_specs))
+        ]  # fmt: skip
+        return ray.get(probes)
+
+    @ray.method(concurrency_group="monitor")
+    def progress(self) -> dict[str, Any]:
+        """Live: the engine's tokens so far, and each running unit's finished trajectories."""
+        with self._lock:
+            units = {uid: dict(p.__dict__) for uid, p in self._units.items()}
+        return {"tokens": int(self.engine.generated_tokens), "units": units}
+
+    def _publish_live(self) -> None:
+        """Every METRICS_EVERY_S, add the tokens and trajectories since the last time to the dashboard's
+        counters, so they move while a unit runs (a thread of its own: no driver has to ask)."""
+        while True:
+            time.sleep(METRICS_EVERY_S)
+            with self._lock:
+                self._report_tokens()
+                for uid, p in self._units.items():
+                    self._report_trajectories(uid, p)
+
+    def _report_tokens(self) -> None:
+        """Add the engine's tokens since the last report to the dashboard counter (call with the lock held)."""
+        tokens = int(self.engine.generated_tokens)
+        if tokens > self._tokens_reported:
+            self._tokens.inc(tokens - self._tokens_reported)
+            self._tokens_reported = tokens
+
+    def _report_trajectories(self, unit_id: str, progress: UnitProgress) -> None:
+        """Add a unit's newly finished trajectories to the dashboard counter (call with the lock held)."""
+        new = progress.trajectories_done - self._trajectories_reported.get(unit_id, 0)
+        if new > 0:
+            self._trajectories.inc(new)
+            self._trajectories_reported[unit_id] = progress.trajectories_done
+
+    @ray.method(concurrency_group="units", num_returns=2)
     def run(
         self,
         task: Task,
@@ -63,12 +142,18 @@ class EngineWorker:
         seeds: Sequence[int],
         budgets: Sequence[int],
         expected: set[tuple[str, str]],
-    ) -> dict[str, Any]:
-        """Measure the unit and keep exactly the `expected` (cell id, problem id) rows."""
+        unit_id: str = "",
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Measure the unit and keep exactly the `expected` (cell id, problem id) rows.
+
+        Two returns, so the driver's loop reads only the small one: a summary (rows, tokens, seconds, the
+        engine that made them) and the tables (rows, trajectories), which only its shard writer fetches."""
         start = time.perf_counter()
-        self._busy.set(1)
+        progress = self._started(unit_id)
         try:
-            result = run_unit(self.engine, task, problems, seeds=seeds, budgets=budgets, settings=self.settings)
+            result = run_unit(
+                self.engine, task, problems, seeds=seeds, budgets=budgets, settings=self.settings, progress=progress
+            )
             rows = [r for r in result.rows if (r["cell_id"], r["problem_id"]) in expected]
             keys = [(r["cell_id"], r["problem_id"]) for r in rows]
             if len(keys) != len(set(keys)) or set(keys) != expected:
@@ -81,20 +166,60 @@ class EngineWorker:
             self._failures.inc()
             raise
         finally:
-            self._busy.set(0)
+            self._finished(unit_id, progress)
         seconds = time.perf_counter() - start
-        self._rows.inc(len(rows))
-        self._tokens.inc(result.generated_tokens)
+        if rows:  # Ray's Counter.inc refuses 0
+            self._rows.inc(len(rows))
         self._latency.observe(seconds)
-        return {
-            "rows": rows_table(rows),
-            "trajectories": trajectories_table(result.trajectories),
+        summary = {
+            "rows": len(rows),
+            "trajectories": len({r["trajectory_id"] for r in rows}),
             "tokens": result.generated_tokens,
             "seconds": seconds,
+            "engine": {k: rows[0][k] for k in PROVENANCE} if rows else None,
         }
+        return summary, {"rows": rows_table(rows), "trajectories": trajectories_table(result.trajectories)}
 
-    def ping(self) -> bool:
-        return True
+    def _started(self, unit_id: str) -> UnitProgress:
+        progress = UnitProgress()
+        with self._lock:
+            self._units[unit_id] = progress
+            self._busy.set(len(self._units))
+        return progress
+
+    def _finished(self, unit_id: str, progress: UnitProgress) -> None:
+        with self._lock:
+            self._report_tokens()
+            self._report_trajectories(unit_id, progress)
+            self._units.pop(unit_id, None)
+            self._trajectories_reported.pop(unit_id, None)
+            self._busy.set(len(self._units))
 
 
-WorkerActor = ray.remote(EngineWorker)
+def _warm_up() -> None:
+    """Import what a unit's grading needs (math-verify, sympy) before the actor says it is ready, so its first
+    unit does not spend seconds importing while its engine waits."""
+    from ttscale.tasks.grading import grade_math
+
+    grade_math("\\frac{1}{2}", "0.5")
+
+
+@ray.remote
+def _where() -> dict[str, Any]:
+    return {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+
+
+WorkerActor = ray.remote(concurrency_groups={"units": 1, "monitor": 1})(EngineWorker)
+BatchingWorkerActor = ray.remote(concurrency_groups={"units": UNITS_AT_ONCE, "monitor": 1})(EngineWorker)
+
+
+def worker_class(engine: str):
+    """The actor class for an engine: batching engines take UNITS_AT_ONCE units at once."""
+    return BatchingWorkerActor if engine in BATCHING_ENGINES else WorkerActor
+
+
+def units_at_once(engine: str) -> int:
+    return UNITS_AT_ONCE if engine in BATCHING_ENGINES else 1

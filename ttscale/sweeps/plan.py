@@ -30,12 +30,53 @@ HASHED_FIELDS: dict[type, frozenset[str]] = {
     SweepSpec: frozenset({"models", "datasets", "budgets", "seeds", "forcing", "sampling"}),
 }
 IGNORED_FIELDS: dict[type, frozenset[str]] = {
-    ModelSpec: frozenset({"tensor_parallel", "replicas", "threads", "engine_options"}),  # placement and speed
+    ModelSpec: frozenset({"tensor_parallel", "device", "replicas", "threads", "engine_options"}),  # placement, speed
     DatasetSpec: frozenset({"limit"}),  # which problems, not what a problem's row holds
     ForcingSpec: frozenset(),
     SamplingSpec: frozenset(),
     SweepSpec: frozenset({"name", "output_dir", "problems_per_unit", "max_attempts", "unit_timeout_s"}),
 }
+
+
+PROMPT_TOKENS = 1024  # room for the longest prompt (chat template + problem + options), in tokens
+CONTINUATION_TOKENS = 8  # an upper estimate of one injected continuation ("\nWait" is 2 tokens)
+ANSWER_OVERHEAD_TOKENS = 48  # the forced-answer string, plus the deepest candidate and its closing brace
+
+
+def context_tokens(spec: SweepSpec) -> int:
+    """Tokens of context one trajectory needs at the largest budget: prompt allowance + B_max + injected
+    continuations (up to `max_continuations`, else one per 64 thinking tokens, at least 64) + forced answer."""
+    b_max = max(spec.budgets)
+    cap = spec.forcing.max_continuations
+    injections = cap if cap is not None else max(64, b_max // 64)
+    if spec.forcing.on_early_stop == "accept":
+        injections = 0
+    return (
+        PROMPT_TOKENS
+        + b_max
+        + CONTINUATION_TOKENS * injections
+        + ANSWER_OVERHEAD_TOKENS
+        + spec.forcing.answer_max_tokens
+    )
+
+
+def engine_options(spec: SweepSpec, model: ModelSpec, *, threads: int) -> dict[str, Any]:
+    """The keyword arguments one actor's engine is built with: the sweep's own `engine_options`, plus dtype,
+    CPU threads (CPU engines), and for vLLM `max_model_len` from the budget grid and tensor parallelism."""
+    options = dict(model.engine_options)
+    options.setdefault("dtype", model.resolved_dtype)
+    if model.engine == "hf":
+        options.setdefault("threads", threads)
+        if model.on_gpus:
+            options.setdefault("device", "cuda")
+    if model.engine == "vllm":
+        options.setdefault("max_model_len", context_tokens(spec))
+        options["tensor_parallel"] = model.tensor_parallel
+        if model.tensor_parallel > 1:  # its workers take the actor's TP bundles (see sweeps/placement.py)
+            options.setdefault("distributed_executor_backend", "ray")
+    if model.engine == "fake" and model.tensor_parallel > 1:
+        options["tensor_parallel"] = model.tensor_parallel
+    return options
 
 
 def run_settings(spec: SweepSpec, model: ModelSpec) -> RunSettings:

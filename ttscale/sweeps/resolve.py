@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ttscale.actors.engines.models import ALIASES
+from ttscale.actors.engines.models import ALIASES, model_context_length
 from ttscale.errors import ConfigError, TaskError
-from ttscale.sweeps.plan import Plan, build_plan
+from ttscale.sweeps.plan import PROMPT_TOKENS, Plan, build_plan, context_tokens
 from ttscale.sweeps.spec import LoadedSweep, ModelSpec
 from ttscale.tasks import get_task
 from ttscale.tasks.base import Problem
@@ -35,7 +35,7 @@ class ResolvedSweep:
 def check_model_name(loaded: LoadedSweep, index: int, model: ModelSpec) -> None:
     """Refuse a model name that cannot resolve, without loading or downloading anything."""
     name = model.name
-    if name in ALIASES:
+    if name in ALIASES or model.engine == "fake":  # the test double loads nothing: any name labels it
         return
     path = Path(name).expanduser()
     if path.suffix == ".gguf":
@@ -58,6 +58,30 @@ def check_model_name(loaded: LoadedSweep, index: int, model: ModelSpec) -> None:
     )
 
 
+def check_context(loaded: LoadedSweep, index: int, model: ModelSpec) -> None:
+    """Refuse budgets that cannot fit the model's context window (when its config is on this machine), or a
+    vLLM `max_model_len` set below what the largest budget needs."""
+    spec = loaded.spec
+    needed = context_tokens(spec)
+    b_max = max(spec.budgets)
+    why = (
+        f"the largest budget, {b_max} tokens, needs about {needed} tokens of context ({PROMPT_TOKENS} for the "
+        f"prompt, the thinking, injected continuations and the forced answer)"
+    )
+    configured = model.engine_options.get("max_model_len")
+    if model.engine == "vllm" and configured is not None and int(configured) < needed:
+        raise ConfigError(
+            f"Got {configured} for {loaded.path}: `models.{index}.engine_options.max_model_len`. But {why}. Raise "
+            "it, or lower the largest budget."
+        )
+    window = model_context_length(model.name)
+    if window is not None and window < needed:
+        raise ConfigError(
+            f"Got budgets up to {b_max} for {loaded.path}: `budgets`. Model '{model.name}' (`models.{index}`) has a "
+            f"context of {window} tokens, but {why}. Lower the largest budget to at most {window - needed + b_max}."
+        )
+
+
 def is_hub_id(name: str) -> bool:
     """org/name that is not a local path."""
     return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).expanduser().exists()
@@ -72,6 +96,7 @@ def resolve(loaded: LoadedSweep, done: set[tuple[str, str]] | frozenset = frozen
     spec = loaded.spec
     for i, model in enumerate(spec.models):
         check_model_name(loaded, i, model)
+        check_context(loaded, i, model)
     tasks, problems = [], []
     for i, ds in enumerate(spec.datasets):
         try:

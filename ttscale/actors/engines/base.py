@@ -94,6 +94,9 @@ class Engine(abc.ABC):
     double for orchestration logic only). Both batched calls return results in the order of the requests.
     """
 
+    generated_tokens: int = 0
+    """Tokens generated since the engine started (monotonic): read while a unit runs, for live progress."""
+
     @property
     @abc.abstractmethod
     def info(self) -> EngineInfo: ...

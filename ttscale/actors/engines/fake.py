@@ -10,6 +10,7 @@ proven on the `hf` engine with SmolLM2.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Sequence
 
@@ -35,8 +36,13 @@ class FakeEngine(Engine):
         stop_token: int = EOS,
         seconds_per_token: float = 0.0,
         answer: str | None = None,
+        dtype: str = "none",
+        tensor_parallel: int = 1,
     ) -> None:
         self.model = model
+        self.dtype = dtype
+        self.tensor_parallel = tensor_parallel  # recorded only: the double has no workers of its own
+        self.visible_devices = os.environ.get("CUDA_VISIBLE_DEVICES")  # what Ray gave the actor, for placement tests
         self.stop_every = stop_every
         self.stop_token = stop_token
         self.seconds_per_token = seconds_per_token
@@ -46,7 +52,7 @@ class FakeEngine(Engine):
 
     @property
     def info(self) -> EngineInfo:
-        return EngineInfo(engine="fake", engine_version="0", model=self.model, model_path="fake", dtype="none")
+        return EngineInfo(engine="fake", engine_version="0", model=self.model, model_path="fake", dtype=self.dtype)
 
     @property
     def eos_token_ids(self) -> frozenset[int]:

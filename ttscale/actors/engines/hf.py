@@ -14,7 +14,6 @@ import random
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import torch
@@ -22,7 +21,6 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from ttscale.actors.engines.base import (
-    Engine,
     EngineInfo,
     Generation,
     GenerationRequest,
@@ -31,6 +29,7 @@ from ttscale.actors.engines.base import (
     ScoreRequest,
 )
 from ttscale.actors.engines.models import resolve_model
+from ttscale.actors.engines.tokenizer import TokenizerEngine
 from ttscale.scoring import Trie, TrieScores
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values), each (1, kv_heads, L, head_dim)
@@ -84,7 +83,7 @@ class PrefixCache:
         self._tokens = 0
 
 
-class HFEngine(Engine):
+class HFEngine(TokenizerEngine):
     """transformers causal LM on CPU (or one GPU), fp32 by default; see the module docstring."""
 
     def __init__(
@@ -106,6 +105,7 @@ class HFEngine(Engine):
         self.tokenizer = AutoTokenizer.from_pretrained(self._resolved.path)
         self.model = AutoModelForCausalLM.from_pretrained(self._resolved.path, dtype=self._dtype)
         self.model.to(self._device).eval()
+        self._generation_eos = getattr(self.model.generation_config, "eos_token_id", None)
         # transformers >= 5.2x renamed `past_key_values` to `cache`; speak whichever this version knows.
         self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self.max_batch = max_batch
@@ -120,36 +120,11 @@ class HFEngine(Engine):
             dtype=dtype,
         )
 
-    # -- tokens ---------------------------------------------------------------------------------------
+    # -- tokens (encode, decode, chat template, EOS, vocabulary: TokenizerEngine) ---------------------
 
     @property
     def info(self) -> EngineInfo:
         return self._info
-
-    @cached_property
-    def eos_token_ids(self) -> frozenset[int]:
-        ids = {self.tokenizer.eos_token_id}
-        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
-        ids.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
-        return frozenset(int(i) for i in ids if i is not None)
-
-    def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(token_ids), skip_special_tokens=False)
-
-    def chat_prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
-        text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-        # The template already holds any BOS it wants: adding special tokens again would double it.
-        return self.encode(text)
-
-    def vocab_texts(self) -> Sequence[str]:
-        return self._vocab_texts
-
-    @cached_property
-    def _vocab_texts(self) -> list[str]:
-        return [self.tokenizer.decode([i]) for i in range(len(self.tokenizer))]
 
     def _forward(self, *, cache: DynamicCache, **inputs: torch.Tensor):
         return self.model(**inputs, **{self._cache_kw: cache}, use_cache=True)
@@ -251,6 +226,7 @@ class HFEngine(Engine):
             for (index, request), prefill in zip(take, prefills, strict=True):
                 row = _Row(index, request, prefill, self._device)
                 row.push(row.sample(prefill.last_logits))
+                self.generated_tokens += 1
                 if row.done:
                     self._finish(row, waiting, results, on_finish)
                 else:
@@ -271,6 +247,7 @@ class HFEngine(Engine):
         logits = out.logits[:, -1].float()  # (B, V)
         for b, row in enumerate(rows):
             row.push(row.sample(logits[b]))
+        self.generated_tokens += len(rows)
         done = [b for b, row in enumerate(rows) if row.done]
         for b in done:
             self._store_finished(rows[b], batch.layers, b, batch.mask[b])

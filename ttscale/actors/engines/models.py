@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
@@ -90,12 +91,17 @@ def _resolve_alias(name: str, alias: GgufAlias) -> ResolvedModel:
 
 def _dequantised(name: str, gguf: Path, *, source: str) -> ResolvedModel:
     """Return the cached safetensors copy of a GGUF model, creating it atomically on first use."""
-    stat = gguf.stat()
-    fingerprint = hashlib.sha256(f"{gguf.name}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:16]
-    target = cache_root() / "models" / f"{gguf.stem}-{fingerprint}"
+    target = _dequantised_dir(gguf)
     if not (target / "config.json").is_file():
         _dequantise_to(gguf, target)
-    return ResolvedModel(name=name, path=target, source=source, revision=fingerprint)
+    return ResolvedModel(name=name, path=target, source=source, revision=target.name.rsplit("-", 1)[1])
+
+
+def _dequantised_dir(gguf: Path) -> Path:
+    """Where the dequantised copy of `gguf` is cached: named by the file and a fingerprint of it."""
+    stat = gguf.stat()
+    fingerprint = hashlib.sha256(f"{gguf.name}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:16]
+    return cache_root() / "models" / f"{gguf.stem}-{fingerprint}"
 
 
 def _dequantise_to(gguf: Path, target: Path) -> None:
@@ -168,6 +174,45 @@ def hub_model_problem(repo_id: str) -> HubProblem | None:
             "Download it where the hub is reachable and give its local directory",
             False,
         )
+    return None
+
+
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+def model_context_length(name: str) -> int | None:
+    """The model's context window in tokens from its config.json, when that is on this machine (a local
+    directory, a dequantised alias or GGUF in the cache, or the hub cache); None when it is not. Loads,
+    dequantises and downloads nothing."""
+    config = _local_config(name)
+    if config is None or not config.is_file():
+        return None
+    try:
+        data = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return None
+    data = {**data.get("text_config", {}), **data}  # multimodal configs keep the language model's inside
+    values = [int(data[k]) for k in CONTEXT_KEYS if isinstance(data.get(k), int) and data[k] > 0]
+    return values[0] if values else None
+
+
+def _local_config(name: str) -> Path | None:
+    """Where `name`'s config.json would be on this machine, without creating anything."""
+    if name in ALIASES:
+        spec = importlib.util.find_spec(ALIASES[name].package)
+        if spec is None or spec.origin is None:
+            return None
+        return _dequantised_dir(Path(spec.origin).parent / ALIASES[name].filename) / "config.json"
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf":
+        return _dequantised_dir(path) / "config.json" if path.is_file() else None
+    if path.is_dir():
+        return path / "config.json"
+    if name.count("/") == 1:
+        import huggingface_hub
+
+        cached = huggingface_hub.try_to_load_from_cache(name, "config.json")
+        return Path(cached) if isinstance(cached, str) else None
     return None
 
 

