@@ -32,6 +32,15 @@ def bad_file(tmp_path, sweep_spec, kind):
         spec["datasets"] = [{"name": str(tmp_path / "missing.jsonl")}]
     elif kind == "zero seeds":
         spec["seeds"] = 0
+    elif kind == "budget past the context":  # a local model directory whose config says 4096 tokens
+        model_dir = tmp_path / "short-context-model"
+        model_dir.mkdir()
+        (model_dir / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
+        spec["models"] = [{"name": str(model_dir)}]
+        spec["budgets"] = [1024, 4096]
+    elif kind == "max_model_len below the budgets":
+        spec["models"] = [{"name": "org/model", "engine": "vllm", "engine_options": {"max_model_len": 2048}}]
+        spec["budgets"] = [1024, 2048]
     path.write_text(yaml.safe_dump(spec))
     return path
 
@@ -45,6 +54,8 @@ def bad_file(tmp_path, sweep_spec, kind):
         ("unknown model", "Got 'smollm9-1m' for"),
         ("missing dataset file", "Dataset file not found"),
         ("zero seeds", "Got 0 for"),
+        ("budget past the context", "has a context of 4096 tokens, but the largest budget, 4096 tokens, needs"),
+        ("max_model_len below the budgets", "`models.0.engine_options.max_model_len`. But the largest budget"),
     ],
 )
 @pytest.mark.parametrize("command", ["sweep", "plan"])

@@ -3,7 +3,7 @@
 import pytest
 
 from ttscale.sweeps.plan import build_plan
-from ttscale.sweeps.spec import SweepSpec
+from ttscale.sweeps.spec import ModelSpec, SweepSpec
 
 DATASET = {"name": "d", "version": 1}
 
@@ -98,3 +98,22 @@ def test_token_estimates_favour_nested():
     answers = 16 * 4
     assert pair.tokens_nested == 3 * 2 * (128 + answers)
     assert pair.tokens_independent == 3 * 2 * (16 + 32 + 64 + 128 + answers)
+
+
+def test_engine_options_carry_dtype_threads_and_vllm_context_and_parallelism():
+    from ttscale.sweeps.plan import PROMPT_TOKENS, context_tokens, engine_options
+
+    spec = SweepSpec.model_validate(
+        {"name": "e", "output_dir": "o", "models": [{"name": "m"}], "datasets": [{"name": "d"}],
+         "budgets": [128, 4096], "seeds": 1}
+    )  # fmt: skip
+    hf = engine_options(spec, ModelSpec(name="m", engine_options={"max_batch": 8}), threads=2)
+    assert hf == {"max_batch": 8, "dtype": "float32", "threads": 2}
+    tp2 = engine_options(spec, ModelSpec(name="org/m", engine="vllm", tensor_parallel=2), threads=1)
+    assert tp2["tensor_parallel"] == 2 and tp2["distributed_executor_backend"] == "ray"
+    assert tp2["dtype"] == "bfloat16" and tp2["max_model_len"] == context_tokens(spec)
+    assert PROMPT_TOKENS + 4096 < context_tokens(spec) < PROMPT_TOKENS + 4096 + 1024  # room for continuations
+    mine = engine_options(
+        spec, ModelSpec(name="org/m", engine="vllm", engine_options={"max_model_len": 9000}), threads=1
+    )
+    assert mine["max_model_len"] == 9000  # the sweep's own value wins

@@ -48,6 +48,11 @@ def test_a_vllm_sweep_writes_rows_as_sound_as_hf_rows(tmp_path):
     assert_rows_are_sound(rows, trajectories, task, task.load(3), engine="vllm")
     assert rows.engine_version.str.startswith("vllm-").all()
     assert store.manifest()["runs"][-1]["engines"]["smollm2-135m"]["engine"] == "vllm"
+    # one actor ran both units at once: one's trajectories decoded while the other scored or was written
+    done = [e for e in store.events() if e["event"] == "done"]
+    assert len(done) == 2 and len({e["actor"] for e in done}) == 1
+    first, second = sorted(done, key=lambda e: e["started"])  # as the actor timed them
+    assert second["started"] < first["started"] + first["seconds"], "the second unit waited for the first"
 
     again = subprocess.run(
         [sys.executable, "-m", "ttscale.cli", "sweep", str(path)], capture_output=True, text=True, timeout=300

@@ -148,7 +148,7 @@ class EngineWorker:
 
         Two returns, so the driver's loop reads only the small one: a summary (rows, tokens, seconds, the
         engine that made them) and the tables (rows, trajectories), which only its shard writer fetches."""
-        start = time.perf_counter()
+        start, started_at = time.perf_counter(), time.time()
         progress = self._started(unit_id)
         try:
             result = run_unit(
@@ -176,6 +176,7 @@ class EngineWorker:
             "trajectories": len({r["trajectory_id"] for r in rows}),
             "tokens": result.generated_tokens,
             "seconds": seconds,
+            "started": started_at,  # wall clock on the actor's node: when the unit began running
             "engine": {k: rows[0][k] for k in PROVENANCE} if rows else None,
         }
         return summary, {"rows": rows_table(rows), "trajectories": trajectories_table(result.trajectories)}

@@ -381,8 +381,9 @@ class Driver:
         self.outcome.units_done += 1
         self.outcome.tokens += summary["tokens"]
         self.store.log_event(
-            "done", unit=job.unit.unit_id, actor=job.slot.label, rows=summary["rows"], seconds=summary["seconds"]
-        )
+            "done", unit=job.unit.unit_id, actor=job.slot.label, rows=summary["rows"], seconds=summary["seconds"],
+            started=summary["started"],
+        )  # fmt: skip
 
     def _count_cells(self, keys: set[tuple[str, str]], m: int) -> None:
         """Cells whose last expected row just arrived count as done."""
