@@ -86,6 +86,12 @@ class EngineWorker:
         return True
 
     @ray.method(concurrency_group="monitor")
+    def shutdown(self) -> None:
+        """Release the engine (vLLM: stop its engine-core and worker processes, freeing their GPUs) before the
+        driver kills the actor, so nothing it started outlives it."""
+        self.engine.close()
+
+    @ray.method(concurrency_group="monitor")
     def bundle_devices(self) -> list[dict[str, Any]]:
         """Per bundle of this actor's placement group: the node and CUDA_VISIBLE_DEVICES a one-GPU worker gets
         there, as vLLM's tensor-parallel workers do (probed with a short task per bundle); [] without a group."""

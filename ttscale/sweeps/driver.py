@@ -29,7 +29,7 @@ from ttscale.sweeps.placement import (
     cpu_threads,
     place_actor,
     plan_replicas,
-    release_actor,
+    release_actors,
 )
 from ttscale.sweeps.plan import WorkUnit, engine_options, run_settings
 from ttscale.sweeps.resolve import ResolvedSweep
@@ -159,9 +159,15 @@ class Driver:
         return slot
 
     def _stop_actor(self, slot: _Slot) -> None:
-        release_actor(slot.actor)
-        if slot.ready:
-            self.store.log_event("actor_released", actor=slot.label)
+        self._stop_actors([slot])
+
+    def _stop_actors(self, slots: list[_Slot]) -> None:
+        """Release the actors together: ready ones first let their engines shut down (see release_actors)."""
+        release_actors([s.actor for s in slots if s.ready], graceful=True)
+        release_actors([s.actor for s in slots if not s.ready], graceful=False)  # dead, or still loading
+        for slot in slots:
+            if slot.ready:
+                self.store.log_event("actor_released", actor=slot.label)
 
     def _generation(self) -> int:
         self._generations += 1
@@ -253,8 +259,7 @@ class Driver:
 
     def _shut_down(self, start: float, *, raise_write_errors: bool) -> None:
         """Stop every actor, finish every shard write handed over, and log the run's end."""
-        for slot in list(self.slots):
-            self._stop_actor(slot)
+        self._stop_actors(list(self.slots))
         rest = self.writer.close()  # every unit handed over is on disk before the run ends
         self.outcome.seconds = time.perf_counter() - start
         self.outcome.driver_seconds = time.thread_time() - self._thread_start
@@ -463,8 +468,8 @@ class Driver:
     def _release_finished_pools(self) -> bool:
         """Stop the actors of models with nothing left to do; True when any went."""
         finished = [s for s in self.slots if not self.queues[s.model] and s.in_flight == 0]
+        self._stop_actors(finished)
         for slot in finished:
-            self._stop_actor(slot)
             self.slots.remove(slot)
         return bool(finished)
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 NAMESPACE = "ttscale"
 MAX_CPU_THREADS = 4  # default hf threads per actor: more rarely pays on one small model
+SHUTDOWN_TIMEOUT_S = 60.0  # how long actors may take to release their engines before they are killed anyway
 
 
 @dataclass
@@ -162,12 +163,19 @@ def place_actor(actor_class, shape: ActorShape, *, name: str, **init: Any) -> Pl
     return PlacedActor(handle=actor_class.options(**options).remote(**init), group=group)
 
 
-def release_actor(actor: PlacedActor) -> None:
-    """Kill the actor and free its placement group (its GPUs go back to the cluster)."""
-    with contextlib.suppress(Exception):  # already dead
-        ray.kill(actor.handle, no_restart=True)
-    if actor.group is not None:
-        remove_placement_group(actor.group)
+def release_actors(actors: list[PlacedActor], *, graceful: bool = True) -> None:
+    """Let the actors release their engines, all at once (so an engine's own processes, vLLM's engine core
+    and workers, never outlive their actor), then kill them and free their placement groups: their GPUs go
+    back to the cluster. An actor that does not answer within SHUTDOWN_TIMEOUT_S is killed anyway."""
+    if graceful and actors:
+        with contextlib.suppress(Exception):
+            refs = [a.handle.shutdown.remote() for a in actors]
+            ray.wait(refs, num_returns=len(refs), timeout=SHUTDOWN_TIMEOUT_S)
+    for actor in actors:
+        with contextlib.suppress(Exception):  # already dead
+            ray.kill(actor.handle, no_restart=True)
+        if actor.group is not None:
+            remove_placement_group(actor.group)
 
 
 # -- checks before a run ---------------------------------------------------------------------------------------
