@@ -33,6 +33,9 @@ def _root() -> None:
     """Measure test-time scaling of reasoning models: budget-forced sweeps on Ray, scored and analysed."""
 
 
+EXIT_STOPPED = 75  # EX_TEMPFAIL: the sweep stopped on a signal (preemption, time limit); rerun to resume
+
+
 def fail(message: str) -> typer.Exit:
     """Print a one-line error and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
@@ -156,6 +159,14 @@ def sweep(
     address: Annotated[
         str, typer.Option(help="local: start a Ray instance here (with dashboard); auto or host:port: join a cluster.")
     ] = "local",
+    stop_grace: Annotated[
+        float,
+        typer.Option(
+            help="After SIGTERM or SIGUSR1 (preemption, a time-limit warning): seconds for running units to "
+            "finish and be written before the sweep exits (status 75; the same command resumes).",
+            min=0,
+        ),
+    ] = 30.0,
 ) -> None:
     """Run a sweep on Ray: one actor pool per model, results streamed to Parquet, resumable."""
     try:
@@ -196,11 +207,20 @@ def sweep(
                 )  # fmt: skip
 
             outcome = run_sweep(
-                loaded, address=address, on_progress=on_progress, on_connect=on_connect, resolved=resolved
-            )
+                loaded, address=address, on_progress=on_progress, on_connect=on_connect, resolved=resolved,
+                stop_grace_s=stop_grace,
+            )  # fmt: skip
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     store = ResultStore(loaded.spec.output_dir)
+    if outcome.stopped:
+        err_console.print(
+            f"stopped by {outcome.stopped}: {outcome.rows_written} rows of finished units are stored in {store.root}; "
+            f"{len(outcome.dropped_units)} running and {outcome.not_started_units} queued units were not run. "
+            "Run the same command to resume.",
+            soft_wrap=True, highlight=False,
+        )  # fmt: skip
+        raise typer.Exit(EXIT_STOPPED)
     if outcome.rows_written == 0 and not outcome.failed_units:
         console.print(f"nothing to do: every row of {loaded.spec.name} is already in {store.root}")
     columns = ["model", "dataset", "problem_id", "budget", "correct", "p_correct", "thinking_tokens"]

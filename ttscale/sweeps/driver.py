@@ -86,6 +86,9 @@ class SweepOutcome:
     tokens: int = 0
     seconds: float = 0.0
     driver_seconds: float = 0.0  # CPU time of the dispatch loop's thread (its own work; waiting on Ray costs none)
+    stopped: str | None = None  # why the run stopped before the end (e.g. "SIGTERM"), or None
+    dropped_units: list[str] = field(default_factory=list)  # running when it stopped: redone by the next run
+    not_started_units: int = 0  # still queued when it stopped
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,9 @@ class Driver:
         self._trajectories_stored = [0, 0]  # done, total of stored units
         self._last_poll = 0.0
         self.writer = ShardWriter(store, fetch=ray.get)
-        self._resources: dict[str, float] = {}  # the cluster's, read at the start and when pools are re-planned
+        self._resources: dict[str, float] = {}
+        self.stop_requested: str | None = None  # set by request_stop (from a signal handler)
+        self._stop_deadline = 0.0  # the cluster's, read at the start and when pools are re-planned
         self._problems_by_id = [{p.id: p for p in problems} for problems in resolved.problems]
         self._thread_start = time.thread_time()
 
@@ -243,19 +248,40 @@ class Driver:
         self.store.log_event("run_start", units=sum(units_per_model), rows=self._to_do, replicas=replicas)
         self._report()
         try:
-            while self.in_flight or any(self.queues) or self.writer.pending:
+            while self._work_left():
                 self._check_ready()
-                self._dispatch()
+                if self.stop_requested is None:
+                    self._dispatch()
                 self._collect()
                 self._stored(self.writer.finished())
                 self._poll_progress()
-                if self._release_finished_pools():
+                if self._release_finished_pools() and self.stop_requested is None:
                     self._plan_pools()
+            if self.stop_requested is not None:
+                self._record_stop()
         except BaseException:
             self._shut_down(start, raise_write_errors=False)
             raise
         self._shut_down(start, raise_write_errors=True)
         return self.outcome
+
+    def request_stop(self, reason: str, grace_s: float) -> None:
+        """Stop taking work (a signal: preemption, a time limit). Units that finish within `grace_s` are still
+        written; then the run ends, dropping what is still running (the next run redoes it)."""
+        if self.stop_requested is None:
+            self.stop_requested, self._stop_deadline = reason, time.monotonic() + grace_s
+            self.store.log_event("stop_requested", reason=reason, grace_s=grace_s, running=len(self.in_flight))
+
+    def _work_left(self) -> bool:
+        if self.stop_requested is not None:
+            running = bool(self.in_flight) and time.monotonic() < self._stop_deadline
+            return running or bool(self.writer.pending)
+        return bool(self.in_flight or any(self.queues) or self.writer.pending)
+
+    def _record_stop(self) -> None:
+        self.outcome.stopped = self.stop_requested
+        self.outcome.dropped_units = [job.unit.unit_id for job in self.in_flight.values()]
+        self.outcome.not_started_units = sum(len(q) for q in self.queues)
 
     def _shut_down(self, start: float, *, raise_write_errors: bool) -> None:
         """Stop every actor, finish every shard write handed over, and log the run's end."""

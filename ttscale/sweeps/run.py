@@ -6,6 +6,9 @@ start, connect to Ray, check the GPU models fit, write the manifest, then hand t
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +25,27 @@ from ttscale.sweeps.plan import WorkUnit
 from ttscale.sweeps.resolve import ResolvedSweep, is_hub_id, resolve
 from ttscale.sweeps.spec import LoadedSweep
 
-__all__ = ["check_models_can_start", "is_local", "manifest_for", "run_sweep"]
+__all__ = ["STOP_SIGNALS", "check_models_can_start", "is_local", "manifest_for", "run_sweep"]
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # preemption, and SLURM's --signal=B:USR1@N time-limit warning
+DEFAULT_STOP_GRACE_S = 30.0  # after a stop signal, how long finishing units may take to still be written
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[str], None]):
+    """While the driver runs, STOP_SIGNALS ask it to stop gracefully (main thread only: where Python runs
+    signal handlers); the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: stop(signal.Signals(signum).name)) for sig in STOP_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def check_models_can_start(loaded: LoadedSweep, resolved: ResolvedSweep, *, local: bool = True) -> None:
@@ -76,11 +99,14 @@ def run_sweep(
     on_dispatch: Callable[[Any, WorkUnit], None] | None = None,
     on_connect: Callable[[Connection], None] | None = None,
     resolved: ResolvedSweep | None = None,
+    stop_grace_s: float = DEFAULT_STOP_GRACE_S,
 ) -> SweepOutcome:
     """Resolve and plan the sweep (errors before anything is written), connect, run, record the manifest.
 
     Pass `resolved` (from `resolve(loaded, store.done_keys())`) to reuse a plan already made; the caller then
-    runs `check_models_can_start` itself."""
+    runs `check_models_can_start` itself. SIGTERM and SIGUSR1 (preemption, SLURM's time-limit warning) stop
+    the run gracefully: no new work; units finishing within `stop_grace_s` are written; `outcome.stopped` says
+    so, and the same call again resumes."""
     store = ResultStore(loaded.spec.output_dir)
     checked = resolved is not None  # callers that resolved the sweep also ran check_models_can_start
     resolved = resolved or resolve(loaded, store.done_keys())
@@ -95,7 +121,8 @@ def run_sweep(
     run = {"started": time.time(), "address": connection.address, "sweep_sha256": loaded.sha256}
     store.write_manifest(manifest_for(loaded, resolved, store.manifest(), run))
     driver = Driver(resolved, store, on_progress=on_progress, on_dispatch=on_dispatch)
-    outcome = driver.run()
+    with _stop_on_signals(lambda name: driver.request_stop(name, stop_grace_s)):
+        outcome = driver.run()
     run.update(
         finished=time.time(), rows_written=outcome.rows_written, failed_units=outcome.failed_units,
         engines=driver.engines, fatal=outcome.fatal,
