@@ -105,11 +105,18 @@ teardown() {
         # would stop every Ray of this user on the node, other jobs' too). srun reports the step as cancelled.
         echo "slurm-ray: stopping Ray on ${#nodes[@]} node(s) (srun reports its steps as cancelled: that is this)"
         kill -TERM "${steps[@]}" 2>/dev/null || true
+        # Ray's daemons can outlive a killed step: end every process of this job's Ray (its temp dir is in
+        # their command lines; no other job's is) on this node now, and on the others while srun still works.
+        pkill -TERM -f -- "$ray_tmp/" 2>/dev/null || true
+        for node in "${workers[@]}"; do
+            timeout 20 srun --nodes=1 --ntasks=1 --overlap -w "$node" pkill -TERM -f -- "$ray_tmp/" 2>/dev/null || true
+        done
         for _ in $(seq 30); do
             kill -0 "${steps[@]}" 2>/dev/null || break
             sleep 1
         done
         kill -KILL "${steps[@]}" 2>/dev/null || true
+        pkill -KILL -f -- "$ray_tmp/" 2>/dev/null || true
     fi
     [[ ${TTSCALE_KEEP_RAY_TMP:-0} == 1 ]] || rm -rf "$ray_tmp"
     rm -f "$token_file"

@@ -171,6 +171,7 @@ def sweep(
     """Run a sweep on Ray: one actor pool per model, results streamed to Parquet, resumable."""
     try:
         from ttscale.measure import budget_summary
+        from ttscale.run_lock import RunLock
         from ttscale.store import ResultStore
         from ttscale.sweeps.resolve import resolve
         from ttscale.sweeps.run import check_models_can_start, is_local, run_sweep
@@ -181,10 +182,16 @@ def sweep(
         with _warnings_as_lines():
             check_models_can_start(loaded, resolved, local=is_local(address))
         plan_ = resolved.plan
+        lock = RunLock(loaded.spec.output_dir, sweep=loaded.spec.name)  # claimed before anything is shown
+        if plan_.rows_remaining:
+            lock.acquire()  # a second driver on this results directory stops here, in one line
         console.print(
             f"{loaded.spec.name}: {plan_.rows_remaining} of {plan_.rows_total} rows to run in {len(plan_.units)} units"
         )
-        with _progress(rows=True) as progress, _warnings_as_lines():
+        with contextlib.ExitStack() as held:
+            held.callback(lock.release)
+            progress = held.enter_context(_progress(rows=True))
+            held.enter_context(_warnings_as_lines())
             bar = progress.add_task("starting", total=None, detail="")
             started = {"t": None}
 

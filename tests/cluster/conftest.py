@@ -1,4 +1,4 @@
-"""A real one-node SLURM cluster for the session (tests/cluster/local_slurm.py), or a skip saying why not."""
+"""A real one-node SLURM cluster for the SLURM tests (tests/cluster/local_slurm.py), or a skip saying why not."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from local_slurm import LocalSlurm, SlurmUnavailable
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # torn down (daemons stopped) as soon as the SLURM tests are done
 def slurm():
     cluster = LocalSlurm()
     try:

@@ -69,7 +69,7 @@ def test_sbatch_runs_the_demo_sweep(slurm, tmp_path, job_env, script, demo_sweep
     assert "all 1 node(s) joined" in log and "--address auto" not in log
     block, dashboard = banner_ports(log)
     assert f"--address {_head_ip(log)}:{block}" in log and dashboard == block + 1
-    assert not Path(f"/tmp/ray-{job}").exists()  # Ray's per-job temp dir is gone, as is its token file
+    assert no_ray_left(job) and not Path(f"/tmp/ray-{job}").exists()  # Ray torn down, its temp dir removed
     assert not (Path.home() / ".ray" / f"ttscale-{job}.token").exists()
 
 
@@ -91,7 +91,7 @@ def test_a_preempted_requeued_job_resumes_with_no_row_lost_or_duplicated(slurm, 
     assert 0 < kept < 16
     assert slurm.command("scontrol", "update", f"JobId={job}", "StartTime=now").returncode == 0  # skip requeue delay
     assert slurm.wait_state(job, {"COMPLETED", "FAILED", "CANCELLED"}, timeout=600) == "COMPLETED"
-    assert slurm.job(job)["Restarts"] == "1"
+    assert slurm.job(job)["Restarts"] == "1" and no_ray_left(job)
     second_run = log_of(tmp_path, job)[len(first_run) :]
     assert f"{16 - kept} of 16 rows to run" in second_run  # it resumed: only what was missing
     keys = store.read_pandas(["cell_id", "problem_id"])
@@ -110,6 +110,7 @@ def test_a_cancelled_job_keeps_finished_units_and_a_new_job_completes_the_sweep(
         time.sleep(0.5)
     assert slurm.command("scancel", job).returncode == 0  # SIGTERM to the whole job, as preemption sends
     slurm.wait_state(job, {"CANCELLED", "COMPLETED", "FAILED"}, timeout=300)
+    assert no_ray_left(job), _processes_mentioning(f"/tmp/ray-{job}/")  # a cancelled job's Ray does not linger
     again = slurm.sbatch(*ONE_NODE, "--cpus-per-task=1", f"--output={out}", script, sweep.name, cwd=tmp_path,
                          env=job_env, wait=True)  # fmt: skip
     assert slurm.job(again)["JobState"] == "COMPLETED", log_of(tmp_path, again)[-3000:]
@@ -135,12 +136,35 @@ def test_two_jobs_on_one_node_use_their_own_ports_temp_dirs_and_clusters(slurm, 
             tmp_path, job
         )[-3000:]
     logs = {job: log_of(tmp_path, job) for job in (first, second)}
+    assert no_ray_left(first) and no_ray_left(second)
     ports = {job: banner_ports(log) for job, log in logs.items()}
     assert ports[first][0] != ports[second][0]  # separate port blocks
     assert f"temp dir /tmp/ray-{first} " in logs[first] and f"temp dir /tmp/ray-{second} " in logs[second]
     head_ip = _head_ip(logs[second])
     assert f"cluster at {head_ip}:{ports[second][0]} nodes: 1" in logs[second]  # RAY_ADDRESS and the token work
     assert ResultStore(tmp_path / "results" / "slow").read_table(["cell_id"]).num_rows == 8
+
+
+def no_ray_left(job: str, timeout: float = 60.0) -> bool:
+    """Whether every process of the job's Ray (its temp dir in their command lines) is gone, within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _processes_mentioning(f"/tmp/ray-{job}/"):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if proc.name.isdigit() and text in cmdline:
+            found.append(cmdline[:200])
+    return found
 
 
 def _head_ip(log: str) -> str:

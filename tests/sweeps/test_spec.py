@@ -44,8 +44,10 @@ def test_budget_lists_are_sorted_and_deduplicated(tmp_path):
     [
         (("budgets: {{log2: [3, 5]}}", "budgets: [16, -32]"), r"Got -32 for .*sweep.yaml: `budgets`\. Every budget"),
         (("seeds: 2", "seeds: 0"), r"Got 0 for .*sweep.yaml: `seeds`\. Give a count >= 1"),
-        (("seeds: 2", "seeds: 2\nseedz: 3"), r"Unknown key `seedz` in .*sweep.yaml\. Remove it or fix its spelling"),
-        (("    limit: 2", "    limit: 2\n    limt: 3"), r"Unknown key `datasets\.0\.limt`"),
+        (("seeds: 2", "seeds: 2\nzzz: 3"), r"Unknown key `zzz` in .*sweep.yaml\. Remove it or fix its spelling"),
+        (("seeds: 2", "seeds: 2\nseedz: 3"), r"Unknown key `seedz` in .*sweep.yaml\. Did you mean `seeds`\?"),
+        (("seeds: 2", "seed: 2"), r"^Unknown key `seed` in .*\. Did you mean `seeds`\?"),  # before "seeds is required"
+        (("    limit: 2", "    limit: 2\n    limt: 3"), r"Unknown key `datasets\.0\.limt` .*Did you mean `limit`\?"),
         (("name: t\n", ""), r"`name` is required"),
         (("seeds: 2", "seeds: [1, 1]"), r"Seeds must be distinct"),
         (("  - name: smollm2-135m", "  - name: smollm2-135m\n    engine: tpu"), r"`models\.0\.engine`"),

@@ -18,6 +18,7 @@ import ray
 import ttscale
 from ttscale.actors.engines import engine_unavailable
 from ttscale.actors.engines.models import hub_model_problem
+from ttscale.run_lock import RunLock
 from ttscale.store import ResultStore
 from ttscale.sweeps.driver import Driver, ProgressFn, SweepOutcome
 from ttscale.sweeps.placement import Connection, check_resources, connect, is_local, node_gpus, refuse_or_warn
@@ -114,6 +115,12 @@ def run_sweep(
         return SweepOutcome()
     if not checked:
         check_models_can_start(loaded, resolved, local=is_local(address))
+    with RunLock(store.root, sweep=loaded.spec.name):  # one driver per results directory, refused in one line
+        return _drive(loaded, resolved, store, address, on_progress, on_dispatch, on_connect, stop_grace_s)
+
+
+def _drive(loaded, resolved, store, address, on_progress, on_dispatch, on_connect, stop_grace_s) -> SweepOutcome:
+    """Connect, check resources, record the manifest and run the driver (with the results directory locked)."""
     connection = connect(address)
     if on_connect is not None:
         on_connect(connection)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -255,13 +256,34 @@ def parse_sweep(text: str, path: Path) -> LoadedSweep:
     return LoadedSweep(spec=spec, path=path, text=text)
 
 
+def _likely_key(loc: tuple) -> str | None:
+    """The known key closest in spelling to an unknown one at `loc` (e.g. seed → seeds), if any is close."""
+    model: type[BaseModel] = SweepSpec
+    for part in loc[:-1]:  # walk down to the model that holds the unknown key
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[str(part)].annotation if str(part) in model.model_fields else None
+        inner = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
+        model = next((a for a in inner if issubclass(a, BaseModel)), None)
+        if model is None:
+            return None
+    matches = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
 def _one_line(path: Path, exc: ValidationError) -> str:
-    """The first validation error as: Got X for `file`: `field`. Rule. Fix."""
-    err = exc.errors()[0]
+    """The first validation error as: Got X for `file`: `field`. Rule. Fix.
+
+    An unknown key comes first (a misspelt `seed` also makes `seeds` missing: the misspelling is the news),
+    with the key it most likely meant."""
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     field = ".".join(str(p) for p in err["loc"]) or "(top level)"
     kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        return f"Unknown key `{field}` in {path}. Remove it or fix its spelling (see docs/sweeps.md for the keys)."
+        meant = _likely_key(err["loc"])
+        hint = f" Did you mean `{meant}`?" if meant else " Remove it or fix its spelling."
+        return f"Unknown key `{field}` in {path}.{hint} (See docs/sweeps.md for the keys.)"
     if kind == "missing":
         return f"{path}: `{field}` is required. Add it (see docs/sweeps.md)."
     if kind == "value_error" and not err["loc"]:  # a check across fields (e.g. a name listed twice)
