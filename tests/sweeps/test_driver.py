@@ -39,9 +39,7 @@ def test_end_to_end_resume_and_spec_edits(ray_local, tmp_path, make_sweep):
         from ray.util.state import list_actors  # the dashboard's state API, as the web UI uses it
 
         address = ray_local.get_runtime_context().gcs_address  # this instance: others may run on the machine
-        seen_actors.extend(
-            a.name for a in list_actors(address=address, filters=[("class_name", "=", "EngineWorker")])
-        )
+        seen_actors.extend(a.name for a in list_actors(address=address, filters=[("class_name", "=", "EngineWorker")]))
 
     outcome = run_sweep(load_sweep(path), address=None, on_dispatch=look_at_the_dashboard)
     store = ResultStore(tmp_path / "results")
