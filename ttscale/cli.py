@@ -169,6 +169,7 @@ def sweep(
     ] = 30.0,
 ) -> None:
     """Run a sweep on Ray: one actor pool per model, results streamed to Parquet, resumable."""
+    loaded = None
     try:
         from ttscale.measure import budget_summary
         from ttscale.run_lock import RunLock
@@ -178,7 +179,10 @@ def sweep(
         from ttscale.sweeps.spec import load_sweep
 
         loaded = load_sweep(sweep_file)
-        resolved = resolve(loaded, ResultStore(loaded.spec.output_dir).done_keys())  # every input error, first
+        store = ResultStore(loaded.spec.output_dir)
+        store.manifest()  # a damaged manifest is one line before Ray starts
+        with _warnings_as_lines():  # an unreadable shard is set aside with one line, and its rows measured again
+            resolved = resolve(loaded, store.done_keys())  # every input error, first
         with _warnings_as_lines():
             check_models_can_start(loaded, resolved, local=is_local(address))
         plan_ = resolved.plan
@@ -219,6 +223,12 @@ def sweep(
             )  # fmt: skip
     except TtscaleError as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:  # the results directory: a full disk, no permission, a read-only file system
+        where = loaded.spec.output_dir if loaded is not None else sweep_file
+        raise fail(
+            f"Cannot write results to {where}: {exc}. Free space or fix the directory's permissions, then run the "
+            "same command again: finished units are kept."
+        ) from None
     store = ResultStore(loaded.spec.output_dir)
     if outcome.stopped:
         err_console.print(

@@ -18,6 +18,7 @@ import json
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from ttscale.errors import TtscaleError, TtscaleWarning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -170,10 +173,14 @@ class ResultStore:
 
     def _atomic_parquet(self, table: pa.Table, target: Path) -> Path:
         tmp = self.root / "tmp" / f".{target.name}.{os.getpid()}"
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        try:
+            pq.write_table(table, tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:  # a full disk, say: never leave half a file behind, even in tmp/
+            tmp.unlink(missing_ok=True)
+            raise
         return target
 
     def record_failure(self, unit_id: str, attempt: int, error: str, detail: str = "", **extra: Any) -> None:
@@ -201,13 +208,27 @@ class ResultStore:
 
     def _atomic_json(self, obj: Any, target: Path) -> None:
         tmp = self.root / "tmp" / f".{target.name}.{os.getpid()}"
-        tmp.write_text(json.dumps(obj, indent=2, default=str))
-        os.replace(tmp, target)
+        try:
+            tmp.write_text(json.dumps(obj, indent=2, default=str))
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     # -- reading ----------------------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, Any] | None:
-        return json.loads(self.manifest_path.read_text()) if self.manifest_path.is_file() else None
+        """The manifest, or None when there is none yet; a damaged one is a one-line TtscaleError."""
+        if not self.manifest_path.is_file():
+            return None
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            path = self.manifest_path
+            raise TtscaleError(
+                f"{path} is damaged ({type(exc).__name__}: {exc}; a full disk, or a copy cut short?). Move it aside "
+                f"(mv {path} {path}.damaged) and run again: the rows are kept and a new manifest is started."
+            ) from None
 
     def row_shards(self) -> list[Path]:
         return sorted(self.rows_dir.glob("*.parquet")) if self.rows_dir.is_dir() else []
@@ -216,7 +237,8 @@ class ResultStore:
         return sorted(self.trajectories_dir.glob("*.parquet")) if self.trajectories_dir.is_dir() else []
 
     def done_keys(self) -> set[tuple[str, str]]:
-        """(cell id, problem id) of every stored row: what resume subtracts."""
+        """(cell id, problem id) of every readable stored row: what resume subtracts (an unreadable shard's rows
+        are missing, so they are measured again; see `_read_each`)."""
         table = self._read_tables(self.row_shards(), list(ROW_KEY))
         if table is None:
             return set()
@@ -225,13 +247,15 @@ class ResultStore:
     def failures(self) -> list[dict[str, Any]]:
         if not self.failures_dir.is_dir():
             return []
-        records = [json.loads(p.read_text()) for p in self.failures_dir.glob("*.json")]
+        records = [r for r in (_json_or_none(p.read_text()) for p in self.failures_dir.glob("*.json")) if r]
         return sorted(records, key=lambda r: r["time"])
 
     def events(self) -> list[dict[str, Any]]:
+        """The events log; a line cut short by a killed driver is skipped."""
         if not self.events_path.is_file():
             return []
-        return [json.loads(line) for line in self.events_path.read_text().splitlines() if line.strip()]
+        lines = self.events_path.read_text(errors="replace").splitlines()
+        return [e for e in (_json_or_none(line) for line in lines if line.strip()) if e]
 
     def read_table(self, columns: list[str] | None = None) -> pa.Table:
         """All rows as one Arrow table (empty, with the schema, when there are none)."""
@@ -250,7 +274,7 @@ class ResultStore:
         empty = pa.schema([ROW_SCHEMA.field(c) for c in columns]).empty_table()
         if not values:
             return empty
-        parts = [read_shard(p, ROW_SCHEMA, columns, filters=[(column, "in", values)]) for p in self.row_shards()]
+        parts = self._read_each(self.row_shards(), ROW_SCHEMA, columns, filters=[(column, "in", values)])
         return pa.concat_tables(parts) if parts else empty
 
     def read_trajectories(self, ids: list[str] | None = None) -> pa.Table:
@@ -259,12 +283,10 @@ class ResultStore:
         if ids is not None and not ids:
             return TRAJECTORY_SCHEMA.empty_table()
         filters = None if ids is None else [("trajectory_id", "in", ids)]
-        shards = self.trajectory_shards()
-        table = (
-            pa.concat_tables([read_shard(p, TRAJECTORY_SCHEMA, filters=filters) for p in shards]) if shards else None
-        )
-        if table is None:
+        parts = self._read_each(self.trajectory_shards(), TRAJECTORY_SCHEMA, filters=filters)
+        if not parts:
             return TRAJECTORY_SCHEMA.empty_table()
+        table = pa.concat_tables(parts)
         order = pc.sort_indices(table, [("trajectory_id", "ascending"), ("model_tokens", "descending")])
         table = table.take(order)
         ids = table.column("trajectory_id").to_pylist()
@@ -284,18 +306,57 @@ class ResultStore:
             ray.init(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
         logging.getLogger("ray.data").setLevel(logging.WARNING)
 
-        shards = [str(p) for p in self.row_shards()]
+        shards = [str(p) for p in self.row_shards() if self._footer_ok(p)]
         schema = ROW_SCHEMA if columns is None else pa.schema([ROW_SCHEMA.field(c) for c in columns])
         if not shards:
             return ray.data.from_arrow(schema.empty_table())
         ds = ray.data.read_parquet(shards, schema=ROW_SCHEMA)
         return ds if columns is None else ds.select_columns(columns)  # projected into the read by Ray Data
 
-    @staticmethod
-    def _read_tables(paths: list[Path], columns: list[str] | None) -> pa.Table | None:
-        if not paths:
-            return None
-        return pa.concat_tables([read_shard(p, ROW_SCHEMA, columns) for p in paths])
+    def _read_tables(self, paths: list[Path], columns: list[str] | None) -> pa.Table | None:
+        parts = self._read_each(paths, ROW_SCHEMA, columns)
+        return pa.concat_tables(parts) if parts else None
+
+    def _read_each(self, paths: list[Path], schema: pa.Schema, columns=None, filters=None) -> list[pa.Table]:
+        """Every readable shard as `schema`. An unreadable one (truncated, corrupt, not a ttscale shard) is moved
+        to `corrupt/` with a warning and skipped: its rows count as missing, so the next sweep measures them again."""
+        parts = []
+        for path in paths:
+            try:
+                parts.append(read_shard(path, schema, columns, filters=filters))
+            except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError, its IO errors OSErrors
+                self._quarantine(path, exc)
+        return parts
+
+    def _footer_ok(self, path: Path) -> bool:
+        try:
+            pq.read_metadata(path)
+        except (ValueError, OSError) as exc:
+            self._quarantine(path, exc)
+            return False
+        return True
+
+    def _quarantine(self, path: Path, exc: BaseException) -> None:
+        target = self.root / "corrupt" / f"{path.parent.name}-{path.name}"
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
+        try:
+            target.parent.mkdir(exist_ok=True)
+            os.replace(path, target)
+            where = f"moved to {target}"
+        except OSError:
+            where = "left in place (the directory is not writable)"
+        warnings.warn(
+            f"{path} is unreadable ({reason}): {where}; its rows count as missing and will be measured again.",
+            TtscaleWarning,
+            stacklevel=3,
+        )
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def read_shard(path: Path, schema: pa.Schema, columns: list[str] | None = None, filters=None) -> pa.Table:

@@ -10,6 +10,7 @@ empty, re-planning the pools so the freed GPUs (or CPUs) go to the models that s
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 from collections import Counter, deque
@@ -292,7 +293,8 @@ class Driver:
         try:
             self._stored(rest if raise_write_errors else [w for w in rest if w.error is None])
         finally:
-            self.store.log_event("run_end", **{k: v for k, v in self.outcome.__dict__.items()})
+            with contextlib.suppress(OSError):  # a full disk must not hide the error that ends the run
+                self.store.log_event("run_end", **{k: v for k, v in self.outcome.__dict__.items()})
 
     def _dispatch(self) -> None:
         for m, queue in enumerate(self.queues):  # a retried unit may come back after its pool was freed
