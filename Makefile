@@ -10,7 +10,7 @@ VLLM_VENV ?= .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.ttscale-installed
 
-.PHONY: setup vllm-env demo test test-vllm lint bench clean
+.PHONY: setup vllm-env demo test test-vllm lint bench soak clean
 
 setup: $(STAMP)
 
@@ -65,6 +65,11 @@ bench: setup
 	$(BIN)/python bench/scheduler_scale.py
 	$(MAKE) vllm-env
 	$(VLLM_BIN)/python bench/vllm_engine.py
+
+# The fault tests run longer: 200 driver SIGKILLs, 40 actor kills, 5 node losses on a two-node Ray cluster on
+# this machine, and longer fuzzing; prints the table in docs/reliability.md (about 30 minutes on 2 cores).
+soak: setup
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) results .pytest_cache

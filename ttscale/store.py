@@ -163,6 +163,14 @@ class ResultStore:
 
     # -- writing ----------------------------------------------------------------------------------------
 
+    def remove_partial_writes(self) -> int:
+        """Delete files a killed writer left in tmp/ (never seen by readers); call only with the run lock held,
+        when no other writer can be mid-write. Returns how many went."""
+        leftovers = list((self.root / "tmp").glob(".*")) if (self.root / "tmp").is_dir() else []
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)
+
     def write_unit(self, unit_id: str, rows: pa.Table, trajectories: pa.Table | None = None) -> Path:
         """Write one unit's shards atomically (trajectories first, rows last) and return the rows shard."""
         self._ensure()

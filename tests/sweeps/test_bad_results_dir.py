@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from reliability_figures import record_fault
 
 from ttscale.store import ResultStore
 
@@ -50,6 +51,7 @@ def test_a_truncated_shard_is_set_aside_and_its_rows_are_measured_again(tmp_path
     assert (tmp_path / "results" / "corrupt" / f"rows-{shard.name}").exists()
     keys = store.read_pandas(["cell_id", "problem_id"])
     assert len(keys) == ROWS and not keys.duplicated().any()
+    record_fault("truncated shard", injected=1, survived=1, rows_lost=0, duplicates=0)
 
 
 def test_a_damaged_manifest_is_one_line_naming_the_fix(tmp_path, make_sweep):
@@ -60,6 +62,7 @@ def test_a_damaged_manifest_is_one_line_naming_the_fix(tmp_path, make_sweep):
     for command in (["status", str(tmp_path / "results")], ["sweep", str(make_sweep(budgets=[8, 16, 32]))]):
         line = one_error_line(ttscale(*command))
         assert "manifest.json is damaged" in line and ".damaged" in line
+    record_fault("damaged manifest", injected=1, survived=1, rows_lost=0, duplicates=0)
 
 
 @contextlib.contextmanager
@@ -84,12 +87,14 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_written_shard(tmp_path, make
         store = ResultStore(disk / "results")
         assert all(_readable(p) for p in store.row_shards() + store.trajectory_shards())  # whole shards only
         assert not list((disk / "results" / "tmp").glob("*"))  # and no partial file left behind
+    record_fault("full disk", injected=1, survived=1, rows_lost=0, duplicates=0)
 
 
 def test_a_read_only_results_dir_is_one_line(tmp_path, make_sweep):
     with tmpfs(tmp_path / "ro", "ro,size=64k") as disk:
         line = one_error_line(ttscale("sweep", str(sweep(make_sweep, output_dir=disk / "results"))))
         assert "Read-only file system" in line and str(disk / "results") in line
+    record_fault("read-only results dir", injected=1, survived=1, rows_lost=0, duplicates=0)
 
 
 def _readable(path: Path) -> bool:

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from reliability_figures import record_fault
 
 from ttscale.store import ResultStore
 
@@ -57,3 +58,4 @@ def test_a_signal_stops_taking_work_keeps_what_finished_and_a_rerun_resumes(tmp_
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     keys = store.read_pandas(["cell_id", "problem_id"])
     assert len(keys) == UNITS * PROBLEMS_PER_UNIT * 2 and not keys.duplicated().any()
+    record_fault(f"preemption ({signum.name})", injected=1, survived=1, rows_lost=0, duplicates=0)

@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from reliability_figures import record_fault
 
 from ttscale.store import ResultStore
 
@@ -37,3 +38,4 @@ def test_a_second_driver_on_a_busy_results_dir_is_refused_in_one_line(tmp_path, 
     assert len(keys) == 6 * 2 and not keys.duplicated().any()
     assert not lock.exists()  # released at the end
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=120).returncode == 0  # free again
+    record_fault("two drivers on one results dir", injected=1, survived=1, rows_lost=0, duplicates=0)

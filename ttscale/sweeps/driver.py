@@ -15,7 +15,7 @@ import time
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ray
@@ -32,7 +32,7 @@ from ttscale.sweeps.placement import (
     plan_replicas,
     release_actors,
 )
-from ttscale.sweeps.plan import WorkUnit, engine_options, run_settings
+from ttscale.sweeps.plan import WorkUnit, engine_options, run_settings, split_unit
 from ttscale.sweeps.resolve import ResolvedSweep
 from ttscale.sweeps.writer import ShardWriter, Written
 
@@ -58,6 +58,7 @@ class _Slot:
     generation: int = 0
     jobs: list[_Job] = field(default_factory=list)  # dispatched, not yet back, in dispatch (= run) order
     running_when_lost: _Job | None = None  # the unit that was running when the actor died
+    timed_out: _Job | None = None  # the unit whose time ran out: the actor was killed for it
     progress_ref: Any = None
 
     @property
@@ -338,12 +339,12 @@ class Driver:
             job = self.in_flight.pop(ref)
             try:
                 summary = ray.get(ref)  # the small return: the tables go to the writer as a reference
-            except ray.exceptions.RayActorError as exc:
+            except ray.exceptions.RayError as exc:  # the unit raised, its actor died, or Ray's memory monitor
                 self._live_units.pop(job.unit.unit_id, None)
-                self._failed(job, exc, actor_lost=True)
-            except ray.exceptions.RayTaskError as exc:
-                self._live_units.pop(job.unit.unit_id, None)
-                self._failed(job, exc, actor_lost=False)
+                _fetched_error(job.tables)
+                job.tables = None
+                lost = isinstance(exc, ray.exceptions.RayActorError | ray.exceptions.OutOfMemoryError)
+                self._failed(job, exc, actor_lost=lost)
             else:
                 self._write(job, summary)
             job.slot.in_flight -= 1
@@ -439,6 +440,10 @@ class Driver:
         When an actor dies, every unit queued on it comes back failed, but only those it was running had
         started (the oldest `units_at_once` of them): the others are requeued without spending an attempt."""
         error, slot = _short_error(exc), job.slot
+        if slot.timed_out is not None:  # killed for a hung unit: that one failed, the others are requeued
+            slot.running_when_lost = slot.timed_out
+            if job is slot.timed_out:
+                error = f"UnitTimeout: ran over unit_timeout_s={self.spec.unit_timeout_s:g} s; its actor was replaced"
         if actor_lost and _died_starting(exc):
             self._record(job, exc, error, final=True)
             self._model_cannot_start(job.unit.model, error)
@@ -453,6 +458,8 @@ class Driver:
                 self.store.log_event("requeued", unit=job.unit.unit_id, actor=slot.label, reason="actor lost")
                 self.queues[job.unit.model].appendleft(job)
                 return
+        if _out_of_memory(exc) and self._split(job, exc, error):
+            return
         final = job.attempt >= self.spec.max_attempts
         self._record(job, exc, error, final=final)
         if final:
@@ -461,6 +468,23 @@ class Driver:
         job.attempt += 1
         job.avoid.add(slot.label)
         self.queues[job.unit.model].appendleft(job)
+
+    def _split(self, job: _Job, exc: BaseException, error: str) -> bool:
+        """Out of memory: queue the unit again as two halves (a smaller batch each), without spending an attempt;
+        False when it is one problem × one seed already."""
+        halves = split_unit(job.unit)
+        if halves is None:
+            return False
+        self._record(job, exc, error, final=False)
+        grid = self.resolved.plan.expected_keys
+        jobs = [
+            _Job(unit=replace(half, rows=len(keys)), expected=keys, attempt=job.attempt, avoid=set(job.avoid))
+            for half in halves
+            if (keys := grid(half, set()) & job.expected)
+        ]
+        self.store.log_event("split", unit=job.unit.unit_id, into=[j.unit.unit_id for j in jobs], reason=error)
+        self.queues[job.unit.model].extendleft(reversed(jobs))
+        return True
 
     def _record(self, job: _Job, exc: BaseException, error: str, *, final: bool, actor: str | None = None) -> None:
         actor = actor or job.slot.label
@@ -490,8 +514,11 @@ class Driver:
             return
         now = time.monotonic()
         for job in list(self.in_flight.values()):
-            if job.slot is not None and now - job.started > limit and job.slot in self.slots:
-                ray.kill(job.slot.handle, no_restart=True)  # a hung engine: its refs fail as actor errors
+            slot = job.slot
+            if slot is not None and slot.timed_out is None and now - job.started > limit and slot in self.slots:
+                slot.timed_out = job
+                self.store.log_event("timed_out", unit=job.unit.unit_id, actor=slot.label, seconds=now - job.started)
+                ray.kill(slot.handle, no_restart=True)  # a hung engine: its refs fail as actor errors
 
     def _release_finished_pools(self) -> bool:
         """Stop the actors of models with nothing left to do; True when any went."""
@@ -523,6 +550,21 @@ def _gpus(model) -> int:
 def _died_starting(exc: BaseException) -> bool:
     """Did the actor die in its constructor (model load), rather than while running a unit?"""
     return "creation task" in str(exc) or "__init__" in str(exc)
+
+
+def _fetched_error(ref: Any) -> None:
+    """Fetch a failed unit's second return (its error again), so Ray does not report it as an unhandled error."""
+    with contextlib.suppress(Exception):
+        ray.get(ref, timeout=5)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Did the unit run out of memory: CUDA's OutOfMemoryError, a CPU MemoryError, or Ray's memory monitor?"""
+    cause = getattr(exc, "cause", None) or exc
+    if isinstance(cause, MemoryError | ray.exceptions.OutOfMemoryError) or type(cause).__name__ == "OutOfMemoryError":
+        return True
+    text = str(cause).lower()
+    return "out of memory" in text or "can't allocate memory" in text
 
 
 def _short_error(exc: BaseException) -> str:

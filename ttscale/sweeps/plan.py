@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ttscale import ids
@@ -214,6 +214,30 @@ def _unit(m, d, problems, seeds, budgets, cells, done, spec) -> WorkUnit | None:
         f"{m}|{d}|{cells[budgets[0], seeds[0]]}|{problems}|{unit_seeds}|{unit_budgets}".encode()
     ).hexdigest()[:16]
     return WorkUnit(unit_id, m, d, problems, unit_seeds, unit_budgets, rows=len(missing), tokens=tokens)
+
+
+def split_unit(unit: WorkUnit) -> tuple[WorkUnit, WorkUnit] | None:
+    """Two halves of a unit, for a smaller batch after it ran out of memory: its problems halved, or, with one
+    problem, its seeds; None for one problem × one seed (budgets stay together: nested forcing cuts them all
+    from one trajectory)."""
+    if len(unit.problem_ids) > 1:
+        k = len(unit.problem_ids) // 2
+        parts = [(unit.problem_ids[:k], unit.seeds), (unit.problem_ids[k:], unit.seeds)]
+    elif len(unit.seeds) > 1:
+        k = len(unit.seeds) // 2
+        parts = [(unit.problem_ids, unit.seeds[:k]), (unit.problem_ids, unit.seeds[k:])]
+    else:
+        return None
+    size = len(unit.problem_ids) * len(unit.seeds)
+
+    def half(i: int, problems: tuple[str, ...], seeds: tuple[int, ...]) -> WorkUnit:
+        share = len(problems) * len(seeds)
+        return replace(
+            unit, unit_id=f"{unit.unit_id}.{i}", problem_ids=problems, seeds=seeds,
+            rows=unit.rows * share // size, tokens=unit.tokens * share // size,
+        )  # fmt: skip
+
+    return half(1, *parts[0]), half(2, *parts[1])
 
 
 def _tokens(problems: int, seeds: int, budgets: Sequence[int], spec: SweepSpec, *, nested: bool) -> int:

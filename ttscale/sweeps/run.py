@@ -121,6 +121,7 @@ def run_sweep(
 
 def _drive(loaded, resolved, store, address, on_progress, on_dispatch, on_connect, stop_grace_s) -> SweepOutcome:
     """Connect, check resources, record the manifest and run the driver (with the results directory locked)."""
+    store.remove_partial_writes()  # a killed driver's half-written files: safe to remove under the lock
     connection = connect(address)
     if on_connect is not None:
         on_connect(connection)

@@ -18,7 +18,16 @@ from ttscale.families import FAMILIES, OVERRIDABLE
 ENGINE_OPTIONS: dict[str, tuple[str, ...] | None] = {
     "hf": ("max_batch", "prefix_cache_tokens", "score_logits"),
     "vllm": None,
-    "fake": ("stop_every", "stop_token", "seconds_per_token", "answer"),
+    "fake": (
+        "stop_every",
+        "stop_token",
+        "seconds_per_token",
+        "answer",
+        "hang_on",
+        "oom_above",
+        "memory_per_sequence_mb",
+        "memory_limit_mb",  # fault injection (the double only)
+    ),
 }
 
 

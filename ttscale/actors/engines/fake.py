@@ -3,7 +3,12 @@
 Tokens are bytes (ids 0–255) plus EOS (256) and a one-token end-of-thinking marker (257). A sampled
 token is a pure function of (seed, position), so tests know exactly what comes out; `stop_every` makes
 the "model" try to end its thinking at known positions; `seconds_per_token` simulates engine time for
-scheduling benchmarks. Nothing measured on it says anything about a real model: real features are
+scheduling benchmarks. Faults can be injected for reliability tests: `hang_on` hangs a generate call whose
+prompt holds that text (a hung engine), `oom_above` raises a CUDA-style out-of-memory error for batches of
+more sequences, and `memory_per_sequence_mb` really allocates that much per sequence of a batch (with
+`memory_limit_mb` capping the actor process's address space at what it holds plus that much, so a large
+batch really runs out of memory).
+Nothing measured on it says anything about a real model: real features are
 proven on the `hf` engine with SmolLM2.
 """
 
@@ -11,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +45,10 @@ class FakeEngine(Engine):
         answer: str | None = None,
         dtype: str = "none",
         tensor_parallel: int = 1,
+        hang_on: str | None = None,
+        oom_above: int | None = None,
+        memory_per_sequence_mb: int = 0,
+        memory_limit_mb: int | None = None,
     ) -> None:
         self.model = model
         self.dtype = dtype
@@ -49,6 +60,10 @@ class FakeEngine(Engine):
         self.answer = answer  # fixed greedy answer text; default derives digits from the prompt
         self.generated_tokens = 0
         self.calls = 0
+        self.hang_on = hang_on.encode() if hang_on else None
+        self.oom_above = oom_above
+        self.memory_per_sequence_mb = memory_per_sequence_mb
+        self.memory_limit_mb = memory_limit_mb
 
     @property
     def info(self) -> EngineInfo:
@@ -72,7 +87,24 @@ class FakeEngine(Engine):
 
     def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         self.calls += 1
+        self._inject_faults(requests)
         return [self._one(r) for r in requests]
+
+    def _inject_faults(self, requests: Sequence[GenerationRequest]) -> None:
+        prompts = [bytes(t for t in r.prompt_ids if t < 256) for r in requests]
+        if self.hang_on is not None and any(self.hang_on in prompt for prompt in prompts):
+            while True:  # hung, as an engine stuck in a collective or a driver call: only killing the actor ends it
+                time.sleep(1.0)
+        if self.oom_above is not None and len(requests) > self.oom_above:
+            raise OutOfMemoryError(
+                f"CUDA out of memory. Tried to allocate {len(requests)} sequences' KV cache (the fake engine's "
+                f"oom_above={self.oom_above})"
+            )
+        if self.memory_limit_mb is not None:
+            _limit_address_space(self.memory_limit_mb)
+        if self.memory_per_sequence_mb:
+            working = np.ones(len(requests) * self.memory_per_sequence_mb * 2**20, dtype=np.uint8)  # touched: real
+            del working
 
     def _one(self, request: GenerationRequest) -> Generation:
         out: list[int] = []
@@ -118,6 +150,18 @@ class FakeEngine(Engine):
             close_lp = np.array([log_mass(_logprobs(base, int(leaf)), trie.closing) for leaf in trie.leaves])
             out.append(TrieScores(node_lp, close_lp))
         return out
+
+
+class OutOfMemoryError(RuntimeError):
+    """What torch raises when CUDA memory runs out (torch.OutOfMemoryError is a RuntimeError too)."""
+
+
+def _limit_address_space(megabytes: int) -> None:
+    """Cap this process's address space at what it maps now plus `megabytes`: a larger allocation then really
+    fails with MemoryError, as on a node whose memory is spent."""
+    pages = int(Path("/proc/self/statm").read_text().split()[0])
+    now = pages * os.sysconf("SC_PAGE_SIZE")
+    resource.setrlimit(resource.RLIMIT_AS, (now + megabytes * 2**20, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
 
 def _logprobs(base: int, node: int) -> np.ndarray:

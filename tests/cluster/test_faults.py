@@ -1,0 +1,199 @@
+"""Faults injected for real on a two-node Ray cluster (tests/cluster/two_nodes.py), each followed by a check
+that the store is exact: every expected row once, and equal to a run without faults.
+
+The engine is the `fake` double, slowed to ~2 s a unit so that there is a mid-sweep to hit; the head node has
+room for one actor, the worker node for two. How many faults each test injects is set by environment variables
+so that `make soak` can run them longer (TTSCALE_SOAK_DRIVER_KILLS, TTSCALE_SOAK_ACTOR_KILLS,
+TTSCALE_SOAK_NODE_LOSSES); figures go to TTSCALE_RELIABILITY_FIGURES (see tests/reliability_figures.py).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from reliability_figures import record_fault
+
+from ttscale.store import ResultStore
+
+pytestmark = pytest.mark.ray
+psutil = pytest.importorskip("psutil")
+
+from two_nodes import TwoNodeCluster  # noqa: E402 (needs psutil)
+
+DRIVER_KILLS = int(os.environ.get("TTSCALE_SOAK_DRIVER_KILLS", "20"))
+ACTOR_KILLS = int(os.environ.get("TTSCALE_SOAK_ACTOR_KILLS", "6"))
+NODE_LOSSES = int(os.environ.get("TTSCALE_SOAK_NODE_LOSSES", "1"))
+SEEDS, BUDGETS = 2, [8, 16]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    nodes = TwoNodeCluster(head_cpus=1, worker_cpus=2)
+    try:
+        yield nodes.start()
+    finally:
+        nodes.stop()
+
+
+def write_sweep(where: Path, problems: int, *, max_attempts: int = 3) -> Path:
+    sweep = {
+        "name": "faults", "output_dir": str(where / "results"),
+        "models": [{"name": "fake", "engine": "fake", "device": "cpu", "threads": 1, "replicas": 3,
+                    "engine_options": {"seconds_per_token": 0.04}}],
+        "datasets": [{"name": "demo-arith", "limit": problems}], "budgets": BUDGETS, "seeds": SEEDS,
+        "problems_per_unit": 1, "max_attempts": max_attempts,
+    }  # fmt: skip
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+def start_driver(cluster: TwoNodeCluster, path: Path) -> subprocess.Popen:
+    """`ttscale sweep` on the cluster, its output appended to driver.log beside the sweep file."""
+    with open(path.parent / "driver.log", "a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ttscale.cli", "sweep", str(path), "--address", cluster.address],
+            env=cluster.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def finish(driver: subprocess.Popen, path: Path, timeout: float = 300) -> str:
+    """Wait for the driver to end; its log."""
+    try:
+        driver.wait(timeout=timeout)
+    finally:
+        driver.kill()
+    return (path.parent / "driver.log").read_text()[-3000:]
+
+
+def sweep(cluster: TwoNodeCluster, path: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "ttscale.cli", "sweep", str(path), "--address", cluster.address]
+    return subprocess.run(cmd, env=cluster.env, capture_output=True, text=True, timeout=timeout)
+
+
+def rows(results: Path):
+    """Every stored row in key order, without its timings; asserts each shard reads and no row is twice."""
+    store = ResultStore(results)
+    table = store.read_table().sort_by([("cell_id", "ascending"), ("problem_id", "ascending")])
+    assert not (results / "corrupt").exists(), "a shard was unreadable"
+    keys = list(zip(table.column("cell_id").to_pylist(), table.column("problem_id").to_pylist(), strict=True))
+    assert len(keys) == len(set(keys)), "duplicate rows"
+    return table.drop_columns([c for c in table.column_names if c.endswith("_seconds") or c == "created_at"])
+
+
+_references: dict[int, object] = {}
+
+
+def reference(cluster: TwoNodeCluster, tmp_path_factory, problems: int):
+    """The rows of the same sweep run on the cluster with no fault (the fake engine is deterministic)."""
+    if problems not in _references:
+        path = write_sweep(tmp_path_factory.mktemp("reference"), problems)
+        done = sweep(cluster, path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        _references[problems] = rows(path.parent / "results")
+    return _references[problems]
+
+
+def exact(results: Path, expected) -> tuple[int, int]:
+    """(rows lost, duplicate rows) against the reference, asserting the store equals it."""
+    got = rows(results)
+    assert got.num_rows == expected.num_rows and got.equals(expected)
+    return 0, 0
+
+
+def wait_for_event(results: Path, event: str, count: int = 1, timeout: float = 120) -> list[dict]:
+    end = time.time() + timeout
+    while time.time() < end:
+        found = [e for e in ResultStore(results).events() if e["event"] == event]
+        if len(found) >= count:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"no {count} {event!r} events within {timeout} s")
+
+
+def test_a_lost_worker_node_is_survived(cluster, tmp_path, tmp_path_factory):
+    problems = 12
+    expected = reference(cluster, tmp_path_factory, problems)
+    recoveries = []
+    for loss in range(NODE_LOSSES):
+        where = tmp_path / f"loss-{loss}"
+        path = write_sweep(where, problems)
+        results = where / "results"
+        driver = start_driver(cluster, path)
+        try:
+            wait_for_event(results, "done", 2)  # all three actors are busy, two of them on the worker node
+            lost_at = cluster.lose_worker()
+        finally:
+            log = finish(driver, path)
+        assert driver.returncode == 0, log
+        events = ResultStore(results).events()
+        lost = [e for e in events if e["event"] in ("failed", "requeued") and e["time"] >= lost_at]
+        assert lost, "no unit was running on the lost node"
+        redone = {e["unit"] for e in lost}
+        finished = max(e["time"] for e in events if e["event"] == "done" and e["unit"] in redone)
+        recoveries.append(finished - lost_at)
+        exact(results, expected)
+        cluster.join_worker()  # the node comes back for the next test
+    record_fault(
+        "worker node lost", injected=NODE_LOSSES, survived=NODE_LOSSES, rows_lost=0, duplicates=0,
+        recover_s=[round(r, 2) for r in recoveries],
+    )  # fmt: skip
+
+
+def test_actors_killed_at_random_while_they_work(cluster, tmp_path, tmp_path_factory):
+    problems = 12
+    expected = reference(cluster, tmp_path_factory, problems)
+    path = write_sweep(tmp_path, problems, max_attempts=ACTOR_KILLS + 3)  # every kill may hit one unit
+    rng = random.Random(12)
+    driver = start_driver(cluster, path)
+    kills = 0
+    try:
+        wait_for_event(tmp_path / "results", "dispatch")
+        while kills < ACTOR_KILLS and driver.poll() is None:
+            time.sleep(rng.uniform(0.3, 2.0))
+            actors = cluster.engine_actors()
+            if actors:
+                rng.choice(actors).send_signal(signal.SIGKILL)
+                kills += 1
+    finally:
+        log = finish(driver, path)
+    if driver.returncode != 0:  # units out of attempts: the rerun finishes them, as a user would
+        assert "failed" in log, log
+        again = sweep(cluster, path)
+        assert again.returncode == 0, again.stderr[-3000:]
+    assert kills >= min(ACTOR_KILLS, 3), f"only {kills} actors were killed before the sweep ended"
+    exact(tmp_path / "results", expected)
+    record_fault("actor killed", injected=kills, survived=kills, rows_lost=0, duplicates=0)
+
+
+def test_the_driver_killed_at_random_moments_then_rerun(cluster, tmp_path, tmp_path_factory):
+    problems = 30
+    expected = reference(cluster, tmp_path_factory, problems)
+    path = write_sweep(tmp_path, problems)
+    rng = random.Random(20)
+    mid_sweep = 0
+    for _ in range(DRIVER_KILLS):
+        driver = start_driver(cluster, path)
+        time.sleep(rng.uniform(0.5, 8.0))
+        mid_sweep += driver.poll() is None
+        driver.kill()
+        driver.wait(timeout=60)
+    final = sweep(cluster, path)
+    assert final.returncode == 0, final.stderr[-3000:]
+    exact(tmp_path / "results", expected)
+    assert mid_sweep >= DRIVER_KILLS // 2
+    assert not list((tmp_path / "results" / "tmp").glob(".*"))  # half-written files of killed drivers are gone
+    runs = len(ResultStore(tmp_path / "results").manifest()["runs"])
+    record_fault(
+        "driver SIGKILL", injected=DRIVER_KILLS, survived=DRIVER_KILLS, mid_sweep=mid_sweep, rows_lost=0,
+        duplicates=0, runs=runs,
+    )  # fmt: skip
