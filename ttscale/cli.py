@@ -116,7 +116,8 @@ def plan(
         from ttscale.sweeps.spec import load_sweep
 
         loaded = load_sweep(sweep)
-        resolved = resolve(loaded, ResultStore(loaded.spec.output_dir).done_keys())
+        with _warnings_as_lines():  # skipped bad dataset rows, an unreadable shard: one line each
+            resolved = resolve(loaded, ResultStore(loaded.spec.output_dir).done_keys())
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     if as_json:

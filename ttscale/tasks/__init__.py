@@ -16,6 +16,7 @@ from ttscale.tasks.prompts import DEFAULT_INSTRUCTIONS
 from ttscale.tasks.solution_sets import SolutionSet, declared, solution_set_named
 from ttscale.tasks.sources import Source, file_source, looks_like_path, read_rows
 from ttscale.tasks.spec import DatasetTask, TaskSpec, bind
+from ttscale.tasks.validation import BadRowPolicy, RowReport, check_policy
 
 __all__ = [
     "AnswerFormat",
@@ -23,6 +24,7 @@ __all__ = [
     "Grade",
     "Problem",
     "PromptedProblem",
+    "RowReport",
     "SolutionSet",
     "Task",
     "TaskSpec",
@@ -52,13 +54,17 @@ def get_task(
     columns: Mapping[str, str] | None = None,
     answer_format: AnswerFormat | None = None,
     solution_set: str | Sequence[str] | None = None,
+    bad_rows: BadRowPolicy = "refuse",
 ) -> DatasetTask:
     """A task from a registered name (read from a local copy at `path` if given), a hub id or a file.
 
     `columns` maps "question", "answer" and optionally "choices" and "id" to a file's own column names;
     `answer_format` and `solution_set` override the defaults; a set is a name ("letters-4", "int-000-999",
     "none"...) or the dataset's own list of answers (scored as declared, e.g. ["yes", "no", "maybe"]).
+    `bad_rows` ("refuse" or "skip") says what `load` does with rows that are empty, ungradable, repeated or
+    undecodable: refuse the dataset in one line, or drop them with a warning.
     """
+    policy = check_policy(bad_rows)
     if name_or_path in REGISTRY:
         spec = REGISTRY[name_or_path]
         task = bind(spec, file_source(path) if path is not None else spec.source(), columns)
@@ -69,7 +75,7 @@ def get_task(
         )
     else:
         task = _ad_hoc(name_or_path, columns)
-    return _override(task, answer_format, solution_set)
+    return replace(_override(task, answer_format, solution_set), bad_rows=policy)
 
 
 def _ad_hoc(name: str, columns: Mapping[str, str] | None) -> DatasetTask:
@@ -83,8 +89,7 @@ def _ad_hoc(name: str, columns: Mapping[str, str] | None) -> DatasetTask:
             f"Unknown dataset '{name}'. Known: {', '.join(REGISTRY)}; "
             "or give a hub id (org/name) or a .jsonl/.parquet path."
         )
-    _, found = read_rows(source)
-    layout = layout_for(found, columns, source.describe())
+    layout = layout_for(read_rows(source).columns, columns, source.describe())
     fmt: AnswerFormat = "choice" if layout.choices else "math"
     spec = TaskSpec(name=name, version=AD_HOC_VERSION, answer_format=fmt)
     return bind(spec, source, columns)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ttscale.errors import TaskError
 from ttscale.tasks.base import Problem
+from ttscale.tasks.sources import RowTable, UnreadableRow
+from ttscale.tasks.validation import BadRow, RowProblem, has_surrogates
 
 COLUMN_KEYS = ("question", "answer", "choices", "id")
 ID_COLUMNS = ("id", "unique_id", "idx", "Record ID")  # the first one present names each problem
@@ -72,38 +74,58 @@ def _mapped_layout(columns: Collection[str], column_map: Mapping[str, str], sour
     return Layout("columns", column_map["question"], column_map["answer"], choices, column_map.get("id"))
 
 
-def rows_to_problems(rows: Sequence[Mapping[str, Any]], layout: Layout, source: str) -> list[Problem]:
-    """Problems in row order, with ids from the id column or derived from the content; duplicate ids raise."""
-    problems = [_problem(row, layout, n, source) for n, row in enumerate(rows)]
-    return unique_ids(_derive_missing_ids(problems), source)
+def rows_to_problems(
+    table: RowTable, layout: Layout, source: str, check_gold: Callable[[str], str | None] = lambda gold: None
+) -> tuple[list[Problem], list[BadRow]]:
+    """Problems in row order, with ids from the id column or derived from the content, and the bad rows left
+    out: undecodable, an empty question, a missing gold or one `check_gold` says why it cannot grade, bad
+    options, an id already used by an earlier row."""
+    problems, wheres, bad = [], [], []
+    for n, row in enumerate(table.rows):
+        try:
+            if isinstance(row, UnreadableRow):
+                raise RowProblem(row.kind, row.detail)
+            problems.append(_problem(row, layout, check_gold))
+            wheres.append((n, table.where(n)))
+        except RowProblem as exc:
+            bad.append(BadRow(exc.kind, table.where(n), exc.detail, n))
+    kept, duplicates = _drop_duplicate_ids(_derive_missing_ids(problems), wheres)
+    return kept, sorted(bad + duplicates, key=lambda b: b.index)
 
 
-def _problem(row: Mapping[str, Any], layout: Layout, n: int, source: str) -> Problem:
-    where = f"row {n} of {source}"
-    question = _text(row.get(layout.question), f"{where}: column '{layout.question}'")
-    raw_id = row.get(layout.id) if layout.id else None
+def _problem(row: Mapping[str, Any], layout: Layout, check_gold: Callable[[str], str | None]) -> Problem:
+    """One row as a Problem; a bad row raises RowProblem naming its kind."""
+    question = _text(row.get(layout.question), f"column '{layout.question}'", "empty_question")
+    raw_id = _id_text(row.get(layout.id) if layout.id else None)
     meta = _meta(row, layout)
     if not layout.choices:
-        gold = _text(row.get(layout.answer or ""), f"{where}: column '{layout.answer}'")
+        gold = _text(row.get(layout.answer or ""), f"column '{layout.answer}'", "bad_gold")
         gold = gsm8k_gold(gold) if layout.gsm8k else gold
-        return Problem(_id_text(raw_id), question, gold, meta=meta)
-    choices = _choices(row, layout, where)
-    index = 0 if layout.answer is None else choice_index(row.get(layout.answer), choices, where)
-    return Problem(_id_text(raw_id), question, choices[index], choices, index, meta)
+        if not gold:
+            raise RowProblem("bad_gold", f"column '{layout.answer}' has no number after '####'")
+        if (why := check_gold(gold)) is not None:
+            raise RowProblem("bad_gold", why)
+        return Problem(raw_id, question, gold, meta=meta)
+    choices = _choices(row, layout)
+    try:
+        index = 0 if layout.answer is None else choice_index(row.get(layout.answer), choices, "the row")
+    except TaskError as exc:
+        raise RowProblem("bad_gold", str(exc).removeprefix("the row: ").rstrip(".")) from None
+    return Problem(raw_id, question, choices[index], choices, index, meta)
 
 
-def _choices(row: Mapping[str, Any], layout: Layout, where: str) -> tuple[str, ...]:
+def _choices(row: Mapping[str, Any], layout: Layout) -> tuple[str, ...]:
     if len(layout.choices) == 1:
         value = row.get(layout.choices[0])
         values = value.tolist() if hasattr(value, "tolist") else value  # parquet list cells: numpy arrays
         if not isinstance(values, list | tuple):
             column = layout.choices[0]
-            raise TaskError(f"{where}: column '{column}' must hold a list of options, got {value!r:.80}.")
+            raise RowProblem("bad_options", f"column '{column}' must hold a list of options, got {value!r:.80}")
     else:
         values = [row.get(c) for c in layout.choices]
-    choices = tuple(_text(v, f"{where}: an option") for v in values)
+    choices = tuple(_text(v, "an option", "bad_options") for v in values)
     if len(choices) < 2:
-        raise TaskError(f"{where}: a choice question needs at least 2 options, got {len(choices)}.")
+        raise RowProblem("bad_options", f"a choice question needs at least 2 options, got {len(choices)}")
     return choices
 
 
@@ -167,15 +189,34 @@ def unique_ids(problems: list[Problem], source: str) -> list[Problem]:
     return problems
 
 
-def _text(value: Any, where: str) -> str:
+def _drop_duplicate_ids(problems: list[Problem], wheres: list[tuple[int, str]]) -> tuple[list[Problem], list[BadRow]]:
+    """The first row with each id is kept; a later row with the same id is a bad row naming the first."""
+    first: dict[str, str] = {}
+    kept, bad = [], []
+    for p, (n, where) in zip(problems, wheres, strict=True):
+        if p.id in first:
+            bad.append(BadRow("duplicate_id", where, f"duplicate problem id '{p.id:.80}' (first on {first[p.id]})", n))
+            continue
+        first[p.id] = where
+        kept.append(p)
+    return kept, bad
+
+
+def _text(value: Any, what: str, kind: str) -> str:
+    """A cell as stripped text; empty raises RowProblem of `kind`, a lone surrogate is invalid UTF-8."""
     text = "" if value is None else str(value).strip()
     if not text:
-        raise TaskError(f"{where} is empty.")
+        raise RowProblem(kind, f"{what} is {'missing' if value is None else 'empty'}")
+    if has_surrogates(text):
+        raise RowProblem("invalid_utf8", f"{what} holds a lone surrogate (not valid UTF-8)")
     return text
 
 
 def _id_text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
+    text = "" if value is None else str(value).strip()
+    if has_surrogates(text):
+        raise RowProblem("invalid_utf8", "the id holds a lone surrogate (not valid UTF-8)")
+    return text
 
 
 def _meta(row: Mapping[str, Any], layout: Layout) -> dict[str, str]:
@@ -183,5 +224,8 @@ def _meta(row: Mapping[str, Any], layout: Layout) -> dict[str, str]:
     return {
         k: str(v)
         for k, v in row.items()
-        if k not in used and isinstance(v, str | int | float) and len(str(v)) <= _META_MAX_CHARS
+        if k not in used
+        and isinstance(v, str | int | float)
+        and len(str(v)) <= _META_MAX_CHARS
+        and not has_surrogates(str(v))
     }

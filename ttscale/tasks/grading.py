@@ -1,9 +1,11 @@
 """Discrete correctness (METHOD.md §4): extract the forced `\\boxed{` answer, grade it, join golds by id.
 
+Time is bounded per answer. math-verify bounds each parse and comparison with `signal.alarm`, which only works
+in the main thread; off it (Ray threaded actors, thread pools) the sympy work runs in a child process
+(`_isolated.py`) that is killed and replaced when an answer overruns `ANSWER_LIMIT_S`. Answers longer than
+`MAX_ANSWER_CHARS` are refused (an `error`, not a wrong answer).
+
 Known issues:
-- math-verify bounds its work with `signal.alarm`, which only works in the main thread. Off the main
-  thread (Ray threaded actors, thread pools) grading runs without a timeout; answers longer than
-  `MAX_ANSWER_CHARS` are refused (an `error`, not a wrong answer) so a pathological one cannot hang a worker.
 - math-verify reads `1,000` as one thousand, `1,2` as the set {1, 2}; `204.` does not parse as 204.
 """
 
@@ -15,13 +17,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ttscale.errors import TaskError
+from ttscale.tasks._isolated import IsolatedGrader
 from ttscale.tasks.base import Grade, Problem
 from ttscale.tasks.solution_sets import canonical_letter, parse_int
 
 if TYPE_CHECKING:
     from ttscale.tasks.base import Task
 
-TIMEOUT_S = 5  # math-verify's own default, per parse and per comparison (main thread only)
+TIMEOUT_S = 1  # seconds per math-verify parse and per comparison (signal.alarm: whole seconds, main thread)
+ANSWER_LIMIT_S = 4.0  # off the main thread: the child grading one answer is killed after this long
 MAX_ANSWER_CHARS = 2000  # forced answers are ~16 tokens; anything this long is not an answer
 
 
@@ -56,10 +60,10 @@ def complete_on_its_own(answer: str | None, answer_format: str) -> bool:
         return True
     if answer_format == "choice":
         return canonical_letter(answer) is not None
-    return len(answer) <= MAX_ANSWER_CHARS and _braces_balanced(answer) and _parses_whole(answer)
+    return len(answer) <= MAX_ANSWER_CHARS and braces_balanced(answer) and _parses_whole(answer)
 
 
-def _braces_balanced(text: str) -> bool:
+def braces_balanced(text: str) -> bool:
     """Every unescaped `{` closed by a later `}`, and no `}` without its `{`."""
     depth, i = 0, 0
     while i < len(text):
@@ -74,12 +78,26 @@ def _braces_balanced(text: str) -> bool:
 
 
 def _parses_whole(latex: str) -> bool:
-    """The strict LaTeX parser math-verify is built on reads all of `latex` (it fails on a trailing operator)."""
+    """The strict LaTeX parser math-verify is built on reads all of `latex` (it fails on a trailing operator).
+
+    One that takes longer than TIMEOUT_S (`9^{9^{9^{9}}}` is evaluated) counts as not parsing."""
+    if not _on_main_thread():
+        try:
+            return bool(_isolated().call("parses_whole_here", [latex], ANSWER_LIMIT_S))
+        except Exception:  # Overran, or the child failed
+            return False
+    return parses_whole_here(latex)
+
+
+def parses_whole_here(latex: str) -> bool:
+    """`_parses_whole` in this process (main thread: bounded by math-verify's signal timeout)."""
     from latex2sympy2_extended import latex2sympy
+    from math_verify.errors import TimeoutException
+    from math_verify.utils import timeout
 
     try:
-        latex2sympy(latex)
-    except Exception:
+        timeout(timeout_seconds=TIMEOUT_S)(latex2sympy)(latex)
+    except (Exception, TimeoutException):
         return False
     return True
 
@@ -103,6 +121,22 @@ def grade_math(answer: str | None, gold: str) -> Grade:
         return Grade(None, False)
     if len(answer) > MAX_ANSWER_CHARS:
         return Grade(answer, None, error=f"answer longer than {MAX_ANSWER_CHARS} characters; not graded")
+    if not _on_main_thread():  # no signal timeout here: grade in the child process, which can be killed
+        try:
+            correct, error = _isolated().call("math_outcome", [answer, gold], ANSWER_LIMIT_S)
+        except Exception as exc:  # Overran, or the child failed
+            return Grade(answer, None, error=f"math-verify {type(exc).__name__}: {exc}"[:300])
+        return Grade(answer, correct, error=error)
+    return _grade_math_here(answer, gold)
+
+
+def math_outcome(answer: str, gold: str) -> list[Any]:
+    """[correct, error] of `grade_math` in this process: what the grading child sends back."""
+    grade = _grade_math_here(answer, gold)
+    return [grade.correct, grade.error]
+
+
+def _grade_math_here(answer: str, gold: str) -> Grade:
     from math_verify.errors import TimeoutException
 
     try:
@@ -133,7 +167,17 @@ def _parse_gold(gold: str, timeout: int | None) -> tuple[Any, ...]:
 
 def _timeout_s() -> int | None:
     """math-verify's signal-based timeout raises off the main thread; there, run without one."""
-    return TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+    return TIMEOUT_S if _on_main_thread() else None
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@lru_cache(maxsize=1)
+def _isolated() -> IsolatedGrader:
+    """The grading child of this process, started on first use off the main thread."""
+    return IsolatedGrader()
 
 
 @lru_cache(maxsize=1)

@@ -14,8 +14,10 @@ SetKind = Literal["letters", "integers", "declared"]
 _INT_RE = re.compile(r"[+-]?\d+")
 _LETTER_WRAPPERS = re.compile(r"^\\(?:text|textbf|textrm|texttt|textit|mathrm|mathbf|mathit)\s*\{(.*)\}$")
 _LETTER_RE = re.compile(r"^\(?\s*([A-Za-z])\s*(?:\)|\.|:)?$")
-_INT_NAME_RE = re.compile(r"^int-(\d+)-(\d+)$")
+_INT_NAME_RE = re.compile(r"^int-(\d{1,18})-(\d{1,18})$")
 _LETTERS_NAME_RE = re.compile(r"^letters-(\d+)$")
+MAX_LETTER_CHARS = 100  # a letter answer, however wrapped, is shorter than this
+MAX_INTEGERS = 1_000_000  # candidates in an integer set: each is scored, so a bigger set is a typo
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,21 @@ class SolutionSet:
         return self._index.get(answer.strip())
 
 
+MAX_INT_DIGITS = 1000  # longer digit strings are not answers (and Python refuses to parse past 4300 digits)
+
+
 def parse_int(text: str) -> int | None:
-    """The integer a plain decimal string denotes ("007" -> 7), or None; never strips other characters."""
+    """The integer a plain decimal string denotes ("007" -> 7), or None; never strips other characters.
+
+    More than MAX_INT_DIGITS digits is None: no gold is that long, and it is graded like any non-integer."""
     text = text.strip()
-    return int(text) if _INT_RE.fullmatch(text) else None
+    return int(text) if len(text) <= MAX_INT_DIGITS + 1 and _INT_RE.fullmatch(text) else None
 
 
 def canonical_letter(text: str) -> str | None:
     """The uppercase letter in `A`, `(A)`, `A)`, `A.`, `\\text{A}`, `\\textbf{(a)}`, `$A$`..., else None."""
+    if len(text) > MAX_LETTER_CHARS:  # `\\textbf{(A)}` is 13 characters; a long text is no letter
+        return None
     text = text.strip().strip("$").strip()
     while (match := _LETTER_WRAPPERS.match(text)) is not None:
         text = match.group(1).strip()
@@ -80,6 +89,8 @@ def integers(lo: int, hi: int, width: int | None = None) -> SolutionSet:
     """The integers lo..hi as decimals, zero-padded to `width` if given: "int-000-999" or "int-0-999"."""
     if lo > hi or (width is not None and (lo < 0 or width < len(str(hi)))):
         raise TaskError(f"Got lo={lo}, hi={hi}, width={width}: need lo <= hi, lo >= 0 and hi fitting width.")
+    if hi - lo + 1 > MAX_INTEGERS:
+        raise TaskError(f"Got lo={lo}, hi={hi}: an integer solution set holds at most {MAX_INTEGERS} values.")
     fmt = "{:d}" if width is None else f"{{:0{width}d}}"
     candidates = tuple(fmt.format(v) for v in range(lo, hi + 1))
     name = f"int-{candidates[0]}-{candidates[-1]}"
@@ -98,7 +109,7 @@ def solution_set_named(name: str) -> SolutionSet | None:
     """The set a name gives: "letters-N", "int-LO-HI" (zero padding in LO sets the width) or "none"."""
     if name == "none":
         return None
-    if match := _LETTERS_NAME_RE.match(name):
+    if (match := _LETTERS_NAME_RE.match(name)) and len(match[1]) <= 3:
         return letters(int(match.group(1)))
     match = _INT_NAME_RE.match(name)
     if match and (solutions := integers(int(match[1]), int(match[2]), _width(match[1]))).name == name:

@@ -58,48 +58,121 @@ def file_source(path: str) -> Source:
     return Source("file", path)
 
 
-def read_rows(source: Source) -> tuple[tuple[Row, ...], tuple[str, ...]]:
+@dataclass(frozen=True)
+class RowTable:
+    """A source's rows in stored order (a JSONL line that cannot be decoded is an UnreadableRow), the column
+    names seen, and for JSONL the line number of each row, so messages can point at it."""
+
+    rows: tuple[Row | UnreadableRow, ...]
+    columns: tuple[str, ...]
+    lines: tuple[int, ...] | None = None  # 1-based line per row (JSONL); None: rows are named by position
+
+    def where(self, n: int) -> str:
+        """How a message names row `n`: `line 12` in a JSONL file, else `row 11` (0-based, as stored)."""
+        return f"line {self.lines[n]}" if self.lines is not None else f"row {n}"
+
+
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A stored row that could not be decoded (invalid UTF-8, invalid JSON): that row's problem, not the file's."""
+
+    kind: str  # a validation.KINDS key
+    detail: str
+
+
+def read_rows(source: Source) -> RowTable:
     """All rows of a file or hub source in their stored order, and the column names seen."""
     if source.kind == "file":
-        stat = Path(source.location).stat()
-        return _read_file(str(Path(source.location).resolve()), stat.st_mtime_ns, stat.st_size)
+        try:
+            stat = Path(source.location).stat()
+            return _read_file(str(Path(source.location).resolve()), stat.st_mtime_ns, stat.st_size)
+        except OSError as exc:  # unreadable, a directory, removed meanwhile
+            why = exc.strerror or type(exc).__name__
+            raise TaskError(f"Cannot read {source.describe()}: {why}. Give a readable data file.") from None
     return _read_hub(source.location, source.config, source.split)
 
 
 @lru_cache(maxsize=16)
-def _read_file(path: str, mtime_ns: int, size: int) -> tuple[tuple[Row, ...], tuple[str, ...]]:
+def _read_file(path: str, mtime_ns: int, size: int) -> RowTable:
     """Cached per (path, mtime, size): a file edited in place is read again."""
     if path.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        rows = pq.read_table(path).to_pylist()
-    elif path.endswith(".jsonl"):
-        lines = Path(path).read_text().splitlines()
-        rows = [_json(line, path, n) for n, line in enumerate(lines) if line.strip()]
-    else:
-        rows = _json(Path(path).read_text(), path, None)
+        return _with_columns(_parquet_rows(path), f"'{path}'")
+    if path.endswith(".jsonl"):
+        return _jsonl_rows(path)
+    try:
+        rows = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TaskError(f"'{path}' is not valid UTF-8 (byte {exc.start}). Save it as UTF-8.") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise TaskError(f"Invalid JSON in '{path}': {why}. Fix the file.") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise TaskError(f"'{path}' must hold a list of objects (one per problem).")
-    return _with_columns(rows, path)
+    return _with_columns(rows, f"'{path}'")
 
 
-def _json(text: str, path: str, line: int | None) -> Any:
+def _jsonl_rows(path: str) -> RowTable:
+    """One row per non-blank line; a line that is not UTF-8 or not a JSON object is that row's problem."""
+    rows: list[Row | UnreadableRow] = []
+    lines: list[int] = []
+    for n, raw in enumerate(Path(path).read_bytes().split(b"\n"), start=1):
+        if raw.strip():
+            rows.append(_jsonl_row(raw))
+            lines.append(n)
+    return _with_columns(rows, f"'{path}'", tuple(lines))
+
+
+def _jsonl_row(raw: bytes) -> Row | UnreadableRow:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {line + 1} of '{path}'" if line is not None else f"'{path}'"
-        raise TaskError(f"Invalid JSON on {where}: {exc.msg}.") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return UnreadableRow("invalid_utf8", f"not valid UTF-8 (byte {exc.start} of the line)")
+    try:
+        row = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        return UnreadableRow("invalid_json", f"invalid JSON ({why})")
+    if not isinstance(row, dict):
+        return UnreadableRow("invalid_json", f"a JSON {type(row).__name__}, not an object")
+    return row
 
 
-def _with_columns(rows: list[Row], where: str) -> tuple[tuple[Row, ...], tuple[str, ...]]:
+def _parquet_rows(path: str) -> list[Row | UnreadableRow]:
+    """Rows of a Parquet file; a row whose strings are not UTF-8 becomes an UnreadableRow, not a crash."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise TaskError(f"Cannot read '{path}' as Parquet: {_first_line(exc)}. Give a valid Parquet file.") from None
+    try:
+        return [_decoded(row) for row in table.to_pylist()]
+    except UnicodeDecodeError:  # some row holds invalid UTF-8: find it, keep the others
+        return [_parquet_row(table, n) for n in range(table.num_rows)]
+
+
+def _parquet_row(table: Any, n: int) -> Row | UnreadableRow:
+    try:
+        return _decoded(table.slice(n, 1).to_pylist()[0])
+    except UnicodeDecodeError as exc:
+        return UnreadableRow("invalid_utf8", f"a string is not valid UTF-8 (byte {exc.start})")
+
+
+def _decoded(row: Row) -> Row:
+    """Binary cells decoded as UTF-8 text (a failure is the row's problem, raised as UnicodeDecodeError)."""
+    return {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in row.items()}
+
+
+def _with_columns(rows: list, where: str, lines: tuple[int, ...] | None = None) -> RowTable:
     if not rows:
         raise TaskError(f"{where} has no rows.")
-    columns = dict.fromkeys(k for row in rows for k in row)
-    return tuple(rows), tuple(columns)
+    columns = dict.fromkeys(k for row in rows if isinstance(row, dict) for k in row)
+    return RowTable(tuple(rows), tuple(columns), lines)
 
 
 @lru_cache(maxsize=16)
-def _read_hub(hub_id: str, config: str | None, split: str | None) -> tuple[tuple[Row, ...], tuple[str, ...]]:
+def _read_hub(hub_id: str, config: str | None, split: str | None) -> RowTable:
     """Rows from `datasets.load_dataset`, imported here so that importing ttscale.tasks stays light."""
     _check_hub_reachable(hub_id)
     try:

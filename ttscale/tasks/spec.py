@@ -11,6 +11,7 @@ from ttscale.errors import TaskError
 from ttscale.tasks.base import AnswerFormat, Grade, Problem, PromptedProblem
 from ttscale.tasks.formats import layout_for, rows_to_problems, unique_ids
 from ttscale.tasks.grading import (
+    braces_balanced,
     complete_on_its_own,
     extract_boxed_answer,
     grade_choice,
@@ -18,8 +19,9 @@ from ttscale.tasks.grading import (
     grade_math,
 )
 from ttscale.tasks.prompts import DEFAULT_INSTRUCTIONS, PROMPT_VERSION, prompt_problem
-from ttscale.tasks.solution_sets import SolutionSet, letters
+from ttscale.tasks.solution_sets import SolutionSet, letters, parse_int
 from ttscale.tasks.sources import Source, read_rows
+from ttscale.tasks.validation import BadRowPolicy, RowReport, apply_policy
 
 MAX_LETTERS = 26  # choice grading without a fixed set accepts any letter A-Z that the gold could be
 
@@ -59,13 +61,22 @@ class DatasetTask:
     solutions: SolutionSet | None = None  # the same set for every problem
     letters_per_problem: bool = False  # choice tasks without a fixed set: letters(len(problem.choices))
     columns: tuple[tuple[str, str], ...] | None = None  # a column map for files that need one
+    bad_rows: BadRowPolicy = "refuse"  # rows with an empty question, a bad gold, a repeated id...: refuse or skip
 
     def load(self, limit: int | None = None) -> list[Problem]:
-        """The dataset's problems in their stored order; the first `limit` of them if given (must be > 0)."""
+        """The dataset's problems in their stored order; the first `limit` of them if given (must be > 0).
+
+        Bad rows anywhere in the dataset refuse it (TaskError), or with `bad_rows="skip"` are dropped with a
+        TtscaleWarning; `load_checked` also returns what was found."""
+        return self.load_checked(limit)[0]
+
+    def load_checked(self, limit: int | None = None) -> tuple[list[Problem], RowReport]:
+        """`load`, plus the RowReport of every row (its `counts` say how many were skipped, per kind)."""
         if limit is not None and limit <= 0:
             raise TaskError(f"Got limit={limit} for dataset '{self.name}': limit must be a positive count.")
-        problems = self._problems()
-        return problems[:limit] if limit is not None else problems
+        problems, report = self._problems()
+        apply_policy(report, self.bad_rows)
+        return (problems[:limit] if limit is not None else problems), report
 
     def prompt(self, problem: Problem, seed: int) -> PromptedProblem:
         """The user message for one (problem, seed); choice options are shuffled per (problem id, seed)."""
@@ -112,18 +123,26 @@ class DatasetTask:
             "columns": dict(self.columns) if self.columns else None,
         }
 
-    def _problems(self) -> list[Problem]:
+    def _problems(self) -> tuple[list[Problem], RowReport]:
+        source = self.source.describe()
         if self.source.generate is not None:
-            problems = unique_ids(list(self.source.generate()), self.source.describe())
-        else:
-            rows, columns = read_rows(self.source)
-            layout = layout_for(columns, dict(self.columns) if self.columns else None, self.source.describe())
-            problems = rows_to_problems(rows, layout, self.source.describe())
-        for problem in problems:
-            self._check_fits(problem)
-        return problems
+            problems = unique_ids(list(self.source.generate()), source)
+            return [self._check_fits(p) for p in problems], RowReport(source, len(problems))
+        table = read_rows(self.source)
+        layout = layout_for(table.columns, dict(self.columns) if self.columns else None, source)
+        problems, bad = rows_to_problems(table, layout, source, self._gold_problem)
+        return [self._check_fits(p) for p in problems], RowReport(source, len(table.rows), tuple(bad))
 
-    def _check_fits(self, problem: Problem) -> None:
+    def _gold_problem(self, gold: str) -> str | None:
+        """Why the gold cannot be graded in this task's format, or None: an integer task needs an integer
+        gold; a math gold needs balanced braces (math-verify itself runs only when grading)."""
+        if self.answer_format == "integer" and parse_int(gold) is None:
+            return f"gold {gold!r:.60} is not an integer"
+        if self.answer_format == "math" and not braces_balanced(gold):
+            return f"gold {gold!r:.60} has unbalanced braces"
+        return None
+
+    def _check_fits(self, problem: Problem) -> Problem:
         if (problem.choices is not None) != (self.answer_format == "choice"):
             kind = "has options" if problem.choices is not None else "has no options"
             raise TaskError(
@@ -136,6 +155,7 @@ class DatasetTask:
                 f"Problem '{problem.id}' has {len(problem.choices)} options but '{self.name}' "
                 f"scores the solution set {self.solutions.name}."
             )
+        return problem
 
 
 def bind(spec: TaskSpec, source: Source, columns: Mapping[str, str] | None = None) -> DatasetTask:
