@@ -8,6 +8,7 @@ CLI calls, and a valid spec is also resolved (datasets loaded, models checked, p
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tempfile
 import time
@@ -27,7 +28,7 @@ from ttscale.sweeps.spec import MAX_YAML_NODES, DatasetSpec, ForcingSpec, ModelS
 
 CASES: Counter[str] = Counter()
 FUZZ = settings(
-    max_examples=1000,
+    max_examples=int(os.environ.get("TTSCALE_FUZZ_EXAMPLES", "1000")),  # make soak raises it
     deadline=2000,  # ms per case: a case that hangs (an alias bomb, a huge range) fails here
     derandomize=True,  # the same cases on every run, so CI is reproducible
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -236,3 +237,13 @@ def test_an_alias_bomb_is_refused_at_once():
 )
 def test_known_bad_files_give_their_line(text, expected):
     assert expected in check(text.encode(), "known")
+
+
+@pytest.mark.parametrize("text", ["!!int ", "!!float ", "seeds: !!int ", "!!bool "])
+def test_empty_typed_scalars_are_one_line(tmp_path, text):
+    """Found at 4000 examples: PyYAML raises IndexError on an empty `!!int`."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    with pytest.raises(TtscaleError) as caught:
+        load_sweep(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)

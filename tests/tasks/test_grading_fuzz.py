@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,7 @@ GOLDS = {
 }
 LIMIT_S = ANSWER_LIMIT_S  # seconds one answer may take, whatever it is
 FUZZ = settings(
-    max_examples=1200,
+    max_examples=int(os.environ.get("TTSCALE_FUZZ_EXAMPLES", "1200")),  # make soak raises it
     deadline=None,  # time is asserted per answer below, with the limit the grader promises
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -344,7 +344,7 @@ def _yaml_data(text: str, path: Path) -> Any:
         raise ConfigError(one_line(_yaml_problem(path, exc))) from None
     except RecursionError:
         raise ConfigError(f"{path}: aliases nest too deeply. Write the sweep out plainly.") from None
-    except (ValueError, OverflowError, TypeError) as exc:  # e.g. an integer of more than 4300 digits
+    except (ValueError, OverflowError, TypeError, LookupError) as exc:  # 4300+ digit ints; PyYAML on `!!int `
         raise ConfigError(
             one_line(f"{path}: a value YAML cannot read ({str(exc).split(';')[0][:100]}). Fix it.")
         ) from None
