@@ -176,24 +176,29 @@ def test_actors_killed_at_random_while_they_work(cluster, tmp_path, tmp_path_fac
 
 
 def test_the_driver_killed_at_random_moments_then_rerun(cluster, tmp_path, tmp_path_factory):
+    """SIGKILL `ttscale sweep` at random moments, rerunning after each, DRIVER_KILLS times in a row; when a
+    rerun finds the sweep finished, the store must be exact, and the kills go on in a fresh results dir."""
     problems = 30
     expected = reference(cluster, tmp_path_factory, problems)
-    path = write_sweep(tmp_path, problems)
     rng = random.Random(20)
-    mid_sweep = 0
-    for _ in range(DRIVER_KILLS):
-        driver = start_driver(cluster, path)
-        time.sleep(rng.uniform(0.5, 8.0))
-        mid_sweep += driver.poll() is None
-        driver.kill()
-        driver.wait(timeout=60)
-    final = sweep(cluster, path)
-    assert final.returncode == 0, final.stderr[-3000:]
-    exact(tmp_path / "results", expected)
-    assert mid_sweep >= DRIVER_KILLS // 2
-    assert not list((tmp_path / "results" / "tmp").glob(".*"))  # half-written files of killed drivers are gone
-    runs = len(ResultStore(tmp_path / "results").manifest()["runs"])
+    kills, sweeps, runs = 0, 0, 0
+    while kills < DRIVER_KILLS:
+        where = tmp_path / f"sweep-{sweeps}"
+        path = write_sweep(where, problems)
+        while kills < DRIVER_KILLS:
+            driver = start_driver(cluster, path)
+            time.sleep(rng.uniform(0.5, 8.0))
+            if driver.poll() is not None:  # it finished the sweep before its kill
+                break
+            driver.kill()
+            driver.wait(timeout=60)
+            kills += 1
+        final = sweep(cluster, path)
+        assert final.returncode == 0, final.stderr[-3000:]
+        exact(where / "results", expected)
+        assert not list((where / "results" / "tmp").glob(".*"))  # half-written files of killed drivers are gone
+        runs += len(ResultStore(where / "results").manifest()["runs"])
+        sweeps += 1
     record_fault(
-        "driver SIGKILL", injected=DRIVER_KILLS, survived=DRIVER_KILLS, mid_sweep=mid_sweep, rows_lost=0,
-        duplicates=0, runs=runs,
+        "driver SIGKILL", injected=kills, survived=kills, rows_lost=0, duplicates=0, sweeps=sweeps, runs=runs
     )  # fmt: skip
