@@ -318,6 +318,39 @@ def analyze(
     console.print(f"report: {report}  (tables: {target}/*.parquet, *.csv)")
 
 
+@app.command()
+def serve(
+    results_dirs: Annotated[list[Path], typer.Argument(metavar="RESULTS_DIR...", help="One or more results dirs.")],
+    host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    address: Annotated[
+        str, typer.Option(help="local: start a Ray instance here (with dashboard); auto or host:port: join a cluster.")
+    ] = "local",
+) -> None:
+    """Explore results in the browser (curves, emergence, each problem's reasoning), live while a sweep writes them."""
+    try:
+        for root in results_dirs:
+            if not root.is_dir():
+                raise ConfigError(f"Got '{root}' for RESULTS_DIR. It is not a directory; give a ttscale results dir.")
+        from ttscale.serve.app import start_explorer, stop_explorer
+        from ttscale.sweeps.placement import connect
+
+        connection = connect(address)
+        url = start_explorer(results_dirs, host=host, port=port, dashboard_url=connection.dashboard_url)
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"explorer: {url}  (Ray dashboard: {connection.dashboard_url or 'none'}); Ctrl-C stops it")
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl-C
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stop_explorer()
+
+
 @contextlib.contextmanager
 def _warnings_as_lines() -> Iterator[None]:
     """ttscale's own warnings, printed as one yellow line each when the block ends; others are shown as usual."""
