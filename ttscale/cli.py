@@ -167,6 +167,10 @@ def sweep(
             min=0,
         ),
     ] = 30.0,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Also start the results explorer (`ttscale serve`) on this Ray instance.")
+    ] = False,
+    serve_port: Annotated[int, typer.Option(min=1, max=65535, help="The explorer's port (on 127.0.0.1).")] = 8000,
 ) -> None:
     """Run a sweep on Ray: one actor pool per model, results streamed to Parquet, resumable."""
     loaded = None
@@ -203,6 +207,11 @@ def sweep(
                 where = "started locally" if connection.started_local else f"at {connection.address}"
                 url = connection.dashboard_url or "(no dashboard)"
                 progress.console.print(f"Ray {where}; dashboard: {url}")
+                if serve:  # beside the sweep, on its Ray instance; it goes when the sweep's local Ray does
+                    from ttscale.serve.app import start_explorer
+
+                    explorer = start_explorer([loaded.spec.output_dir], port=serve_port, dashboard_url=url)
+                    progress.console.print(f"explorer: {explorer}")
 
             def on_progress(p) -> None:
                 import time

@@ -84,9 +84,7 @@ class ResultsIndex:
             raise TtscaleError("Give at least one results directory.")
         self.runs: dict[str, Run] = {}
         for root in roots:
-            path = Path(root).resolve()
-            if not path.is_dir():
-                raise TtscaleError(f"{root} is not a directory. Give a ttscale results directory.")
+            path = Path(root).resolve()  # it may not exist yet: a sweep about to start writes it
             name = _unique(_slug(path.name), self.runs)
             self.runs[name] = Run(name=name, store=ResultStore(path))
         self.rescan_s, self.n_boot, self.n_sim = rescan_s, n_boot, n_sim

@@ -134,12 +134,12 @@ async function drawProgress() {
   $("progress").innerHTML = p.runs.map((r) => {
     const pct = (a, b) => (b ? (100 * a) / b : 100);
     const rows = r.pairs.map((x) => `<tr><td>${escapeHtml(x.model)}</td><td>${escapeHtml(x.dataset)}</td>` +
-      `<td class="num">${x.cells_done}/${x.cells_total}</td><td><span class="bar"><span style="width:${pct(x.cells_done, x.cells_total)}%"></span></span></td></tr>`).join("");
+      `<td class="num">${x.cells_done}/${x.cells_total}</td><td class="num">${x.rows_done}/${x.rows_total}</td><td><span class="bar"><span style="width:${pct(x.rows_done, x.rows_total)}%"></span></span></td></tr>`).join("");
     const failures = r.failures.map((f) => `<div class="failure">${escapeHtml(f.unit)} (${f.attempts} attempts): ${escapeHtml(f.error)}</div>`).join("");
     return `<div class="run" data-run="${escapeHtml(r.run)}" data-state="${r.state}"><b>${escapeHtml(r.sweep || r.run)}</b> · ${r.state} · ` +
       `cells <span class="cells-done">${r.cells_done}</span>/${r.cells_total} · rows <span class="rows-done">${r.rows_done}</span>/${r.rows_total}` +
       ` · ${r.tokens_per_s ? Math.round(r.tokens_per_s).toLocaleString() + " tok/s" : "– tok/s"} · ${r.failures.length} failures` +
-      `<table><tr><th>model</th><th>dataset</th><th>cells</th><th></th></tr>${rows}</table>${failures}</div>`;
+      `<table><tr><th>model</th><th>dataset</th><th>cells</th><th>rows</th><th></th></tr>${rows}</table>${failures}</div>`;
   }).join("");
   if (p.generation !== state.generation) {  // new shards landed: the curves and the table move too
     await loadOptions();
