@@ -31,7 +31,11 @@ class ExplorerDeployment:
 
     def _warm(self) -> None:
         """Compute the first page's curves and emergence table ahead of the first visit."""
+        from ttscale.serve.queries import options
+
         snap = self.explorer.index.snapshot()
+        snap.problem_lookup()
+        options(snap)
         for metric in WARM_METRICS:
             try:
                 snap.results.curves(metric)

@@ -49,7 +49,7 @@ class Snapshot:
     results: Results
     generation: int
     built_at: float
-    _problems: dict[tuple[str, str, str], np.ndarray] | None = None
+    _problems: dict[tuple[str, str, str], tuple[int, int]] | None = None
     _memo: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -63,15 +63,19 @@ class Snapshot:
     def rows(self) -> pd.DataFrame:
         return self.results.rows
 
-    def problem_rows(self, model: str, dataset: str, problem_id: str) -> pd.DataFrame:
-        """The rows of one problem (every seed and budget); NotFound when there are none."""
+    def problem_lookup(self) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """(model, dataset, problem id) → the slice of its rows (rows are sorted by problem), built on first use."""
         with self._lock:
             if self._problems is None:
-                self._problems = self.rows.groupby(PROBLEM_KEYS, sort=False).indices
-        positions = self._problems.get((model, dataset, problem_id))
-        if positions is None:
+                self._problems = _runs_of(self.rows, PROBLEM_KEYS)
+            return self._problems
+
+    def problem_rows(self, model: str, dataset: str, problem_id: str) -> pd.DataFrame:
+        """The rows of one problem (every seed and budget): a slice, not a copy; NotFound when there are none."""
+        span = self.problem_lookup().get((model, dataset, problem_id))
+        if span is None:
             raise NotFound(f"no rows for problem {problem_id!r} of {model} on {dataset}")
-        return self.rows.iloc[positions]
+        return self.rows.iloc[span[0] : span[1]]
 
 
 class ResultsIndex:
@@ -123,6 +127,7 @@ class ResultsIndex:
         if frames:
             rows = pd.concat(frames, ignore_index=True)
             rows = rows[~rows.duplicated(["cell_id", "problem_id"])]  # a unit written twice (a requeue, copies)
+            rows = rows.sort_values([*PROBLEM_KEYS, "seed", "budget"], ignore_index=True)  # a problem is one slice
         else:
             rows = pd.DataFrame({c: pd.Series(dtype=object) for c in [*INDEX_COLUMNS, "run", "shard"]})
         with warnings.catch_warnings():  # several configs of one model become model@<config>: the page shows both
@@ -164,6 +169,21 @@ def _read_new_shards(run: Run) -> bool:
             if tid not in run.trajectory_shards or n > run.trajectory_shards[tid][0]:
                 run.trajectory_shards[tid] = (n, path)  # a later, longer run of a trajectory supersedes a shorter
     return changed
+
+
+def _runs_of(rows: pd.DataFrame, keys: list[str]) -> dict[tuple, tuple[int, int]]:
+    """key → (start, stop) of each run of equal keys in rows sorted by `keys`."""
+    n = len(rows)
+    if n == 0:
+        return {}
+    columns = [rows[k].to_numpy(dtype=object) for k in keys]
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for c in columns:
+        change[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(change)
+    stops = np.append(starts[1:], n)
+    return {tuple(c[s] for c in columns): (int(s), int(e)) for s, e in zip(starts, stops, strict=True)}
 
 
 def read_trajectory(path: Path, trajectory_id: str) -> dict | None:

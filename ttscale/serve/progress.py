@@ -35,9 +35,10 @@ def run_progress(run: Run, snap: Snapshot) -> dict[str, Any]:
     state = "finished" if ended else ("running" if _lock_alive(run.store.root) else "stopped") if started else "idle"
     rows = snap.memo(("run_rows", run.name), lambda: snap.rows[snap.rows.run == run.name])
     pairs = _pairs(manifest, rows, snap, run.name)
-    recent = rows[rows.created_at >= pd.Timestamp(started, unit="s", tz="UTC")] if started else rows.iloc[:0]
+    since = pd.Timestamp(started, unit="s", tz="UTC") if started else None
+    tokens = snap.memo(("tokens", run.name, started), lambda: _generated_tokens(rows[rows.created_at >= since]) if since
+                       else 0)  # fmt: skip
     seconds = ((ended or time.time()) - started) if started else None
-    tokens = _generated_tokens(recent)
     failures = open_failures(run.store)
     return jsonable({
         "run": run.name, "sweep": manifest.get("sweep_name"), "state": state, "started": started, "ended": ended,
@@ -58,7 +59,8 @@ def _pairs(manifest: dict[str, Any], rows: pd.DataFrame, snap: Snapshot, name: s
     datasets = json.dumps(manifest.get("datasets"), sort_keys=True)  # hashable, for the cache
     planned = _planned(manifest.get("sweep_text"), manifest.get("sweep_path"), datasets)
     if planned is None:
-        counts = rows.groupby(["model", "dataset"]).agg(rows=("cell_id", "size"), cells=("cell_id", "nunique"))
+        counts = snap.memo(("pair_rows", name), lambda: rows.groupby(["model", "dataset"]).agg(
+            rows=("cell_id", "size"), cells=("cell_id", "nunique")))  # fmt: skip
         return [{"model": m, "dataset": d, "cells_done": int(r.cells), "cells_total": int(r.cells),
                  "rows_done": int(r.rows), "rows_total": int(r.rows)} for (m, d), r in counts.iterrows()]  # fmt: skip
     out = []

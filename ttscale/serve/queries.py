@@ -49,7 +49,11 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def options(snap: Snapshot) -> dict[str, Any]:
     """What the pickers offer: models, datasets (with short labels), metrics with values, budgets, and which
-    (model, dataset) pairs have rows."""
+    (model, dataset) pairs have rows; computed once per snapshot."""
+    return snap.memo(("options",), lambda: _options(snap))
+
+
+def _options(snap: Snapshot) -> dict[str, Any]:
     rows = snap.rows
     if rows.empty:
         return {"models": [], "datasets": [], "labels": {}, "metrics": [], "budgets": [], "pairs": [], "rows": 0}
@@ -76,7 +80,7 @@ def _metric(name: str) -> str:
 
 
 def _has_pair(snap: Snapshot, model: str, dataset: str) -> None:
-    pairs = snap.memo(("pairs",), lambda: set(zip(snap.rows.model, snap.rows.dataset, strict=True)))
+    pairs = snap.memo(("pairs",), lambda: {key[:2] for key in snap.problem_lookup()})
     if (model, dataset) not in pairs:
         raise NotFound(f"no rows for model {model!r} on dataset {dataset!r}")
 
