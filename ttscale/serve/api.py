@@ -55,8 +55,12 @@ class Explorer:
             return self._route(unquote(path), params)
         except NotFound as exc:
             return Reply.error(404, str(exc))
-        except (TtscaleError, ValueError, KeyError) as exc:
-            return Reply.error(400, str(exc).strip("'\""))
+        except KeyError as exc:
+            return Reply.error(400, f"missing parameter {exc}")
+        except (TtscaleError, ValueError) as exc:
+            return Reply.error(400, str(exc))
+        except Exception as exc:  # one line, never a traceback (nor anything a traceback's locals could show)
+            return Reply.error(500, f"{type(exc).__name__}: {str(exc)[:300]}")
 
     def _route(self, path: str, p: dict[str, str]) -> Reply:
         if path in ("", "/", "/index.html"):
