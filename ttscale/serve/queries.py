@@ -131,37 +131,42 @@ def problem(
 ) -> dict[str, Any]:  # fmt: skip
     """One problem: question, gold, its curves, and per budget every seed's forced answer and correctness, the
     top answers of the solution-set distribution, and the chosen seed's reasoning up to where the budget cut it."""
-    rows = snap.problem_rows(model, dataset, problem_id).sort_values(["seed", "budget"])
-    seeds = sorted(int(s) for s in rows.seed.unique())
+    frame = snap.problem_rows(model, dataset, problem_id)  # sorted by seed, then budget
+    rows = frame.to_dict("records")  # a few dozen rows: plain dicts are faster than pandas here
+    seeds = sorted({int(r["seed"]) for r in rows})
     seed = seeds[0] if seed is None else int(seed)
     if seed not in seeds:
         raise NotFound(f"problem {problem_id!r} has no seed {seed} (seeds: {seeds})")
     extra = _row_extras(index, rows, problem_id)
-    chosen = rows[rows.seed == seed]
-    reasoning = _reasoning(index, chosen, extra)
+    chosen = {int(r["budget"]): r for r in rows if r["seed"] == seed}
+    reasoning = _reasoning(index, list(chosen.values()), extra)
+    by_budget: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_budget.setdefault(int(r["budget"]), []).append(r)
     budgets = []
-    for budget, g in rows.groupby("budget", sort=True):
-        mine = chosen[chosen.budget == budget]
-        cut = reasoning["cuts"].get(int(budget))
-        inline = extra.get(mine.cell_id.iloc[0], {}).get("thinking_text") if len(mine) else None
+    for budget, g in sorted(by_budget.items()):
+        mine = chosen.get(budget)
+        cut = reasoning["cuts"].get(budget)
+        inline = extra.get(mine["cell_id"], {}).get("thinking_text") if mine else None
         budgets.append({
-            "budget": int(budget),
-            "answers": [{"seed": int(r.seed), "answer": r.answer, "correct": r.correct, "p_correct": r.p_correct,
-                         "thinking_tokens": int(r.thinking_tokens), "continuations": int(r.continuations),
-                         "answer_text": extra.get(r.cell_id, {}).get("answer_text")} for r in g.itertuples()],
-            "accuracy": pd.to_numeric(g.correct, errors="coerce").mean(),
-            "p_correct": pd.to_numeric(g.p_correct, errors="coerce").mean(),
+            "budget": budget,
+            "answers": [{"seed": int(r["seed"]), "answer": r["answer"], "correct": r["correct"],
+                         "p_correct": r["p_correct"], "thinking_tokens": int(r["thinking_tokens"]),
+                         "continuations": int(r["continuations"]),
+                         "answer_text": extra.get(r["cell_id"], {}).get("answer_text")} for r in g],
+            "accuracy": _mean(r["correct"] for r in g),
+            "p_correct": _mean(r["p_correct"] for r in g),
             "top_answers": _top_answers(g, extra),
-            "thinking_tokens": int(mine.thinking_tokens.iloc[0]) if len(mine) else None,
+            "thinking_tokens": int(mine["thinking_tokens"]) if mine else None,
             "cut": cut,
             "thinking": reasoning["text"][:cut] if cut is not None else inline,  # nested: the prefix this budget saw
         })  # fmt: skip
     metrics = list(dict.fromkeys(["accuracy", _metric(metric)]))
-    curves = {m: problem_values(rows, m).sort_values("budget") for m in metrics}
-    question, note = _question(index, rows.run.iloc[0], dataset, problem_id)
+    curves = {m: problem_values(frame, m) for m in metrics}  # sorted by budget
+    question, note = _question(index, rows[0]["run"], dataset, problem_id)
     return jsonable({
         "model": model, "dataset": dataset, "problem_id": problem_id, "question": question, "question_note": note,
-        "gold": rows.gold.iloc[0], "seeds": seeds, "seed": seed, "metric": metric,
+        "gold": rows[0]["gold"], "seeds": seeds, "seed": seed, "metric": metric,
         "curve": {"budget": list(curves["accuracy"].budget), **{m: list(c.value) for m, c in curves.items()}},
         "budgets": budgets,
         "reasoning": {"seed": seed, "mode": reasoning["mode"], "text": reasoning["text"],
@@ -169,12 +174,18 @@ def problem(
     })  # fmt: skip
 
 
-def _row_extras(index: ResultsIndex, rows: pd.DataFrame, problem_id: str) -> dict[str, dict[str, Any]]:
+def _mean(values) -> float | None:
+    """The mean of the values that are numbers (null and NaN left out), or None."""
+    numbers = [float(v) for v in values if v is not None and v is not pd.NA and v == v]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
+def _row_extras(index: ResultsIndex, rows: list[dict[str, Any]], problem_id: str) -> dict[str, dict[str, Any]]:
     """cell id → the columns the index leaves out (distribution, solution set, raw answer, inline reasoning),
     read from only the shards holding this problem's rows, filtered to this problem while reading."""
     columns = ["cell_id", "distribution", "answer_text", "thinking_text"]
     out: dict[str, dict[str, Any]] = {}
-    for (run, shard), _ in rows.groupby(["run", "shard"], sort=False):
+    for run, shard in dict.fromkeys((r["run"], r["shard"]) for r in rows):
         path = index.run(run).store.rows_dir / shard
         table = read_shard(path, ROW_SCHEMA, columns, filters=[("problem_id", "=", problem_id)])
         for r in table.to_pylist():
@@ -182,13 +193,13 @@ def _row_extras(index: ResultsIndex, rows: pd.DataFrame, problem_id: str) -> dic
     return out
 
 
-def _top_answers(g: pd.DataFrame, extra: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _top_answers(g: list[dict[str, Any]], extra: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The most probable answers of the solution set at one budget: each seed's distribution, averaged."""
     from ttscale.tasks.solution_sets import solution_set_named
 
-    dists = [extra.get(c, {}).get("distribution") for c in g.cell_id]
+    dists = [extra.get(r["cell_id"], {}).get("distribution") for r in g]
     dists = [np.asarray(d, dtype=np.float64) for d in dists if d is not None]
-    names = [n for n in g.solution_set if isinstance(n, str)]
+    names = [r["solution_set"] for r in g if isinstance(r["solution_set"], str)]
     if not dists or not names or len({len(d) for d in dists}) != 1:
         return []
     try:
@@ -201,21 +212,20 @@ def _top_answers(g: pd.DataFrame, extra: dict[str, dict[str, Any]]) -> list[dict
             for i in top]  # fmt: skip
 
 
-def _reasoning(index: ResultsIndex, chosen: pd.DataFrame, extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One seed's reasoning: nested mode, the trajectory's text and where each budget cut it (`thinking_chars`);
-    independent mode, the longest budget's own text (each budget's text is in its row)."""
-    if chosen.empty:
+def _reasoning(index: ResultsIndex, chosen: list[dict[str, Any]], extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One seed's reasoning (its rows by budget): nested mode, the trajectory's text and where each budget cut it
+    (`thinking_chars`); independent mode, the longest budget's own text (each budget's text is in its row)."""
+    if not chosen:
         return {"mode": None, "text": None, "cuts": {}}
-    first = chosen.iloc[0]
-    if first.trajectory_mode == "nested":
-        path = index.trajectory_shard(first.run, first.trajectory_id)
-        trajectory = read_trajectory(path, first.trajectory_id) if path is not None else None
+    first = chosen[0]
+    if first["trajectory_mode"] == "nested":
+        path = index.trajectory_shard(first["run"], first["trajectory_id"])
+        trajectory = read_trajectory(path, first["trajectory_id"]) if path is not None else None
         if trajectory is not None:
-            cuts = {int(r.budget): int(r.thinking_chars) for r in chosen.itertuples()}
+            cuts = {int(r["budget"]): int(r["thinking_chars"]) for r in chosen}
             return {"mode": "nested", "text": trajectory["text"], "cuts": cuts}
-    last = chosen.iloc[-1]
-    text = extra.get(last.cell_id, {}).get("thinking_text")
-    return {"mode": str(first.trajectory_mode), "text": text, "cuts": {}}
+    text = extra.get(chosen[-1]["cell_id"], {}).get("thinking_text")
+    return {"mode": str(first["trajectory_mode"]), "text": text, "cuts": {}}
 
 
 def _question(index: ResultsIndex, run: str, dataset: str, problem_id: str) -> tuple[str | None, str | None]:
