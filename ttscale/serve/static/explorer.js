@@ -34,7 +34,7 @@ function fill(select, values, labels = {}, keep = true) {
 }
 
 function budgetAxis(budgets) {
-  return { title: "budget (tokens, log2)", tickvals: budgets.map(Math.log2), ticktext: budgets.map(String) };
+  return { title: { text: "budget (tokens, log2)" }, tickvals: budgets.map(Math.log2), ticktext: budgets.map(String) };
 }
 
 async function loadOptions() {
@@ -67,7 +67,7 @@ async function drawCurve() {
       line: { color: COLORS[i], simplify: false }, customdata: c.budget.map((b, j) => [b, c.n_problems[j]]),
       hovertemplate: `${escapeHtml(model)}<br>B=%{customdata[0]}<br>${escapeHtml(c.label)}=%{y:.3f} over %{customdata[1]} problems<extra></extra>` });
   }
-  const layout = { margin: { t: 10, r: 10 }, xaxis: budgetAxis(budgets), yaxis: { title: metric },
+  const layout = { margin: { t: 10, r: 10 }, xaxis: budgetAxis(budgets), yaxis: { title: { text: metric } },
     legend: { orientation: "h", y: -0.25 } };
   await Plotly.react($("curve"), traces, layout, { displaylogo: false, responsive: true });
   $("curve").dataset.models = models.join(",");
