@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 
@@ -54,6 +55,25 @@ def test_rescans_are_rate_limited(copy_without_two_shards):
         shard.rename(root / "rows" / shard.name)
     assert index.snapshot().generation == 0  # listed again only after rescan_s
     assert index.refresh(force=True) and index.snapshot().generation == 1
+
+
+def test_in_the_background_requests_never_wait_and_the_next_snapshot_comes_warm(copy_without_two_shards):
+    from ttscale.serve import queries
+
+    root, held = copy_without_two_shards
+    index = ResultsIndex([root], rescan_s=0.0, n_boot=20, n_sim=10, background=True)
+    first = index.snapshot()
+    queries.curve(first, "fake-a", "demo-arith", "accuracy")  # what the page shows now
+    queries.emergence(first, "p_correct")
+    for shard in held.iterdir():
+        shard.rename(root / "rows" / shard.name)
+    assert index.snapshot() is first  # answered at once from the current snapshot; the scan runs in a thread
+    deadline = time.monotonic() + 30
+    while index.snapshot() is first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = index.snapshot()
+    assert second.generation == 1 and len(second.rows) > len(first.rows)
+    assert {("curves", "accuracy"), ("emergence", "p_correct", "problem")} <= set(second.results._cache)
 
 
 def test_an_unreadable_shard_is_skipped_and_left_in_place(copy_without_two_shards):

@@ -25,21 +25,22 @@ class ExplorerDeployment:
         from ttscale.serve.api import Explorer
         from ttscale.serve.index import ResultsIndex
 
-        index = ResultsIndex(roots, rescan_s=rescan_s, n_boot=n_boot, n_sim=n_sim)
+        index = ResultsIndex(roots, rescan_s=rescan_s, n_boot=n_boot, n_sim=n_sim, background=True)
         self.explorer = Explorer(index, dashboard_url=dashboard_url)
         threading.Thread(target=self._warm, daemon=True, name="explorer-warm").start()
 
     def _warm(self) -> None:
-        """Compute the first page's curves and emergence table ahead of the first visit."""
-        from ttscale.serve.queries import options
+        """Compute the first page's curves and emergence tables ahead of the first visit (through the queries, so
+        each later snapshot recomputes them before it replaces this one)."""
+        from ttscale.serve import queries
 
         snap = self.explorer.index.snapshot()
-        snap.problem_lookup()
-        options(snap)
+        pairs = queries.options(snap)["pairs"]
         for metric in WARM_METRICS:
             try:
-                snap.results.curves(metric)
-                snap.results.emergence(metric, level="problem")
+                if pairs:
+                    queries.curve(snap, *pairs[0], metric)
+                queries.emergence(snap, metric)
             except Exception:  # a metric these rows lack: the page asks for another
                 logging.getLogger(__name__).debug("warm-up of %s skipped", metric, exc_info=True)
 

@@ -24,6 +24,10 @@ from ttscale.store import ROW_SCHEMA, TRAJECTORY_SCHEMA, ResultStore, read_shard
 INDEX_COLUMNS = [*ANALYSIS_COLUMNS, "answer_tokens", "solution_set", "created_at"]
 RESCAN_S = 2.0  # the shard lists are listed again at most this often (seconds); only new shards are read
 PROBLEM_KEYS = ["model", "dataset", "problem_id"]
+CURVES, RANKED = (
+    "curves_by_pair",
+    "ranked",
+)  # memo keys of queries' derived tables: (CURVES, metric), (RANKED, metric, level, …)
 
 
 class NotFound(LookupError):
@@ -63,6 +67,18 @@ class Snapshot:
     def rows(self) -> pd.DataFrame:
         return self.results.rows
 
+    def warm_like(self, old: Snapshot) -> None:
+        """Compute the curves and emergence tables `old` had computed (what the page is showing), and the lookup."""
+        self.problem_lookup()
+        for key in list(old._memo):
+            try:
+                if key[0] == CURVES:
+                    self.results.curves(key[1])
+                elif key[0] == RANKED:
+                    self.results.emergence(key[1], level=key[2])
+            except Exception:  # a metric the new rows cannot give: the request that asks for it says why
+                continue
+
     def problem_lookup(self) -> dict[tuple[str, str, str], tuple[int, int]]:
         """(model, dataset, problem id) → the slice of its rows (rows are sorted by problem), built on first use."""
         with self._lock:
@@ -82,8 +98,9 @@ class ResultsIndex:
     """One or more results directories, indexed for the explorer; `snapshot()` is what queries read."""
 
     def __init__(
-        self, roots: list[str | Path], *, rescan_s: float = RESCAN_S, n_boot: int = 1000, n_sim: int = 200
-    ) -> None:
+        self, roots: list[str | Path], *, rescan_s: float = RESCAN_S, n_boot: int = 1000, n_sim: int = 200,
+        background: bool = False,
+    ) -> None:  # fmt: skip
         if not roots:
             raise TtscaleError("Give at least one results directory.")
         self.runs: dict[str, Run] = {}
@@ -92,7 +109,9 @@ class ResultsIndex:
             name = _unique(_slug(path.name), self.runs)
             self.runs[name] = Run(name=name, store=ResultStore(path))
         self.rescan_s, self.n_boot, self.n_sim = rescan_s, n_boot, n_sim
+        self.background = background
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()  # held by the one background refresh at a time
         self._scanned_at = -np.inf
         self._snapshot: Snapshot | None = None
         self.refresh(force=True)
@@ -103,13 +122,27 @@ class ResultsIndex:
         return self.runs[name]
 
     def snapshot(self) -> Snapshot:
-        """The current snapshot, after reading any shard that landed since the last scan (at most every rescan_s)."""
-        self.refresh()
+        """The current snapshot, after reading any shard that landed since the last scan (at most every rescan_s).
+
+        With `background`, the scan runs in a thread and the request gets the current snapshot at once: the next
+        one, with the new shards and the analyses the last snapshot had computed, replaces it when it is ready."""
+        if not self.background:
+            self.refresh()
+        elif time.monotonic() - self._scanned_at >= self.rescan_s and self._refreshing.acquire(blocking=False):
+            threading.Thread(target=self._refresh_then_release, daemon=True, name="explorer-refresh").start()
         assert self._snapshot is not None
         return self._snapshot
 
+    def _refresh_then_release(self) -> None:
+        try:
+            self.refresh()
+        finally:
+            self._refreshing.release()
+
     def refresh(self, force: bool = False) -> bool:
-        """List the shards again (unless scanned less than rescan_s ago) and read the new ones; True if any."""
+        """List the shards again (unless scanned less than rescan_s ago) and read the new ones; True if any.
+
+        A new snapshot computes the analyses its predecessor had computed before it replaces it."""
         if not force and time.monotonic() - self._scanned_at < self.rescan_s:
             return False
         with self._lock:
@@ -118,8 +151,11 @@ class ResultsIndex:
             changed = any([_read_new_shards(run) for run in self.runs.values()])
             self._scanned_at = time.monotonic()
             if changed or self._snapshot is None:
-                generation = 0 if self._snapshot is None else self._snapshot.generation + 1
-                self._snapshot = Snapshot(self._combine(), generation, time.time())
+                old = self._snapshot
+                new = Snapshot(self._combine(), 0 if old is None else old.generation + 1, time.time())
+                if old is not None:
+                    new.warm_like(old)
+                self._snapshot = new
             return changed
 
     def _combine(self) -> Results:

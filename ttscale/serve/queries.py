@@ -14,7 +14,7 @@ from ttscale.analysis.emergence import top_k
 from ttscale.analysis.metrics import default_pass_k, get_metric, problem_values
 from ttscale.analysis.report import curve_metrics, dataset_labels, label
 from ttscale.errors import TtscaleError
-from ttscale.serve.index import NotFound, ResultsIndex, Snapshot, read_trajectory
+from ttscale.serve.index import CURVES, RANKED, NotFound, ResultsIndex, Snapshot, read_trajectory
 from ttscale.store import ROW_SCHEMA, read_shard
 
 TOP_ANSWERS = 5  # answers of the solution-set distribution shown per budget
@@ -89,7 +89,7 @@ def curve(snap: Snapshot, model: str, dataset: str, metric: str) -> dict[str, An
     """One dataset curve with its 95% bootstrap band (`Results.curves`, computed once per snapshot and metric)."""
     _has_pair(snap, model, dataset)
     table = snap.memo(
-        ("curves_by_pair", _metric(metric)),
+        (CURVES, _metric(metric)),
         lambda: {key: g.sort_values("budget") for key, g in snap.results.curves(metric).groupby(["model", "dataset"])},
     )
     g = table.get((model, dataset))
@@ -112,7 +112,7 @@ def emergence(
     keys = ["model", "dataset", "problem_id"] if level == "problem" else ["model", "dataset"]
     complete = complete_only and "complete" in table.columns
     ranked = snap.memo(
-        ("ranked", metric, level, by, ascending, complete),
+        (RANKED, metric, level, by, ascending, complete),
         lambda: top_k(table, len(table), by=by, ascending=ascending, complete_only=complete, keys=keys),
     )
     if model is not None:
