@@ -106,3 +106,18 @@ def test_page_and_plotly_come_from_the_package(explorer):
     assert page.status == 200 and b'src="/static/plotly.min.js"' in page.body and b"cdn" not in page.body.lower()
     plotly = explorer.handle("GET", "/static/plotly.min.js", {})
     assert plotly.status == 200 and plotly.body.startswith(b"/**") and len(plotly.body) > 1_000_000
+
+
+def test_independent_mode_shows_each_budgets_own_reasoning(tmp_path):
+    from conftest import fake_sweep, run_cli
+
+    sweep = fake_sweep(tmp_path, name="independent", forcing={"trajectory": "independent"}, seeds=1,
+                       datasets=[{"name": "demo-arith", "limit": 2}],
+                       models=[{"name": "fake-a", "engine": "fake", "device": "cpu", "threads": 1}])  # fmt: skip
+    run_cli("sweep", str(sweep))
+    explorer = Explorer(ResultsIndex([tmp_path / "results"], n_boot=20, n_sim=10))
+    p = get(explorer, "/api/problem", model="fake-a", dataset="demo-arith", problem_id="arith-000")
+    assert p["reasoning"]["mode"] == "independent" and p["reasoning"]["cuts"] == []
+    texts = [b["thinking"] for b in p["budgets"]]
+    assert all(texts) and len(set(texts)) == len(BUDGETS)  # each budget ran its own trajectory
+    assert p["reasoning"]["text"] == texts[-1]
