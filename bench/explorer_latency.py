@@ -3,7 +3,7 @@
 The synthetic store of bench/analysis_scale.py (6 models × 4 datasets × 8 budgets × 8 seeds × 650 problems =
 998,400 rows in 24 shards) is indexed once, the first page's analyses are computed (curves of accuracy and
 p_correct, the p_correct emergence table, as the Serve replica does when it starts), then a mix of requests is
-timed through `Explorer.handle` (what the Serve deployment calls; HTTP adds a few ms): options, curves,
+timed through `Explorer.handle` (what the Serve deployment calls; Serve's HTTP proxy adds ~6–8 ms): options, curves,
 emergence pages sorted and filtered, problem details (reading the problem's shard for distributions), progress.
 Goal: p95 <= 200 ms on 2 cores.
 
