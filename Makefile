@@ -63,6 +63,7 @@ bench: setup
 	$(BIN)/python bench/analysis_scale.py
 	$(BIN)/python bench/null_delta_bic.py
 	$(BIN)/python bench/scheduler_scale.py
+	$(BIN)/python bench/explorer_latency.py
 	$(MAKE) vllm-env
 	$(VLLM_BIN)/python bench/vllm_engine.py
 

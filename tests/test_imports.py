@@ -23,6 +23,10 @@ HEAVY = ("torch", "vllm", "ray", "transformers")
         "ttscale.analysis",
         "ttscale.analysis.emergence",
         "ttscale.analysis.report",
+        "ttscale.serve.index",
+        "ttscale.serve.queries",
+        "ttscale.serve.progress",
+        "ttscale.serve.api",
     ],
 )
 def test_pure_modules_do_not_import_heavy_frameworks(module):

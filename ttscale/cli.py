@@ -168,6 +168,10 @@ def sweep(
             min=0,
         ),
     ] = 30.0,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Also start the results explorer (`ttscale serve`) on this Ray instance.")
+    ] = False,
+    serve_port: Annotated[int, typer.Option(min=1, max=65535, help="The explorer's port (on 127.0.0.1).")] = 8000,
 ) -> None:
     """Run a sweep on Ray: one actor pool per model, results streamed to Parquet, resumable."""
     loaded = None
@@ -204,6 +208,11 @@ def sweep(
                 where = "started locally" if connection.started_local else f"at {connection.address}"
                 url = connection.dashboard_url or "(no dashboard)"
                 progress.console.print(f"Ray {where}; dashboard: {url}")
+                if serve:  # beside the sweep, on its Ray instance; it goes when the sweep's local Ray does
+                    from ttscale.serve.app import start_explorer
+
+                    explorer = start_explorer([loaded.spec.output_dir], port=serve_port, dashboard_url=url)
+                    progress.console.print(f"explorer: {explorer}")
 
             def on_progress(p) -> None:
                 import time
@@ -317,6 +326,39 @@ def analyze(
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     console.print(f"report: {report}  (tables: {target}/*.parquet, *.csv)")
+
+
+@app.command()
+def serve(
+    results_dirs: Annotated[list[Path], typer.Argument(metavar="RESULTS_DIR...", help="One or more results dirs.")],
+    host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    address: Annotated[
+        str, typer.Option(help="local: start a Ray instance here (with dashboard); auto or host:port: join a cluster.")
+    ] = "local",
+) -> None:
+    """Explore results in the browser (curves, emergence, each problem's reasoning), live while a sweep writes them."""
+    try:
+        for root in results_dirs:
+            if not root.is_dir():
+                raise ConfigError(f"Got '{root}' for RESULTS_DIR. It is not a directory; give a ttscale results dir.")
+        from ttscale.serve.app import start_explorer, stop_explorer
+        from ttscale.sweeps.placement import connect
+
+        connection = connect(address)
+        url = start_explorer(results_dirs, host=host, port=port, dashboard_url=connection.dashboard_url)
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"explorer: {url}  (Ray dashboard: {connection.dashboard_url or 'none'}); Ctrl-C stops it")
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl-C
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stop_explorer()
 
 
 @contextlib.contextmanager
