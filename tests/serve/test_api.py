@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import BUDGETS
+from explorer_results import BUDGETS
 
 from ttscale.serve.api import Explorer
 from ttscale.serve.index import ResultsIndex
@@ -109,7 +109,7 @@ def test_page_and_plotly_come_from_the_package(explorer):
 
 
 def test_independent_mode_shows_each_budgets_own_reasoning(tmp_path):
-    from conftest import fake_sweep, run_cli
+    from explorer_results import fake_sweep, run_cli
 
     sweep = fake_sweep(tmp_path, name="independent", forcing={"trajectory": "independent"}, seeds=1,
                        datasets=[{"name": "demo-arith", "limit": 2}],

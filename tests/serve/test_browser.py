@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BUDGETS, fake_sweep
+from explorer_results import BUDGETS, fake_sweep
 from test_serve_http import free_port, start_serve, stop
 
 pytestmark = [pytest.mark.ray, pytest.mark.browser]
