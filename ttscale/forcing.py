@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from ttscale.actors.engines.base import GREEDY, Engine, Generation, GenerationRequest, Sampling
 from ttscale.families import Family
@@ -114,6 +114,7 @@ class Trajectory:
     continuations: int = 0
     injection_starts: list[int] = field(default_factory=list)  # index in token_ids where each injection begins
     empty_rounds: int = 0
+    resumed_at: int | None = None  # model tokens it held when loaded from the store (None: generated here)
 
     @property
     def model_tokens(self) -> int:
@@ -139,6 +140,31 @@ class Trajectory:
             tuple(self.token_ids[:cut]), seen, continuations, sum(self.injected[:cut]), natural_end, stopped
         )
 
+    @classmethod
+    def resume(
+        cls, stored: Mapping[str, Any], *, prompt_ids: tuple[int, ...], rng_seed: int, max_model_tokens: int
+    ) -> Trajectory:
+        """A stored nested trajectory (a `TRAJECTORY_SCHEMA` row) as a live one, to cut budgets from or grow.
+
+        Its budget becomes the larger of `max_model_tokens` and what it already holds, so a stored trajectory
+        longer than the unit's largest budget is kept whole and nothing is generated for it. The prompt and
+        RNG seed must be the ones it was generated with: anything else is another trajectory under the same
+        id (a changed tokenizer, say), which would mix two reasoning processes in one curve, so it raises."""
+        if stored["prompt_tokens"] != len(prompt_ids) or stored["rng_seed"] != rng_seed:
+            raise ValueError(
+                f"stored trajectory {stored['trajectory_id']} was generated from another prompt or seed "
+                f"({stored['prompt_tokens']} prompt tokens, seed {stored['rng_seed']}; now {len(prompt_ids)}, "
+                f"{rng_seed}): its tokenizer or prompt changed; measure into a new results directory."
+            )
+        injected = [bool(x) for x in stored["injected"]]
+        model_tokens = len(injected) - sum(injected)
+        return cls(
+            prompt_ids=prompt_ids, rng_seed=rng_seed, max_model_tokens=max(max_model_tokens, model_tokens),
+            token_ids=list(stored["token_ids"]), injected=injected, natural_end=stored["natural_end"],
+            finished=bool(stored["finished"]), stopped=stored["stopped"], continuations=stored["continuations"],
+            injection_starts=list(stored["injection_starts"] or []), resumed_at=model_tokens,
+        )  # fmt: skip
+
     def _extend(self, ids: Sequence[int], *, injected: bool) -> None:
         self.token_ids.extend(ids)
         self.injected.extend([injected] * len(ids))
@@ -163,7 +189,7 @@ def generate_trajectories(
             prompt_ids=(*t.prompt_ids, *t.token_ids),
             max_tokens=t.max_model_tokens - t.model_tokens,
             stop_token_ids=tokens.stop_ids,
-            seed=derive_seed(t.rng_seed, t.continuations),
+            seed=round_seed(t),
             sampling=sampling,
         )
 
@@ -180,6 +206,18 @@ def generate_trajectories(
 
     if active:
         engine.generate([request(t) for t in active], on_finish=on_finish)
+
+
+def round_seed(t: Trajectory) -> int:
+    """The RNG seed of a trajectory's next generation round: derived from (trajectory seed, round) for a round
+    that starts the trajectory or follows an injection. A stored trajectory extended where it was cut off
+    (`resumed_at`) gets a seed of its own for that round, derived from (seed, round, "extend", tokens held): the
+    round's own seed would replay the random draws its first tokens already used, correlating old and new
+    tokens. So the extension is deterministic, but not token for token what one longer run would have made."""
+    extending = t.resumed_at is not None and t.model_tokens == t.resumed_at and not (t.injected and t.injected[-1])
+    if extending:
+        return derive_seed(t.rng_seed, t.continuations, "extend", t.model_tokens)
+    return derive_seed(t.rng_seed, t.continuations)
 
 
 def _on_stop(traj: Trajectory, new_tokens: int, config: ForcingConfig, tokens: ForcingTokens) -> None:

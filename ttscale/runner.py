@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -78,6 +78,7 @@ class UnitResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     trajectories: list[dict[str, Any]] = field(default_factory=list)
     generated_tokens: int = 0  # model + answer tokens the engine generated for this unit
+    thinking_generated: int = 0  # of which model thinking tokens (0 when every budget was cut from the store)
 
 
 @dataclass
@@ -108,9 +109,15 @@ def run_unit(
     budgets: Sequence[int],
     settings: RunSettings,
     progress: UnitProgress | None = None,
+    stored: Sequence[Mapping[str, Any]] = (),
 ) -> UnitResult:
     """Measure every (problem, seed, budget) of the unit; see the module docstring. `progress`, if given, is
-    kept up to date while it runs."""
+    kept up to date while it runs.
+
+    `stored` (nested mode): trajectories of the unit's (problem, seed) pairs already in the store
+    (`TRAJECTORY_SCHEMA` rows, the longest version of each). Budgets within one are cut from its tokens, so
+    no thinking is generated for them; a budget beyond it extends it from its stored tokens. Only trajectories
+    that are new or grew are returned to be stored (a grown one as a new, longer version of the same id)."""
     progress = progress if progress is not None else UnitProgress()
     budgets = sorted(set(budgets))
     forcing, watch = settings.forcing, Stopwatch()
@@ -119,6 +126,9 @@ def run_unit(
     prompt_ids = {key: _prompt_ids(engine, pp, settings.family) for key, pp in prompted.items()}
 
     trajectories = _plan_trajectories(prompt_ids, budgets, forcing)
+    if forcing.trajectory == "nested":
+        _resume_stored(trajectories, stored, {k: _trajectory_id(task, settings, k) for k in trajectories})
+    held = {k: list(t.token_ids) for k, t in trajectories.items() if t.resumed_at is not None}
     progress.phase, progress.trajectories_total = "trajectories", len(trajectories)
 
     def trajectory_done(_: Trajectory) -> None:
@@ -130,6 +140,7 @@ def run_unit(
             on_done=trajectory_done,
         )  # fmt: skip
     progress.trajectories_done = len(trajectories)  # those already complete before any generation, too
+    _check_extensions(trajectories, held)
     progress.phase = "answers"
 
     items = [(key, b) for key in prompt_ids for b in budgets]  # (problem, seed), budget
@@ -164,17 +175,19 @@ def run_unit(
         row.update(_answer_fields(engine, task, prompted[key], answers[i].answer_ids))
         row.update(_set_fields(sets[key], prompted[key], set_logps.get(i)))
         row.update(_thinking_fields(engine, forcing, thinking[key, budget].token_ids, texts.get(traj_key)))
-        row.update(rng_seed=trajectories[traj_key].rng_seed, **seconds)
+        traj = trajectories[traj_key]
+        row.update(rng_seed=traj.rng_seed, trajectory_tokens=traj.model_tokens, **seconds)
         row["score_seconds"] = seconds["score_seconds"] if i in set_logps else None
         result.rows.append(row)
     if forcing.trajectory == "nested":
         for traj_key, traj in trajectories.items():
+            if traj.resumed_at is not None and traj.model_tokens == traj.resumed_at:
+                continue  # cut from the store, unchanged: that version is stored already
             result.trajectories.append(
                 _trajectory_row(settings, task, traj_key, traj, traj_ids[traj_key], texts[traj_key])
             )
-    result.generated_tokens = sum(t.model_tokens for t in trajectories.values()) + sum(
-        len(a.answer_ids) for a in answers
-    )
+    result.thinking_generated = sum(t.model_tokens - (t.resumed_at or 0) for t in trajectories.values())
+    result.generated_tokens = result.thinking_generated + sum(len(a.answer_ids) for a in answers)
     progress.phase = "done"
     return result
 
@@ -196,6 +209,29 @@ def _plan_trajectories(
         for (pid, s), p in prompt_ids.items()
         for b in budgets
     }
+
+
+def _resume_stored(
+    trajectories: dict[tuple, Trajectory], stored: Sequence[Mapping[str, Any]], traj_ids: Mapping[tuple, str]
+) -> None:
+    """Replace each planned nested trajectory that the store already holds by its stored version (see
+    `Trajectory.resume`); stored trajectories of other ids are ignored."""
+    by_id = {row["trajectory_id"]: row for row in stored}
+    for key, planned in list(trajectories.items()):
+        row = by_id.get(traj_ids[key])
+        if row is not None:
+            trajectories[key] = Trajectory.resume(
+                row, prompt_ids=planned.prompt_ids, rng_seed=planned.rng_seed,
+                max_model_tokens=planned.max_model_tokens,
+            )  # fmt: skip
+
+
+def _check_extensions(trajectories: Mapping[tuple, Trajectory], held: Mapping[tuple, list[int]]) -> None:
+    """A stored trajectory that grew must still start with every token it held: a new version that does not
+    would be another reasoning process under the same id, so it raises rather than being stored."""
+    for key, old in held.items():
+        if trajectories[key].token_ids[: len(old)] != old:
+            raise RuntimeError(f"trajectory {key} was extended but no longer starts with its stored tokens")
 
 
 def _trajectory_for(trajectories: dict[tuple, Trajectory], key: tuple[str, int], budget: int) -> Trajectory:
@@ -220,6 +256,14 @@ def _trie(engine: Engine, solution_set) -> Trie:
         ("trie", solution_set.candidates),
         lambda: build_trie([engine.encode(c) for c in solution_set.candidates], closing=engine.closing_brace_ids),
     )
+
+
+def nested_trajectory_ids(
+    task: Task, settings: RunSettings, problem_ids: Sequence[str], seeds: Sequence[int]
+) -> dict[tuple[str, int], str]:
+    """(problem id, seed) → the id of its nested trajectory: independent of the budget grid, so a sweep that
+    adds budgets finds the trajectories an earlier run stored."""
+    return {(p, s): _trajectory_id(task, settings, (p, s)) for p in problem_ids for s in seeds}
 
 
 def _trajectory_id(task: Task, settings: RunSettings, key: tuple) -> str:

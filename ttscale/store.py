@@ -86,6 +86,9 @@ ROW_SCHEMA = pa.schema(
         pa.field("top_p", pa.float64(), nullable=False),
         pa.field("top_k", pa.int32(), nullable=False),
         pa.field("rng_seed", pa.int64(), nullable=False),
+        # the version of the trajectory this row was cut from: its model tokens (nested mode keeps one id per
+        # (problem, seed), and a longer version supersedes a shorter one); null in rows of an older ttscale
+        pa.field("trajectory_tokens", pa.int32()),
         pa.field("family", pa.string(), nullable=False),
         pa.field("engine", pa.string(), nullable=False),
         pa.field("engine_version", pa.string(), nullable=False),
@@ -284,6 +287,11 @@ class ResultStore:
             return empty
         parts = self._read_each(self.row_shards(), ROW_SCHEMA, columns, filters=[(column, "in", values)])
         return pa.concat_tables(parts) if parts else empty
+
+    def trajectory_ids(self) -> set[str]:
+        """The id of every stored trajectory (reading that one column only): what a sweep can reuse."""
+        parts = self._read_each(self.trajectory_shards(), TRAJECTORY_SCHEMA, ["trajectory_id"])
+        return {tid for part in parts for tid in part.column("trajectory_id").to_pylist()}
 
     def read_trajectories(self, ids: list[str] | None = None) -> pa.Table:
         """Trajectories (all, or those with the given ids, filtered while reading), one per id: a later,

@@ -149,8 +149,11 @@ class EngineWorker:
         budgets: Sequence[int],
         expected: set[tuple[str, str]],
         unit_id: str = "",
+        stored: Sequence[dict[str, Any]] = (),
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Measure the unit and keep exactly the `expected` (cell id, problem id) rows.
+        """Measure the unit and keep exactly the `expected` (cell id, problem id) rows. `stored`: the nested
+        trajectories the store already holds for the unit's (problem, seed) pairs (read by the driver), which
+        its budgets are cut from or which are extended (see `run_unit`).
 
         Two returns, so the driver's loop reads only the small one: a summary (rows, tokens, seconds, the
         engine that made them) and the tables (rows, trajectories), which only its shard writer fetches."""
@@ -158,8 +161,9 @@ class EngineWorker:
         progress = self._started(unit_id)
         try:
             result = run_unit(
-                self.engine, task, problems, seeds=seeds, budgets=budgets, settings=self.settings, progress=progress
-            )
+                self.engine, task, problems, seeds=seeds, budgets=budgets, settings=self.settings,
+                progress=progress, stored=stored,
+            )  # fmt: skip
             rows = [r for r in result.rows if (r["cell_id"], r["problem_id"]) in expected]
             keys = [(r["cell_id"], r["problem_id"]) for r in rows]
             if len(keys) != len(set(keys)) or set(keys) != expected:
@@ -181,6 +185,7 @@ class EngineWorker:
             "rows": len(rows),
             "trajectories": len({r["trajectory_id"] for r in rows}),
             "tokens": result.generated_tokens,
+            "thinking_tokens": result.thinking_generated,  # 0 when every budget was cut from stored trajectories
             "seconds": seconds,
             "started": started_at,  # wall clock on the actor's node: when the unit began running
             "engine": {k: rows[0][k] for k in PROVENANCE} if rows else None,

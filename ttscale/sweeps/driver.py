@@ -22,6 +22,7 @@ import ray
 
 from ttscale.actors.worker import units_at_once, worker_class
 from ttscale.errors import TtscaleError
+from ttscale.runner import nested_trajectory_ids
 from ttscale.store import ResultStore
 from ttscale.sweeps.metrics import SweepMetrics
 from ttscale.sweeps.placement import (
@@ -86,6 +87,8 @@ class SweepOutcome:
     failed_units: list[str] = field(default_factory=list)
     fatal: list[str] = field(default_factory=list)  # models that could not start
     tokens: int = 0
+    thinking_tokens: int = 0  # of `tokens`, model thinking tokens (budgets cut from stored trajectories cost none)
+    units_reusing: int = 0  # units sent stored trajectories to cut budgets from or extend
     seconds: float = 0.0
     driver_seconds: float = 0.0  # CPU time of the dispatch loop's thread (its own work; waiting on Ray costs none)
     stopped: str | None = None  # why the run stopped before the end (e.g. "SIGTERM"), or None
@@ -146,6 +149,9 @@ class Driver:
         self._stop_deadline = 0.0  # the cluster's, read at the start and when pools are re-planned
         self._problems_by_id = [{p.id: p for p in problems} for problems in resolved.problems]
         self._thread_start = time.thread_time()
+        self._settings = [run_settings(self.spec, model) for model in self.spec.models]
+        nested = self.spec.forcing.trajectory == "nested"
+        self._stored_trajectories = store.trajectory_ids() if nested else set()  # what units can reuse
 
     # -- actors -----------------------------------------------------------------------------------------
 
@@ -311,7 +317,7 @@ class Driver:
                 problems = [self._problems_by_id[d][pid] for pid in job.unit.problem_ids]
                 ref, job.tables = slot.handle.run.remote(
                     self.resolved.tasks[d], problems, list(job.unit.seeds), list(job.unit.budgets), job.expected,
-                    unit_id=job.unit.unit_id,
+                    unit_id=job.unit.unit_id, stored=self._stored_for(job.unit),
                 )  # fmt: skip
                 job.slot, job.started = slot, time.monotonic()
                 slot.in_flight += 1
@@ -320,6 +326,20 @@ class Driver:
                 self.store.log_event("dispatch", unit=job.unit.unit_id, actor=slot.label, attempt=job.attempt)
                 if self.on_dispatch is not None:
                     self.on_dispatch(slot.handle, job.unit)
+
+    def _stored_for(self, unit: WorkUnit) -> list[dict[str, Any]]:
+        """The stored nested trajectories (longest version of each) of the unit's (problem, seed) pairs, which
+        its actor cuts budgets from instead of generating: read here, sent with the unit. Only units with a
+        stored trajectory read the store (a fresh sweep never does)."""
+        if not self._stored_trajectories:
+            return []
+        task, settings = self.resolved.tasks[unit.dataset], self._settings[unit.model]
+        wanted = nested_trajectory_ids(task, settings, unit.problem_ids, unit.seeds).values()
+        ids = sorted(set(wanted) & self._stored_trajectories)
+        if not ids:
+            return []
+        self.outcome.units_reusing += 1
+        return self.store.read_trajectories(ids).to_pylist()
 
     def _next_job(self, queue: deque[_Job], slot: _Slot) -> _Job | None:
         """The first queued job this actor has not failed yet (any job if every actor has failed it)."""
@@ -414,6 +434,7 @@ class Driver:
         self.outcome.rows_written += summary["rows"]
         self.outcome.units_done += 1
         self.outcome.tokens += summary["tokens"]
+        self.outcome.thinking_tokens += summary.get("thinking_tokens", 0)
         self.store.log_event(
             "done", unit=job.unit.unit_id, actor=job.slot.label, rows=summary["rows"], seconds=summary["seconds"],
             started=summary["started"],

@@ -1,0 +1,79 @@
+"""Reuse of stored nested trajectories (issue 14): a budget within one is cut from its tokens, nothing thought
+again; a budget beyond one extends it from its stored tokens. In process, on the FakeEngine double (byte
+tokens): what is checked is which tokens the forced answers saw and which were generated."""
+
+from __future__ import annotations
+
+import pytest
+
+from ttscale.actors.engines.fake import FakeEngine
+from ttscale.families import get_family
+from ttscale.forcing import ForcingConfig, Trajectory
+from ttscale.runner import RunSettings, run_unit
+from ttscale.tasks import get_task
+
+
+class Recording(FakeEngine):
+    """Records every generation request: sampled ones are thinking, greedy ones forced answers."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.requests = []
+
+    def _generate(self, requests):
+        self.requests.extend(requests)
+        return super()._generate(requests)
+
+    @property
+    def thinking_requests(self):
+        return [r for r in self.requests if r.seed is not None]
+
+
+def settings(**forcing) -> RunSettings:
+    return RunSettings(model="fake", engine="fake", family=get_family("generic"), forcing=ForcingConfig(**forcing))
+
+
+def stored_rows(result) -> list[dict]:
+    """What the store gives back for a unit's trajectories (the same plain dicts)."""
+    return [dict(t) for t in result.trajectories]
+
+
+@pytest.mark.parametrize("stop_every", [None, 5])  # with continuations injected, too
+def test_a_budget_within_a_stored_trajectory_is_cut_from_it_and_generates_no_thinking(stop_every):
+    task, problems = get_task("demo-arith"), get_task("demo-arith").load(limit=2)
+    first = run_unit(Recording(stop_every=stop_every), task, problems, seeds=[0, 1], budgets=[8, 32],
+                     settings=settings())  # fmt: skip
+    stored = {t["trajectory_id"]: t for t in first.trajectories}
+
+    engine = Recording(stop_every=stop_every)
+    again = run_unit(engine, task, problems, seeds=[0, 1], budgets=[16], settings=settings(),
+                     stored=stored_rows(first))  # fmt: skip
+
+    assert engine.thinking_requests == [] and again.thinking_generated == 0
+    assert again.trajectories == []  # nothing new to store: the rows point at the stored version
+    forced_prompts = [r.prompt_ids for r in engine.requests]  # all greedy: forced answers
+    for row in again.rows:
+        traj = stored[row["trajectory_id"]]
+        assert row["trajectory_tokens"] == traj["model_tokens"] == 32
+        prompt = (0,) * row["prompt_tokens"]
+        live = Trajectory.resume(traj, prompt_ids=prompt, rng_seed=row["rng_seed"], max_model_tokens=0)
+        cut = live.prefix(16).token_ids
+        assert list(cut) == traj["token_ids"][: len(cut)]
+        assert traj["text"][: row["thinking_chars"]].encode() == bytes(cut)  # byte tokens: text is the tokens
+        assert any(tuple(p[row["prompt_tokens"] : row["prompt_tokens"] + len(cut)]) == cut for p in forced_prompts)
+    assert again.generated_tokens == sum(r["answer_tokens"] for r in again.rows)
+
+
+def test_without_stored_trajectories_the_unit_generates_as_before():
+    task, problems = get_task("demo-arith"), get_task("demo-arith").load(limit=1)
+    result = run_unit(Recording(), task, problems, seeds=[0], budgets=[8, 32], settings=settings())
+    assert result.thinking_generated == 32 and result.rows[0]["trajectory_tokens"] == 32
+
+
+def test_a_stored_trajectory_from_another_prompt_is_refused():
+    task, problems = get_task("demo-arith"), get_task("demo-arith").load(limit=1)
+    first = run_unit(Recording(), task, problems, seeds=[0], budgets=[8], settings=settings())
+    [traj] = stored_rows(first)
+    traj["prompt_tokens"] += 1
+    with pytest.raises(ValueError, match="another prompt or seed"):
+        run_unit(Recording(), task, problems, seeds=[0], budgets=[4], settings=settings(), stored=[traj])
