@@ -77,3 +77,30 @@ def test_a_stored_trajectory_from_another_prompt_is_refused():
     traj["prompt_tokens"] += 1
     with pytest.raises(ValueError, match="another prompt or seed"):
         run_unit(Recording(), task, problems, seeds=[0], budgets=[4], settings=settings(), stored=[traj])
+
+
+@pytest.mark.model
+def test_on_smollm2_a_budget_between_stored_ones_thinks_nothing_and_a_larger_one_extends(smol, monkeypatch):
+    task, problems = get_task("demo-arith"), get_task("demo-arith").load(limit=1)
+    smol_settings = RunSettings(model="smollm2-135m", engine="hf", family=get_family("smollm2"))
+    first = run_unit(smol, task, problems, seeds=[0], budgets=[4, 16], settings=smol_settings)
+    [traj] = stored_rows(first)
+
+    requests = []
+    generate = smol.generate
+    monkeypatch.setattr(
+        smol, "generate", lambda reqs, on_finish=None: requests.extend(reqs) or generate(reqs, on_finish)
+    )
+    between = run_unit(smol, task, problems, seeds=[0], budgets=[8], settings=smol_settings, stored=[traj])
+    assert [r for r in requests if r.seed is not None] == [] and between.thinking_generated == 0
+    [row] = between.rows
+    prompt = (0,) * row["prompt_tokens"]
+    cut = Trajectory.resume(traj, prompt_ids=prompt, rng_seed=row["rng_seed"], max_model_tokens=0).prefix(8).token_ids
+    start = row["prompt_tokens"]
+    assert requests and all(r.prompt_ids[start : start + len(cut)] == cut for r in requests)
+    assert row["trajectory_tokens"] == 16 and row["thinking_tokens"] == 8
+
+    above = run_unit(smol, task, problems, seeds=[0], budgets=[24], settings=smol_settings, stored=[traj])
+    [grown] = above.trajectories
+    assert grown["trajectory_id"] == traj["trajectory_id"] and grown["model_tokens"] == 24
+    assert grown["token_ids"][: len(traj["token_ids"])] == traj["token_ids"] and above.thinking_generated == 8
