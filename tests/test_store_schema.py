@@ -27,10 +27,11 @@ def _older(schema: pa.Schema, drop: set[str], n: int = 2) -> pa.Table:
 def test_a_shard_without_a_newer_nullable_column_reads_it_as_null(tmp_path):
     store = ResultStore(tmp_path)
     store._ensure()
-    pq.write_table(_older(ROW_SCHEMA, {"stopped"}), store.rows_dir / "old.parquet")
+    pq.write_table(_older(ROW_SCHEMA, {"stopped", "trajectory_tokens"}), store.rows_dir / "old.parquet")
     pq.write_table(_older(TRAJECTORY_SCHEMA, {"stopped", "injection_starts"}), store.trajectories_dir / "old.parquet")
     rows = store.read_table()
     assert rows.schema == ROW_SCHEMA and rows.column("stopped").null_count == 2
+    assert rows.column("trajectory_tokens").null_count == 2  # rows from before reuse: version unknown
     assert store.read_table(["cell_id", "stopped"]).num_rows == 2
     assert len(store.done_keys()) == 2
     trajectories = store.read_trajectories(["t0"])
