@@ -288,18 +288,25 @@ class ResultStore:
         parts = self._read_each(self.row_shards(), ROW_SCHEMA, columns, filters=[(column, "in", values)])
         return pa.concat_tables(parts) if parts else empty
 
-    def trajectory_ids(self) -> set[str]:
-        """The id of every stored trajectory (reading that one column only): what a sweep can reuse."""
-        parts = self._read_each(self.trajectory_shards(), TRAJECTORY_SCHEMA, ["trajectory_id"])
-        return {tid for part in parts for tid in part.column("trajectory_id").to_pylist()}
+    def trajectory_index(self) -> dict[str, list[Path]]:
+        """trajectory id → the shards holding a version of it (reading that one column only): what a sweep can
+        reuse, and where to read it without opening every shard."""
+        index: dict[str, list[Path]] = {}
+        for path in self.trajectory_shards():
+            part = self._read_each([path], TRAJECTORY_SCHEMA, ["trajectory_id"])
+            for tid in set(part[0].column("trajectory_id").to_pylist()) if part else ():
+                index.setdefault(tid, []).append(path)
+        return index
 
-    def read_trajectories(self, ids: list[str] | None = None) -> pa.Table:
+    def read_trajectories(self, ids: list[str] | None = None, shards: Iterable[Path] | None = None) -> pa.Table:
         """Trajectories (all, or those with the given ids, filtered while reading), one per id: a later,
-        longer run of the same trajectory supersedes a shorter one."""
+        longer run of the same trajectory supersedes a shorter one. `shards`: read only these (from
+        `trajectory_index`) instead of every trajectory shard."""
         if ids is not None and not ids:
             return TRAJECTORY_SCHEMA.empty_table()
         filters = None if ids is None else [("trajectory_id", "in", ids)]
-        parts = self._read_each(self.trajectory_shards(), TRAJECTORY_SCHEMA, filters=filters)
+        paths = self.trajectory_shards() if shards is None else sorted(set(shards))
+        parts = self._read_each(paths, TRAJECTORY_SCHEMA, filters=filters)
         if not parts:
             return TRAJECTORY_SCHEMA.empty_table()
         table = pa.concat_tables(parts)

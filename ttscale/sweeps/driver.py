@@ -151,7 +151,7 @@ class Driver:
         self._thread_start = time.thread_time()
         self._settings = [run_settings(self.spec, model) for model in self.spec.models]
         nested = self.spec.forcing.trajectory == "nested"
-        self._stored_trajectories = store.trajectory_ids() if nested else set()  # what units can reuse
+        self._stored_trajectories = store.trajectory_index() if nested else {}  # what units can reuse, where
 
     # -- actors -----------------------------------------------------------------------------------------
 
@@ -335,11 +335,12 @@ class Driver:
             return []
         task, settings = self.resolved.tasks[unit.dataset], self._settings[unit.model]
         wanted = nested_trajectory_ids(task, settings, unit.problem_ids, unit.seeds).values()
-        ids = sorted(set(wanted) & self._stored_trajectories)
+        ids = sorted(set(wanted) & self._stored_trajectories.keys())
         if not ids:
             return []
         self.outcome.units_reusing += 1
-        return self.store.read_trajectories(ids).to_pylist()
+        shards = [path for tid in ids for path in self._stored_trajectories[tid]]
+        return self.store.read_trajectories(ids, shards=shards).to_pylist()
 
     def _next_job(self, queue: deque[_Job], slot: _Slot) -> _Job | None:
         """The first queued job this actor has not failed yet (any job if every actor has failed it)."""
