@@ -8,7 +8,7 @@ import pytest
 
 from ttscale.actors.engines.fake import FakeEngine
 from ttscale.families import get_family
-from ttscale.forcing import ForcingConfig, Trajectory
+from ttscale.forcing import ForcingConfig, Trajectory, derive_seed
 from ttscale.runner import RunSettings, run_unit
 from ttscale.tasks import get_task
 
@@ -104,3 +104,19 @@ def test_on_smollm2_a_budget_between_stored_ones_thinks_nothing_and_a_larger_one
     [grown] = above.trajectories
     assert grown["trajectory_id"] == traj["trajectory_id"] and grown["model_tokens"] == 24
     assert grown["token_ids"][: len(traj["token_ids"])] == traj["token_ids"] and above.thinking_generated == 8
+
+
+def test_a_budget_beyond_a_stored_trajectory_extends_it_with_a_fresh_seed_for_the_new_tokens():
+    task, problems = get_task("demo-arith"), get_task("demo-arith").load(limit=1)
+    first = run_unit(Recording(stop_every=7), task, problems, seeds=[0], budgets=[8, 32], settings=settings())
+    [traj] = stored_rows(first)
+
+    engine = Recording(stop_every=7)
+    longer = run_unit(engine, task, problems, seeds=[0], budgets=[16, 48], settings=settings(), stored=[traj])
+    [grown] = longer.trajectories
+    assert grown["trajectory_id"] == traj["trajectory_id"] and grown["model_tokens"] == 48
+    assert grown["token_ids"][: len(traj["token_ids"])] == traj["token_ids"]
+    assert longer.thinking_generated == 16 and [r["trajectory_tokens"] for r in longer.rows] == [48, 48]
+    first_round = engine.thinking_requests[0]
+    assert first_round.prompt_ids[-len(traj["token_ids"]) :] == tuple(traj["token_ids"])
+    assert first_round.seed == derive_seed(traj["rng_seed"], traj["continuations"], "extend", 32)
