@@ -33,3 +33,10 @@ def assert_rows_are_sound(rows: pd.DataFrame, trajectories: pd.DataFrame, task, 
             assert 0 <= row.thinking_chars <= len(texts[row.trajectory_id])
         by_traj = rows.sort_values("budget").groupby("trajectory_id").thinking_chars
         assert by_traj.apply(lambda c: c.is_monotonic_increasing).all()  # longer budgets saw more
+
+
+def rows_without_timings(store):
+    """Every stored row of a ResultStore as Arrow, in (cell, problem) order, without its timing columns: what two
+    runs of a deterministic engine must agree on exactly."""
+    table = store.read_table().sort_by([("cell_id", "ascending"), ("problem_id", "ascending")])
+    return table.drop_columns([c for c in table.column_names if c.endswith("_seconds") or c == "created_at"])

@@ -9,6 +9,7 @@ import pytest
 from reliability_figures import record_fault
 from typer.testing import CliRunner
 
+from invariants import rows_without_timings
 from ttscale.cli import app
 from ttscale.store import ResultStore
 from ttscale.sweeps.run import run_sweep
@@ -39,12 +40,6 @@ def fake_sweep(
         datasets=[{"name": "demo-arith", "limit": PROBLEMS}], budgets=BUDGETS, seeds=SEEDS,
         problems_per_unit=problems_per_unit, max_attempts=2, unit_timeout_s=timeout_s,
     )  # fmt: skip
-
-
-def rows(store: ResultStore):
-    """Every stored row, in key order, without its timings."""
-    table = store.read_table().sort_by([("cell_id", "ascending"), ("problem_id", "ascending")])
-    return table.drop_columns([c for c in table.column_names if c.endswith("_seconds") or c == "created_at"])
 
 
 def status(path) -> str:
@@ -95,7 +90,8 @@ def test_out_of_memory_halves_the_unit_until_it_fits(ray_local, tmp_path, make_s
     splits = [e for e in store.events() if e["event"] == "split"]
     assert splits and all(len(e["into"]) == 2 for e in splits)
     assert all(not f["final"] and ("MemoryError" in f["error"]) for f in store.failures())
-    assert rows(store).equals(rows(ResultStore(tmp_path / "reference")))  # smaller batches, the same rows
+    expected = rows_without_timings(ResultStore(tmp_path / "reference"))
+    assert rows_without_timings(store).equals(expected)  # smaller batches, the same rows
     record_fault("out of memory", injected=len(splits), survived=len(splits), rows_lost=0, duplicates=0)
 
 
