@@ -112,12 +112,12 @@ def plan(
     """Show a sweep's cells, work units and estimated tokens, and what its store already holds."""
     try:
         from ttscale.store import ResultStore
-        from ttscale.sweeps.resolve import resolve
+        from ttscale.sweeps.resolve import resolve_in
         from ttscale.sweeps.spec import load_sweep
 
         loaded = load_sweep(sweep)
         with _warnings_as_lines():  # skipped bad dataset rows, an unreadable shard: one line each
-            resolved = resolve(loaded, ResultStore(loaded.spec.output_dir).done_keys())
+            resolved = resolve_in(loaded, ResultStore(loaded.spec.output_dir))
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -132,18 +132,24 @@ def plan(
 def _print_plan(loaded, the_plan) -> None:
     spec = loaded.spec
     table = Table(title=f"plan: {spec.name} → {spec.output_dir}")
-    for col in ("model", "dataset", "cells", "units", "rows", "done", "remaining", "tokens nested", "tokens indep."):
+    columns = ("model", "dataset", "cells", "units", "rows", "done", "remaining", "thinking", "tokens nested",
+               "tokens indep.")  # fmt: skip
+    for col in columns:
         table.add_column(col, justify="left" if col in ("model", "dataset") else "right")
     for p in the_plan.pairs:
         table.add_row(
             p.model, p.dataset, str(p.cells), str(p.units), str(p.rows), str(p.rows_done), str(p.rows_remaining),
-            _si(p.tokens_nested), _si(p.tokens_independent),
+            _si(p.thinking_tokens), _si(p.tokens_nested), _si(p.tokens_independent),
         )  # fmt: skip
     console.print(table)
+    for p in the_plan.pairs:
+        if p.budgets != sorted(spec.budgets):
+            console.print(f"{p.model} × {p.dataset}: refined grid {p.budgets}")
     console.print(
         f"budgets {spec.budgets}, seeds {spec.seeds}, trajectory {spec.forcing.trajectory}: "
         f"{the_plan.rows_remaining} of {the_plan.rows_total} rows to run in {len(the_plan.units)} units "
-        "(token estimates are upper bounds for the remaining work)"
+        "(token estimates are upper bounds for the remaining work; `thinking` and `tokens nested` count only what "
+        "stored trajectories do not already hold)"
     )
 
 
@@ -177,60 +183,21 @@ def sweep(
     loaded = None
     try:
         from ttscale.measure import budget_summary
-        from ttscale.run_lock import RunLock
         from ttscale.store import ResultStore
-        from ttscale.sweeps.resolve import resolve
-        from ttscale.sweeps.run import check_models_can_start, is_local, run_sweep
+        from ttscale.sweeps.resolve import resolve_in
+        from ttscale.sweeps.run import check_models_can_start, is_local
         from ttscale.sweeps.spec import load_sweep
 
         loaded = load_sweep(sweep_file)
         store = ResultStore(loaded.spec.output_dir)
         store.manifest()  # a damaged manifest is one line before Ray starts
         with _warnings_as_lines():  # an unreadable shard is set aside with one line, and its rows measured again
-            resolved = resolve(loaded, store.done_keys())  # every input error, first
+            resolved = resolve_in(loaded, store)  # every input error, first
         with _warnings_as_lines():
             check_models_can_start(loaded, resolved, local=is_local(address))
         plan_ = resolved.plan
-        lock = RunLock(loaded.spec.output_dir, sweep=loaded.spec.name)  # claimed before anything is shown
-        if plan_.rows_remaining:
-            lock.acquire()  # a second driver on this results directory stops here, in one line
-        console.print(
-            f"{loaded.spec.name}: {plan_.rows_remaining} of {plan_.rows_total} rows to run in {len(plan_.units)} units"
-        )
-        with contextlib.ExitStack() as held:
-            held.callback(lock.release)
-            progress = held.enter_context(_progress(rows=True))
-            held.enter_context(_warnings_as_lines())
-            bar = progress.add_task("starting", total=None, detail="")
-            started = {"t": None}
-
-            def on_connect(connection) -> None:
-                where = "started locally" if connection.started_local else f"at {connection.address}"
-                url = connection.dashboard_url or "(no dashboard)"
-                progress.console.print(f"Ray {where}; dashboard: {url}")
-                if serve:  # beside the sweep, on its Ray instance; it goes when the sweep's local Ray does
-                    from ttscale.serve.app import start_explorer
-
-                    explorer = start_explorer([loaded.spec.output_dir], port=serve_port, dashboard_url=url)
-                    progress.console.print(f"explorer: {explorer}")
-
-            def on_progress(p) -> None:
-                import time
-
-                started["t"] = started["t"] or time.perf_counter()
-                rate = p.tokens / max(time.perf_counter() - started["t"], 1e-9)
-                thinking = (
-                    f" · trajectories {p.trajectories_done}/{p.trajectories_total}" if p.trajectories_total else ""
-                )
-                progress.update(
-                    bar, description="rows", completed=p.rows_done, total=p.rows_to_do,
-                    detail=f"cells {p.cells_done}/{p.cells_to_do}{thinking} · {rate:,.0f} tok/s",
-                )  # fmt: skip
-
-            outcome = run_sweep(
-                loaded, address=address, on_progress=on_progress, on_connect=on_connect, resolved=resolved,
-                stop_grace_s=stop_grace,
-            )  # fmt: skip
+        outcome = _run_with_progress(loaded, resolved, address=address, stop_grace=stop_grace, serve=serve,
+                                     serve_port=serve_port)  # fmt: skip
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:  # the results directory: a full disk, no permission, a read-only file system
@@ -240,6 +207,23 @@ def sweep(
             "same command again: finished units are kept."
         ) from None
     store = ResultStore(loaded.spec.output_dir)
+    _exit_if_stopped(outcome, store)
+    if outcome.rows_written == 0 and not outcome.failed_units:
+        console.print(f"nothing to do: every row of {loaded.spec.name} is already in {store.root}")
+    columns = ["model", "dataset", "problem_id", "budget", "correct", "p_correct", "thinking_tokens"]
+    rows = store.rows_where("cell_id", sorted(set(plan_.cell_ids.values())), columns).to_pandas()  # this sweep's
+    if len(rows):
+        _print_summary(budget_summary(rows))
+    console.print(
+        f"{outcome.rows_written} rows written in {outcome.seconds:.0f} s ({_si(outcome.thinking_tokens)} thinking "
+        f"tokens generated); results: {store.root} (rows/*.parquet, read with "
+        f"ttscale.store.ResultStore('{store.root}').read())"
+    )
+    _exit_if_failed(outcome, store)
+
+
+def _exit_if_stopped(outcome, store) -> None:
+    """A run stopped by a signal: say what is kept and exit 75 (the same command resumes)."""
     if outcome.stopped:
         err_console.print(
             f"stopped by {outcome.stopped}: {outcome.rows_written} rows of finished units are stored in {store.root}; "
@@ -248,16 +232,10 @@ def sweep(
             soft_wrap=True, highlight=False,
         )  # fmt: skip
         raise typer.Exit(EXIT_STOPPED)
-    if outcome.rows_written == 0 and not outcome.failed_units:
-        console.print(f"nothing to do: every row of {loaded.spec.name} is already in {store.root}")
-    columns = ["model", "dataset", "problem_id", "budget", "correct", "p_correct", "thinking_tokens"]
-    rows = store.rows_where("cell_id", sorted(set(plan_.cell_ids.values())), columns).to_pandas()  # this sweep's
-    if len(rows):
-        _print_summary(budget_summary(rows))
-    console.print(
-        f"{outcome.rows_written} rows written in {outcome.seconds:.0f} s; results: {store.root} "
-        f"(rows/*.parquet, read with ttscale.store.ResultStore('{store.root}').read())"
-    )
+
+
+def _exit_if_failed(outcome, store) -> None:
+    """Fatal errors and failed units, one line each, and exit 1 when a unit failed."""
     for line in outcome.fatal:
         err_console.print(f"[bold red]error:[/] {line}", soft_wrap=True, highlight=False)
     if outcome.failed_units:
@@ -266,6 +244,167 @@ def sweep(
             highlight=False,
         )
         raise typer.Exit(1)
+
+
+def _run_with_progress(
+    loaded, resolved, *, address: str, stop_grace: float, serve: bool = False, serve_port: int = 8000, before=None
+):
+    """Claim the results directory, run the planned units on Ray with a progress bar, and return the outcome.
+
+    `before()` runs once the directory is claimed, before any unit (refine records its refinement there)."""
+    from ttscale.run_lock import RunLock
+    from ttscale.sweeps.run import run_sweep
+
+    plan_ = resolved.plan
+    lock = RunLock(loaded.spec.output_dir, sweep=loaded.spec.name)  # claimed before anything is shown
+    if plan_.rows_remaining:
+        lock.acquire()  # a second driver on this results directory stops here, in one line
+    console.print(
+        f"{loaded.spec.name}: {plan_.rows_remaining} of {plan_.rows_total} rows to run in {len(plan_.units)} units"
+    )
+    with contextlib.ExitStack() as held:
+        held.callback(lock.release)
+        if before is not None and plan_.rows_remaining:
+            before()
+        progress = held.enter_context(_progress(rows=True))
+        held.enter_context(_warnings_as_lines())
+        bar = progress.add_task("starting", total=None, detail="")
+        started = {"t": None}
+
+        def on_connect(connection) -> None:
+            where = "started locally" if connection.started_local else f"at {connection.address}"
+            url = connection.dashboard_url or "(no dashboard)"
+            progress.console.print(f"Ray {where}; dashboard: {url}")
+            if serve:  # beside the sweep, on its Ray instance; it goes when the sweep's local Ray does
+                from ttscale.serve.app import start_explorer
+
+                explorer = start_explorer([loaded.spec.output_dir], port=serve_port, dashboard_url=url)
+                progress.console.print(f"explorer: {explorer}")
+
+        def on_progress(p) -> None:
+            import time
+
+            started["t"] = started["t"] or time.perf_counter()
+            rate = p.tokens / max(time.perf_counter() - started["t"], 1e-9)
+            thinking = f" · trajectories {p.trajectories_done}/{p.trajectories_total}" if p.trajectories_total else ""
+            progress.update(
+                bar, description="rows", completed=p.rows_done, total=p.rows_to_do,
+                detail=f"cells {p.cells_done}/{p.cells_to_do}{thinking} · {rate:,.0f} tok/s",
+            )  # fmt: skip
+
+        return run_sweep(
+            loaded, address=address, on_progress=on_progress, on_connect=on_connect, resolved=resolved,
+            stop_grace_s=stop_grace,
+        )  # fmt: skip
+
+
+@app.command()
+def refine(
+    results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="A results directory of a nested sweep.")],
+    metric: Annotated[
+        str, typer.Option(help="Find gaps on this metric: p_correct, accuracy, neg_entropy, neg_brier, ...")
+    ] = "p_correct",
+    per_gap: Annotated[int, typer.Option(min=1, help="Budgets added inside each chosen gap (log-spaced).")] = 1,
+    max_budgets: Annotated[int, typer.Option(min=1, help="At most this many new budgets per model × dataset.")] = 4,
+    level: Annotated[
+        str,
+        typer.Option(help="dataset: gaps of dataset curves; problem: also where the top problems jump."),
+    ] = "dataset",
+    top: Annotated[int, typer.Option(min=1, help="With --level problem: how many of the most emergent problems.")] = 4,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the budgets and the cost; run nothing.")] = False,
+    address: Annotated[
+        str, typer.Option(help="local: start a Ray instance here (with dashboard); auto or host:port: join a cluster.")
+    ] = "local",
+    stop_grace: Annotated[float, typer.Option(min=0, help="As for `ttscale sweep`.")] = 30.0,
+) -> None:
+    """Add budgets where the curves change most, cut from the stored trajectories: only forced answers run."""
+    try:
+        from ttscale.store import ResultStore
+        from ttscale.sweeps.refine import plan_refinement, record_refinement
+        from ttscale.sweeps.run import check_models_can_start, is_local
+
+        with _warnings_as_lines():
+            refinement = plan_refinement(
+                results_dir, metric=metric, level=level, per_gap=per_gap, max_budgets=max_budgets, top=top
+            )
+        _print_refinement(refinement)
+        if dry_run or not refinement.forced_answers:
+            return
+        with _warnings_as_lines():
+            check_models_can_start(refinement.loaded, refinement.resolved, local=is_local(address))
+        before = _pair_curves(refinement)
+        outcome = _run_with_progress(
+            refinement.loaded, refinement.resolved, address=address, stop_grace=stop_grace,
+            before=lambda: record_refinement(refinement),
+        )  # fmt: skip
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(
+            f"Cannot write results to {results_dir}: {exc}. Fix the directory, then run the same command."
+        ) from None
+    store = ResultStore(refinement.loaded.spec.output_dir)
+    _exit_if_stopped(outcome, store)
+    _print_before_after(before, _pair_curves(refinement), metric)
+    console.print(
+        f"{outcome.rows_written} rows written in {outcome.seconds:.0f} s; {_si(outcome.thinking_tokens)} thinking "
+        f"tokens generated; recorded in {store.root / 'manifest.json'}. `ttscale analyze {store.root}` redraws the "
+        "report on the refined grid."
+    )
+    _exit_if_failed(outcome, store)
+
+
+def _print_refinement(refinement) -> None:
+    """The budgets chosen per gap (or the unfinished refinement being resumed) and what they cost."""
+    if refinement.resuming:
+        console.print(f"finishing an interrupted refinement: {refinement.forced_answers} rows still to run")
+    elif not refinement.pairs:
+        console.print("nothing to refine: no gap with a change is wide enough for a new budget")
+        return
+    else:
+        table = Table(title=f"refine: {refinement.loaded.spec.name} → {refinement.loaded.spec.output_dir}")
+        for col in ("model", "dataset", "gap", "change", "why", "new budgets"):
+            table.add_column(col, justify="right" if col == "change" else "left")
+        for pair in refinement.pairs:
+            for gap, budgets in zip(pair.gaps, pair.budgets, strict=True):
+                table.add_row(pair.model, pair.dataset, f"{gap.lo}–{gap.hi}", f"{gap.change:.3f}", gap.source,
+                              ", ".join(map(str, budgets)))  # fmt: skip
+        console.print(table)
+    console.print(
+        f"cost: {refinement.thinking_tokens:,} thinking tokens, {refinement.forced_answers:,} forced answers "
+        "(each scored over the solution set)"
+    )
+
+
+def _pair_curves(refinement):
+    """The dataset curve (mean over problems, per budget) of every refined pair, on the metric it was refined on."""
+    from ttscale.analysis.metrics import problem_values
+    from ttscale.store import ResultStore
+
+    metric = refinement.record.get("metric", "p_correct")
+    plan_, spec = refinement.resolved.plan, refinement.resolved.spec
+    refined = {(p.model, p.dataset) for p in refinement.pairs} or {(p.model, p.dataset) for p in plan_.pairs}
+    pair_of = {c: (spec.models[m].name, spec.datasets[d].name) for (m, d, _, _), c in plan_.cell_ids.items()}
+    pair_of = {c: pair for c, pair in pair_of.items() if pair in refined}
+    columns = ["cell_id", "model", "dataset", "problem_id", "seed", "budget", "correct", "p_correct", "entropy",
+               "brier", "mass_on_set"]  # fmt: skip
+    rows = ResultStore(spec.output_dir).rows_where("cell_id", sorted(pair_of), columns).to_pandas()
+    names = rows["cell_id"].map(pair_of)
+    rows["model"], rows["dataset"] = names.str[0], names.str[1]
+    values = problem_values(rows, metric)
+    return values.groupby(["model", "dataset", "budget"], as_index=False)["value"].mean()
+
+
+def _print_before_after(before, after, metric: str) -> None:
+    merged = after.merge(before, on=["model", "dataset", "budget"], how="left", suffixes=("", "_before"))
+    table = Table(title=f"{metric} per budget after refining (new budgets marked +)")
+    for col in ("model", "dataset", "budget", metric):
+        table.add_column(col, justify="left" if col in ("model", "dataset") else "right")
+    for r in merged.itertuples(index=False):
+        new = r.value_before != r.value_before  # NaN: not on the grid before
+        table.add_row(r.model, r.dataset, f"{'+' if new else ''}{r.budget}", f"{r.value:.3f}",
+                      style="bold" if new else None)  # fmt: skip
+    console.print(table)
 
 
 @app.command()

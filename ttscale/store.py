@@ -298,6 +298,21 @@ class ResultStore:
                 index.setdefault(tid, []).append(path)
         return index
 
+    def trajectory_lengths(self) -> dict[str, tuple[int, bool]]:
+        """trajectory id → (model tokens, finished) of its longest stored version (three columns read): how far
+        each stored trajectory reaches, for the plan's estimate of thinking still to generate."""
+        table = self._read_tables_as(
+            self.trajectory_shards(), TRAJECTORY_SCHEMA, ["trajectory_id", "model_tokens", "finished"]
+        )
+        lengths: dict[str, tuple[int, bool]] = {}
+        if table is None:
+            return lengths
+        columns = (table.column(c).to_pylist() for c in ("trajectory_id", "model_tokens", "finished"))
+        for tid, tokens, finished in zip(*columns, strict=True):
+            if tid not in lengths or tokens > lengths[tid][0]:
+                lengths[tid] = (tokens, bool(finished))
+        return lengths
+
     def read_trajectories(self, ids: list[str] | None = None, shards: Iterable[Path] | None = None) -> pa.Table:
         """Trajectories (all, or those with the given ids, filtered while reading), one per id: a later,
         longer run of the same trajectory supersedes a shorter one. `shards`: read only these (from
@@ -337,7 +352,10 @@ class ResultStore:
         return ds if columns is None else ds.select_columns(columns)  # projected into the read by Ray Data
 
     def _read_tables(self, paths: list[Path], columns: list[str] | None) -> pa.Table | None:
-        parts = self._read_each(paths, ROW_SCHEMA, columns)
+        return self._read_tables_as(paths, ROW_SCHEMA, columns)
+
+    def _read_tables_as(self, paths: list[Path], schema: pa.Schema, columns: list[str] | None) -> pa.Table | None:
+        parts = self._read_each(paths, schema, columns)
         return pa.concat_tables(parts) if parts else None
 
     def _read_each(self, paths: list[Path], schema: pa.Schema, columns=None, filters=None) -> list[pa.Table]:

@@ -57,7 +57,8 @@ def _pairs(manifest: dict[str, Any], rows: pd.DataFrame, snap: Snapshot, name: s
     stored, and rows stored, against the plan. Without a manifest, what is stored."""
     per_cell = snap.memo(("cell_rows", name), lambda: rows.groupby("cell_id", sort=False).size().to_dict())
     datasets = json.dumps(manifest.get("datasets"), sort_keys=True)  # hashable, for the cache
-    planned = _planned(manifest.get("sweep_text"), manifest.get("sweep_path"), datasets)
+    refined = json.dumps(manifest.get("refinements", []), sort_keys=True)
+    planned = _planned(manifest.get("sweep_text"), manifest.get("sweep_path"), datasets, refined)
     if planned is None:
         counts = snap.memo(("pair_rows", name), lambda: rows.groupby(["model", "dataset"]).agg(
             rows=("cell_id", "size"), cells=("cell_id", "nunique")))  # fmt: skip
@@ -73,10 +74,14 @@ def _pairs(manifest: dict[str, Any], rows: pd.DataFrame, snap: Snapshot, name: s
 
 
 @lru_cache(maxsize=16)
-def _planned(sweep_text: str | None, sweep_path: str | None, datasets_json: str) -> list[tuple] | None:
-    """(model, dataset, cell ids, problems) of every pair of a manifest's sweep, planned as `ttscale status` plans
-    it (from the recorded identities and problem ids: no dataset is loaded); None without a usable manifest."""
+def _planned(
+    sweep_text: str | None, sweep_path: str | None, datasets_json: str, refinements_json: str = "[]"
+) -> list[tuple] | None:
+    """(model, dataset, cell ids, problems) of every pair of a manifest's sweep and its refinements, planned as
+    `ttscale status` plans it (from the recorded identities and problem ids: no dataset is loaded); None without
+    a usable manifest."""
     from ttscale.sweeps.plan import build_plan
+    from ttscale.sweeps.refinements import refined_budgets
     from ttscale.sweeps.spec import parse_sweep
 
     datasets = json.loads(datasets_json)
@@ -86,9 +91,10 @@ def _planned(sweep_text: str | None, sweep_path: str | None, datasets_json: str)
     if [d["name"] for d in datasets] != [d.name for d in spec.datasets]:
         return None  # a manifest from another version of the sweep
     identities, problem_ids = [d["identity"] for d in datasets], [d["problem_ids"] for d in datasets]
-    plan = build_plan(spec, identities, problem_ids, set())
+    refined = refined_budgets({"refinements": json.loads(refinements_json)})
+    plan = build_plan(spec, identities, problem_ids, set(), refined=refined)
     return [
-        (model.name, ds.name, [plan.cell_ids[m, d, b, s] for b in spec.budgets for s in spec.seeds],
+        (model.name, ds.name, [plan.cell_ids[m, d, b, s] for b in plan.grids[m, d] for s in spec.seeds],
          len(problem_ids[d]))
         for m, model in enumerate(spec.models) for d, ds in enumerate(spec.datasets)
     ]  # fmt: skip

@@ -3,7 +3,9 @@
 Pure Python (no Ray, no torch): a cell is (model, dataset, budget, seed) and its id is the sha256 of
 canonical JSON over everything that changes its rows; a result row is keyed by (cell id, problem id).
 A work unit is one model, one dataset, up to `problems_per_unit` problems × the seeds × the budgets that
-still have a missing row among them.
+still have a missing row among them. A (model, dataset) grid is the sweep's budgets plus any `ttscale refine`
+added for that pair (recorded in the manifest, keyed by the pair's digest, so a changed config does not inherit
+them). With stored nested trajectories, the token estimate counts only the thinking still to generate.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class WorkUnit:
     budgets: tuple[int, ...]
     rows: int  # rows still missing among problems × seeds × budgets (the unit writes exactly these)
     tokens: int  # estimated generated tokens (thinking + answers)
+    thinking: int = 0  # of `tokens`, thinking (none for budgets cut from stored trajectories)
 
 
 @dataclass
@@ -115,8 +118,12 @@ class PairSummary:
     rows: int = 0
     rows_done: int = 0
     units: int = 0
-    tokens_nested: int = 0  # estimated generated tokens for the remaining work, nested mode
+    tokens_nested: int = 0  # estimated generated tokens for the remaining work, nested mode (stored reused)
     tokens_independent: int = 0  # the same work in independent mode
+    thinking_tokens: int = 0  # of tokens_nested, thinking (0 when stored trajectories cover every budget)
+    forced_answers: int = 0  # forced answers (= rows) still to run
+    budgets: list[int] = field(default_factory=list)  # this pair's grid: the sweep's budgets plus refined ones
+    pair_id: str = ""  # the digest its cell ids derive from (what a refinement is keyed by)
     bad_rows_skipped: dict[str, int] = field(default_factory=dict)  # the dataset's rows dropped (bad_rows: skip)
 
     @property
@@ -131,6 +138,7 @@ class Plan:
     cell_ids: dict[tuple[int, int, int, int], str]  # (model idx, dataset idx, budget, seed) -> cell id
     units: list[WorkUnit]
     pairs: list[PairSummary] = field(default_factory=list)
+    grids: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)  # (model, dataset) -> budgets
 
     @property
     def rows_total(self) -> int:
@@ -163,44 +171,83 @@ class Plan:
         }
 
 
+@dataclass(frozen=True)
+class StoredLength:
+    """How far a stored nested trajectory reaches: its model tokens, and whether it ended (then it serves any
+    budget). What the token estimate subtracts."""
+
+    model_tokens: int
+    finished: bool
+
+    def covers(self, budget: int) -> bool:
+        return self.finished or self.model_tokens >= budget
+
+
 def build_plan(
     spec: SweepSpec,
     dataset_identities: Sequence[Mapping[str, Any]],
     problem_ids: Sequence[Sequence[str]],
     done: Set[tuple[str, str]] = frozenset(),
+    *,
+    refined: Mapping[str, Sequence[int]] | None = None,
+    stored: Mapping[str, StoredLength] | None = None,
 ) -> Plan:
-    """Expand the sweep (datasets given as identity + ordered problem ids) and subtract `done` row keys."""
-    budgets, seeds = spec.budgets, spec.seeds
+    """Expand the sweep (datasets given as identity + ordered problem ids) and subtract `done` row keys.
+
+    `refined`: budgets `ttscale refine` added, per pair digest (see `refinements.refined_budgets`); they join
+    that pair's grid only. `stored`: nested trajectory id → how far its stored version reaches, so the
+    estimate counts only thinking still to generate (a budget cut from a stored trajectory costs none)."""
+    seeds, refined, stored = spec.seeds, refined or {}, stored or {}
+    nested = spec.forcing.trajectory == "nested"
     cell_ids: dict[tuple[int, int, int, int], str] = {}
     units: list[WorkUnit] = []
     pairs: list[PairSummary] = []
+    grids: dict[tuple[int, int], tuple[int, ...]] = {}
     for m, model in enumerate(spec.models):
         settings = run_settings(spec, model)
         for d, dataset in enumerate(spec.datasets):
             pair_id = ids.pair_digest(
                 model=settings.model_identity(), dataset=dataset_identities[d], settings=settings.settings_identity()
             )
+            budgets = tuple(sorted({*spec.budgets, *refined.get(pair_id, ())}))
+            grids[m, d] = budgets
             cells = {(b, s): ids.cell_id(pair_id, b, s) for b in budgets for s in seeds}
             cell_ids.update({(m, d, b, s): c for (b, s), c in cells.items()})
-            pair = PairSummary(model=model.name, dataset=dataset.name, cells=len(cells))
+            pair = PairSummary(model=model.name, dataset=dataset.name, cells=len(cells), budgets=list(budgets),
+                               pair_id=pair_id)  # fmt: skip
+            reach = _reach(settings, dataset_identities[d], stored) if nested and stored else None
             pid_list = list(problem_ids[d])
             pair.rows = len(cells) * len(pid_list)
             for start in range(0, len(pid_list), spec.problems_per_unit):
                 batch = tuple(pid_list[start : start + spec.problems_per_unit])
-                unit = _unit(m, d, batch, seeds, budgets, cells, done, spec)
+                unit = _unit(m, d, batch, seeds, budgets, cells, done, spec, reach)
                 pair.rows_done += len(batch) * len(cells) - (unit.rows if unit else 0)
                 if unit is not None:
                     units.append(unit)
                     pair.units += 1
                     pair.tokens_nested += unit.tokens
+                    pair.thinking_tokens += unit.thinking
+                    pair.forced_answers += unit.rows
                     pair.tokens_independent += _tokens(
                         len(unit.problem_ids), len(unit.seeds), unit.budgets, spec, nested=False
                     )
             pairs.append(pair)
-    return Plan(cell_ids=cell_ids, units=units, pairs=pairs)
+    return Plan(cell_ids=cell_ids, units=units, pairs=pairs, grids=grids)
 
 
-def _unit(m, d, problems, seeds, budgets, cells, done, spec) -> WorkUnit | None:
+def _reach(settings: RunSettings, dataset_identity: Mapping[str, Any], stored: Mapping[str, StoredLength]):
+    """(problem id, seed) → the stored version of its nested trajectory (None when not stored)."""
+    model, pair_settings = settings.model_identity(), settings.settings_identity()
+
+    def reach(problem_id: str, seed: int) -> StoredLength | None:
+        tid = ids.trajectory_id(model=model, dataset=dataset_identity, settings=pair_settings,
+                                problem_id=problem_id, seed=seed, budget=None)  # fmt: skip
+        return stored.get(tid)
+
+    return reach
+
+
+def _unit(m, d, problems, seeds, budgets, cells, done, spec, reach=None) -> WorkUnit | None:
     """The unit for one problem batch, trimmed to the problems, seeds and budgets that still miss a row."""
     missing = [(b, s, p) for b in budgets for s in seeds for p in problems if (cells[b, s], p) not in done]
     if not missing:
@@ -210,11 +257,24 @@ def _unit(m, d, problems, seeds, budgets, cells, done, spec) -> WorkUnit | None:
     lacking = {p for _, _, p in missing}
     problems = tuple(p for p in problems if p in lacking)  # in dataset order
     nested = spec.forcing.trajectory == "nested"
-    tokens = _tokens(len(problems), len(unit_seeds), unit_budgets, spec, nested=nested)
+    if reach is None:
+        thinking = len(problems) * len(unit_seeds) * (max(unit_budgets) if nested else sum(unit_budgets))
+    else:  # nested, with stored trajectories: only thinking beyond what each stored version reaches
+        thinking = sum(_to_generate(reach(p, s), max(unit_budgets)) for p in problems for s in unit_seeds)
+    tokens = thinking + spec.forcing.answer_max_tokens * len(missing)
     unit_id = hashlib.sha256(
         f"{m}|{d}|{cells[budgets[0], seeds[0]]}|{problems}|{unit_seeds}|{unit_budgets}".encode()
     ).hexdigest()[:16]
-    return WorkUnit(unit_id, m, d, problems, unit_seeds, unit_budgets, rows=len(missing), tokens=tokens)
+    return WorkUnit(
+        unit_id, m, d, problems, unit_seeds, unit_budgets, rows=len(missing), tokens=tokens, thinking=thinking
+    )
+
+
+def _to_generate(stored: StoredLength | None, budget: int) -> int:
+    """Thinking tokens a trajectory still needs to reach `budget`: none when its stored version covers it."""
+    if stored is None:
+        return budget
+    return 0 if stored.covers(budget) else budget - stored.model_tokens
 
 
 def split_unit(unit: WorkUnit) -> tuple[WorkUnit, WorkUnit] | None:
@@ -236,6 +296,7 @@ def split_unit(unit: WorkUnit) -> tuple[WorkUnit, WorkUnit] | None:
         return replace(
             unit, unit_id=f"{unit.unit_id}.{i}", problem_ids=problems, seeds=seeds,
             rows=unit.rows * share // size, tokens=unit.tokens * share // size,
+            thinking=unit.thinking * share // size,
         )  # fmt: skip
 
     return half(1, *parts[0]), half(2, *parts[1])
@@ -255,7 +316,7 @@ def budget_completion(
     out = []
     for m, model in enumerate(spec.models):
         for d, dataset in enumerate(spec.datasets):
-            for b in spec.budgets:
+            for b in plan.grids.get((m, d), spec.budgets):
                 cells = [plan.cell_ids[m, d, b, s] for s in spec.seeds]
                 total = len(cells) * len(problem_ids[d])
                 stored = sum(1 for c in cells for p in problem_ids[d] if (c, p) in done)

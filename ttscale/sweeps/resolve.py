@@ -6,12 +6,14 @@ line that names the sweep file and the field, and leaves nothing behind.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ttscale.actors.engines.models import ALIASES, model_context_length
 from ttscale.errors import ConfigError, TaskError
-from ttscale.sweeps.plan import PROMPT_TOKENS, Plan, build_plan, context_tokens
+from ttscale.store import ResultStore
+from ttscale.sweeps.plan import PROMPT_TOKENS, Plan, StoredLength, build_plan, context_tokens
 from ttscale.sweeps.spec import LoadedSweep, ModelSpec, expand_user, one_line
 from ttscale.tasks import RowReport, get_task
 from ttscale.tasks.base import Problem
@@ -92,8 +94,15 @@ def _bad(loaded: LoadedSweep, index: int, name: str, why: str) -> str:
     return f"Got '{name}' for {loaded.path}: `models.{index}.name`. {why}."
 
 
-def resolve(loaded: LoadedSweep, done: set[tuple[str, str]] | frozenset = frozenset()) -> ResolvedSweep:
-    """Check every model, load every dataset's problems, and plan against `done`."""
+def resolve(
+    loaded: LoadedSweep,
+    done: set[tuple[str, str]] | frozenset = frozenset(),
+    *,
+    refined: Mapping[str, Sequence[int]] | None = None,
+    stored: Mapping[str, StoredLength] | None = None,
+) -> ResolvedSweep:
+    """Check every model, load every dataset's problems, and plan against `done` (with budgets refinements added,
+    and stored trajectories' reach for the estimate: see `build_plan`)."""
     spec = loaded.spec
     for i, model in enumerate(spec.models):
         check_model_name(loaded, i, model)
@@ -115,7 +124,17 @@ def resolve(loaded: LoadedSweep, done: set[tuple[str, str]] | frozenset = frozen
         tasks.append(task)
         problems.append(loaded_problems)
         reports.append(report)
-    plan = build_plan(spec, [t.identity() for t in tasks], [[p.id for p in ps] for ps in problems], done)
+    plan = build_plan(
+        spec, [t.identity() for t in tasks], [[p.id for p in ps] for ps in problems], done, refined=refined,
+        stored=stored,
+    )  # fmt: skip
     for pair in plan.pairs:  # what `ttscale plan --json` shows per (model, dataset)
         pair.bad_rows_skipped = reports[[d.name for d in spec.datasets].index(pair.dataset)].counts
     return ResolvedSweep(loaded=loaded, tasks=tasks, problems=problems, plan=plan, row_reports=reports)
+
+
+def resolve_in(loaded: LoadedSweep, store: ResultStore) -> ResolvedSweep:
+    """`resolve` against what a results directory holds: its rows, its refinements and its trajectories."""
+    from ttscale.sweeps.refinements import plan_inputs
+
+    return resolve(loaded, **plan_inputs(store))

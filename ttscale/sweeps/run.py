@@ -23,7 +23,7 @@ from ttscale.store import ResultStore
 from ttscale.sweeps.driver import Driver, ProgressFn, SweepOutcome
 from ttscale.sweeps.placement import Connection, check_resources, connect, is_local, node_gpus, refuse_or_warn
 from ttscale.sweeps.plan import WorkUnit
-from ttscale.sweeps.resolve import ResolvedSweep, is_hub_id, resolve
+from ttscale.sweeps.resolve import ResolvedSweep, is_hub_id, resolve_in
 from ttscale.sweeps.spec import LoadedSweep
 
 __all__ = ["STOP_SIGNALS", "check_models_can_start", "is_local", "manifest_for", "run_sweep"]
@@ -73,7 +73,7 @@ def manifest_for(
     loaded: LoadedSweep, resolved: ResolvedSweep, previous: dict[str, Any] | None, run: dict[str, Any]
 ) -> dict[str, Any]:
     """The manifest: this sweep's file and hash, its datasets' identities and problem ids (so `status` needs
-    no dataset), versions, and every run so far, each with its sweep file."""
+    no dataset), versions, every run so far, each with its sweep file, and the refinements recorded so far."""
     runs = list(previous.get("runs", [])) if previous else []
     runs.append({**run, "sweep_text": loaded.text})
     datasets = [
@@ -89,6 +89,7 @@ def manifest_for(
         "ttscale_version": ttscale.__version__,
         "ray_version": ray.__version__,
         "runs": runs,
+        "refinements": list(previous.get("refinements", [])) if previous else [],
     }
 
 
@@ -104,13 +105,13 @@ def run_sweep(
 ) -> SweepOutcome:
     """Resolve and plan the sweep (errors before anything is written), connect, run, record the manifest.
 
-    Pass `resolved` (from `resolve(loaded, store.done_keys())`) to reuse a plan already made; the caller then
+    Pass `resolved` (from `resolve_in(loaded, store)`) to reuse a plan already made; the caller then
     runs `check_models_can_start` itself. SIGTERM and SIGUSR1 (preemption, SLURM's time-limit warning) stop
     the run gracefully: no new work; units finishing within `stop_grace_s` are written; `outcome.stopped` says
     so, and the same call again resumes."""
     store = ResultStore(loaded.spec.output_dir)
     checked = resolved is not None  # callers that resolved the sweep also ran check_models_can_start
-    resolved = resolved or resolve(loaded, store.done_keys())
+    resolved = resolved or resolve_in(loaded, store)
     if resolved.plan.rows_remaining == 0:
         return SweepOutcome()
     if not checked:

@@ -9,6 +9,7 @@ from typing import Any
 from ttscale.errors import ConfigError
 from ttscale.store import ResultStore
 from ttscale.sweeps.plan import budget_completion, build_plan
+from ttscale.sweeps.refinements import refined_budgets
 from ttscale.sweeps.resolve import resolve
 from ttscale.sweeps.spec import LoadedSweep, load_sweep, parse_sweep
 
@@ -48,14 +49,15 @@ def sweep_status(target: Path) -> StatusReport:
     target = Path(target)
     loaded, store = load_for_status(target)
     done = store.done_keys()
+    refined = refined_budgets(store.manifest())
     recorded = (store.manifest() or {}).get("datasets") if target.is_dir() else None
     if recorded is not None and [d["name"] for d in recorded] != [d.name for d in loaded.spec.datasets]:
         recorded = None  # a manifest from another version of the sweep: load the datasets instead
     if recorded is not None:
         identities, problem_ids = [d["identity"] for d in recorded], [d["problem_ids"] for d in recorded]
-        plan = build_plan(loaded.spec, identities, problem_ids, done)
+        plan = build_plan(loaded.spec, identities, problem_ids, done, refined=refined)
     else:
-        resolved = resolve(loaded, done)
+        resolved = resolve(loaded, done, refined=refined)
         plan, problem_ids = resolved.plan, [[p.id for p in ps] for ps in resolved.problems]
     completion = budget_completion(loaded.spec, plan, problem_ids, done)
     return StatusReport(
