@@ -87,3 +87,21 @@ def test_cli_errors_are_one_line_and_exit_non_zero(tmp_path, args, message):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], proc.stderr
     assert not out.exists()  # nothing half-written
+
+
+@pytest.mark.model
+def test_measure_cuts_new_budgets_from_the_trajectories_an_earlier_call_returned(smol):
+    first = measure(smol, "demo-arith", budgets=[8, 32], seeds=1, limit=2)
+    generated = []
+    second = measure(
+        smol, "demo-arith", budgets=[16], seeds=1, limit=2, stored=first.trajectories,
+        on_unit=lambda _done, _total, tokens: generated.append(tokens),
+    )  # fmt: skip
+    assert second.trajectories.num_rows == 0  # every trajectory cut from the stored one, none stored again
+    answers = second.to_pandas().answer_tokens.sum()
+    assert sum(generated) == answers  # only the forced answers were generated: no thinking token
+    chars = first.to_pandas().set_index(["trajectory_id", "budget"]).thinking_chars
+    for row in second.to_pandas().itertuples():
+        assert row.trajectory_tokens == 32 and row.thinking_tokens == 16
+        # text[:thinking_chars] of the same stored trajectory, between the cuts at 8 and 32 tokens
+        assert chars[row.trajectory_id, 8] <= row.thinking_chars <= chars[row.trajectory_id, 32]

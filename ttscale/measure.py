@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +96,7 @@ def measure(
     engine_options: dict[str, Any] | None = None,
     problems_per_unit: int = 8,
     on_unit: Callable[[int, int, int], None] | None = None,
+    stored: pa.Table | Sequence[Mapping[str, Any]] = (),
 ) -> Measurement:
     """Measure `model` on `dataset` at every budget and seed, in this process, and return the tables.
 
@@ -103,6 +104,10 @@ def measure(
     `dataset` a registered name, hub id, local file, or a Task. Work is split into units of
     `problems_per_unit` problems × all seeds × all budgets, exactly as the Ray driver splits it;
     `on_unit(done_units, total_units, generated_tokens)` is called after each unit.
+
+    `stored` (nested mode): trajectories an earlier call returned (its `.trajectories`), to cut new budgets from
+    (no thinking generated) or extend, as a sweep reuses its store; only trajectories that are new or grew are
+    returned.
     """
     budgets, seed_list = parse_budgets(budgets), parse_seeds(seeds)
     task = get_task(dataset) if isinstance(dataset, str) else dataset
@@ -117,10 +122,11 @@ def measure(
         dtype=(engine_options or {}).get("dtype", "float32") if isinstance(model, str) else model.info.dtype,
     )
     llm = create_engine(engine, model, **(engine_options or {})) if isinstance(model, str) else model
+    stored = stored.to_pylist() if isinstance(stored, pa.Table) else list(stored)
     rows, trajectories = [], []
     units = [problems[i : i + problems_per_unit] for i in range(0, len(problems), problems_per_unit)]
     for done, unit in enumerate(units, start=1):
-        result = run_unit(llm, task, unit, seeds=seed_list, budgets=budgets, settings=settings)
+        result = run_unit(llm, task, unit, seeds=seed_list, budgets=budgets, settings=settings, stored=stored)
         rows.extend(result.rows)
         trajectories.extend(result.trajectories)
         if on_unit is not None:

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from ttscale.analysis import Results
 from ttscale.analysis.gaps import dataset_gaps, log_spaced
 from ttscale.analysis.metrics import problem_values
 from ttscale.store import ResultStore
@@ -88,6 +89,8 @@ def test_refine_cuts_new_budgets_from_stored_trajectories_and_records_the_refine
     assert all(r["done"] == r["rows"] for r in sweep_status(store.root).completion)
     again = resolve_in(load_sweep(loaded.path), store)  # `ttscale sweep` on the same file: nothing to redo
     assert again.plan.rows_remaining == 0 and again.plan.pairs[0].budgets == grid
+
+    assert Results.open(store.root).refined_pairs() == {("fake", "demo-arith"): tuple(pair.added)}  # the report's view
 
     zoom = plan_refinement(store.root, max_budgets=2)  # a second refine works on the refined grid
     assert zoom.pairs and not set(zoom.pairs[0].added) & set(grid)

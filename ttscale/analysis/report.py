@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 import ttscale
 from ttscale.analysis.emergence import HINGE_ALPHA, HINGE_MIN_BUDGETS, lead_columns
 from ttscale.analysis.metrics import default_pass_k, get_metric
+from ttscale.analysis.refined import fig_refined, refined_table
 from ttscale.analysis.results import model_table
 from ttscale.analysis.scores import infinite_counts
 from ttscale.errors import ConfigError, TtscaleWarning
@@ -54,16 +55,18 @@ def write_report(
     metrics = curve_metrics(results.rows, pass_k)
     scored = [m for m in metrics if m != TOKENS]  # thinking tokens are a check on forcing, not a score
     curves = pd.concat([results.curves(m).assign(metric=m) for m in metrics], ignore_index=True)
-    per_dataset = _scores_table([results.emergence(m, level="dataset").assign(metric=m) for m in scored], score)
+    compare = results.comparable()  # scores are compared on the budgets every (model, dataset) has
+    per_dataset = _scores_table([compare.emergence(m, level="dataset").assign(metric=m) for m in scored], score)
     per_problem = _scores_table(
-        [results.emergence(m, level="problem").assign(metric=m) for m in dict.fromkeys([DISCRETE, metric])], score
+        [compare.emergence(m, level="problem").assign(metric=m) for m in dict.fromkeys([DISCRETE, metric])], score
     )
     top = results.top_k(k, by=score, metric=metric)
     infinite = infinite_table(per_problem, per_dataset)
     unclosed = unclosed_table(results.rows)
+    refined = refined_table(results, list(dict.fromkeys([metric, DISCRETE])))
     tables = {
         "curves": curves, "emergence_datasets": per_dataset, "emergence_problems": per_problem, "top_k": top,
-        "infinite_counts": infinite, "unclosed": unclosed,
+        "infinite_counts": infinite, "unclosed": unclosed, "refined_grids": refined,
     }  # fmt: skip
     for name, table in tables.items():
         table.to_parquet(out / f"{name}.parquet", index=False)
@@ -76,6 +79,8 @@ def write_report(
         ("scores", "Emergence scores", scores_text, fig_scores(per_problem, per_dataset, score, labels)),
         ("top-k", f"Top {k} most emergent problems", TOPK_TEXT.format(score=score, metric=label(metric)),
          fig_top_k(results, top, metric, score, labels)),
+        *([("refined", "Refined budget grids", REFINED_TEXT.format(shared=list(compare.shared_grid())),
+            fig_refined(results, metric, label(metric)))] if results.refined_pairs() else []),
         ("thinking-tokens", "Real thinking tokens per budget", TOKENS_TEXT, fig_thinking_tokens(results.rows)),
         ("unclosed", "Unclosed answers", UNCLOSED_TEXT, None),
         ("correlation", "Discrete vs continuous", CORRELATION_TEXT.format(metric=label(metric)),
@@ -88,6 +93,7 @@ def write_report(
         "scores": _infinite_html(infinite, score),
         "top-k": _incomplete_html(per_problem, metric, score, k, labels) + _top_k_html(results, top, score, labels),
         "unclosed": _unclosed_html(unclosed),
+        "refined": _refined_html(refined),
     }
     path = out / "report.html"
     path.write_text(_page(results, sections, extras, metrics))
@@ -603,6 +609,28 @@ def unclosed_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table[[*keys, "rows", "unclosed", "share", "unclosed_correct", "unknown"]]
 
 
+def _refined_html(refined: pd.DataFrame) -> str:
+    """The refined grids' jumps, shared grid against own grid, as an HTML table ("" when none)."""
+    if refined.empty:
+        return ""
+    head = ("model", "dataset", "metric", "budgets added", "jump before", "jump after",
+            "jump size (before → after)", "breakthroughness (before → after)")  # fmt: skip
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+            r.model, r.dataset, label(r.metric), r.budgets_added, r.jump_before, r.jump_after,
+            f"{_num(r.jump_size_before)} → {_num(r.jump_size_after)}",
+            f"{_num(r.breakthroughness_before)} → {_num(r.breakthroughness_after)}",
+        )) + "</tr>"
+        for r in refined.itertuples(index=False)
+    )  # fmt: skip
+    return f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{body}</table>"
+
+
+def _num(x: float) -> str:
+    """A score to 3 decimals; "flat" for NaN (a flat curve has no jump and no score)."""
+    return f"{x:.3f}" if np.isfinite(x) else "flat"
+
+
 def _unclosed_html(unclosed: pd.DataFrame) -> str:
     """The unclosed-answer counts per model and dataset as an HTML table (full dataset names)."""
     if unclosed["unclosed"].isna().all():
@@ -739,6 +767,14 @@ INFINITE_TEXT = (
     "A score of ±inf (the BIG-bench breakthroughness when the median step is 0, common on quantised accuracy "
     "curves) cannot be drawn: those curves are left out of the boxes and diamonds, and counted here (per model "
     "and dataset in <code>infinite_counts.csv</code>)."
+)
+REFINED_TEXT = (
+    "<code>ttscale refine</code> added budgets to these (model, dataset) grids, cut from the same stored "
+    "trajectories. Each refined dataset curve is shown before refining (dashed) and after (solid, added budgets "
+    "ringed); the table gives where the largest rise lies on each grid. Scores depend on the grid "
+    "(breakthroughness over m steps lies in [1/m, 1]), so every comparison across curves in this report (score "
+    "distributions, top-k, emergence against size) uses the shared grid {shared}, the budgets every "
+    "(model, dataset) has."
 )
 TOPK_TEXT = (
     "Complete problem curves of {metric}, ranked by {score} oriented so that larger is more emergent in the "

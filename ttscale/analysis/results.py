@@ -34,13 +34,14 @@ class Results:
     n_boot: int = 1000
     n_sim: int = 200
     seed: int = 0
+    refinements: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)  # budgets refine added
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, dirs: str | Path | Sequence[str | Path], **options) -> Results:
         """Read every results directory through Ray Data and combine them into one view."""
         roots = [Path(dirs)] if isinstance(dirs, (str, Path)) else [Path(d) for d in dirs]
-        frames = []
+        frames, refinements = [], {}
         for root in roots:
             store = ResultStore(root)
             if not store.row_shards():
@@ -48,11 +49,13 @@ class Results:
                     f"{root} holds no result rows (no rows/*.parquet). Give a ttscale results directory."
                 )
             frames.append(store.read(columns=ANALYSIS_COLUMNS).to_pandas())
+            for pair, budgets in recorded_refinements(store.manifest()).items():
+                refinements[pair] = tuple(sorted({*refinements.get(pair, ()), *budgets}))
         rows = pd.concat(frames, ignore_index=True)
         duplicated = rows.duplicated(["cell_id", "problem_id"])
         if duplicated.any():  # the same results directory given twice, or copies of the same shards
             rows = rows[~duplicated].reset_index(drop=True)
-        return cls(rows=split_configs(rows), roots=roots, **options)
+        return cls(rows=split_configs(rows), roots=roots, refinements=refinements, **options)
 
     @classmethod
     def from_frame(cls, rows: pd.DataFrame, **options) -> Results:
@@ -101,11 +104,57 @@ class Results:
         """The k most emergent problems by `by` (oriented, see `emergence.top_k`) on `metric`'s per-problem curves.
 
         Only complete curves (a value at every budget of their model and dataset) are ranked unless
-        `complete_only=False`.
+        `complete_only=False`. A ranking compares curves, so it is made on the shared grid (`comparable`):
+        a (model, dataset) that `ttscale refine` gave more budgets is scored on the budgets the others have.
         """
         from ttscale.analysis.emergence import top_k
 
-        return top_k(self.emergence(metric, level="problem"), k, by=by, complete_only=complete_only)
+        return top_k(self.comparable().emergence(metric, level="problem"), k, by=by, complete_only=complete_only)
+
+    # -- budget grids --------------------------------------------------------------------------------------
+
+    def grids(self) -> dict[tuple[str, str], tuple[int, ...]]:
+        """(model, dataset) → its budget grid: every budget with a row, sorted (refined grids have more)."""
+        return self._cached(("grids",), lambda: budget_grids(self.rows))
+
+    def shared_grid(self) -> tuple[int, ...]:
+        """The budgets every (model, dataset) grid has: where their curves can be compared."""
+        grids = list(self.grids().values())
+        return tuple(sorted(set(grids[0]).intersection(*grids[1:]))) if grids else ()
+
+    def refined_pairs(self) -> dict[tuple[str, str], tuple[int, ...]]:
+        """(model, dataset) → the budgets its grid gained: those `ttscale refine` recorded adding, and any beyond
+        the shared grid. Pairs whose grid gained none are left out."""
+        shared = set(self.shared_grid())
+        out = {}
+        for pair, grid in self.grids().items():
+            added = tuple(b for b in grid if b not in shared or b in self.refinements.get(pair, ()))
+            if added and len(added) < len(grid):
+                out[pair] = added
+        return out
+
+    def on_grid(self, budgets: Sequence[int]) -> Results:
+        """These results restricted to `budgets` (same options, own cache)."""
+        rows = self.rows[self.rows["budget"].isin(list(budgets))].reset_index(drop=True)
+        return Results(rows=rows, roots=self.roots, n_boot=self.n_boot, n_sim=self.n_sim, seed=self.seed)
+
+    def comparable(self) -> Results:
+        """What comparisons across (model, dataset) use: these results when every grid is the same, else the
+        shared grid only. Scores depend on the grid (breakthroughness on m steps lies in [1/m, 1]), so a
+        refined curve scored on more budgets is not comparable with one on fewer. With fewer than two shared
+        budgets, each curve keeps its own grid (with a warning)."""
+        shared = self.shared_grid()
+        if all(len(grid) == len(shared) for grid in self.grids().values()):
+            return self
+        if len(shared) < 2:
+            warnings.warn(
+                f"the (model, dataset) budget grids share {len(shared)} budget(s): scores are compared across "
+                "different grids. Run the same budgets (or refine) for a like-for-like comparison.",
+                TtscaleWarning,
+                stacklevel=3,
+            )
+            return self
+        return self._cached(("comparable",), lambda: self.on_grid(shared))
 
     def answers(self, model: str, dataset: str, problem_id: str) -> pd.DataFrame:
         """The forced answer and correctness of one problem at each budget and seed."""
@@ -152,6 +201,23 @@ def split_configs(rows: pd.DataFrame) -> pd.DataFrame:
         stacklevel=3,
     )
     return rows
+
+
+def recorded_refinements(manifest: dict | None) -> dict[tuple[str, str], tuple[int, ...]]:
+    """(model, dataset) → the budgets the refinements in a manifest added to its grid."""
+    out: dict[tuple[str, str], set[int]] = {}
+    for refinement in (manifest or {}).get("refinements", []):
+        for pair in refinement.get("pairs", []):
+            out.setdefault((pair["model"], pair["dataset"]), set()).update(int(b) for b in pair["budgets"])
+    return {pair: tuple(sorted(budgets)) for pair, budgets in out.items()}
+
+
+def budget_grids(rows: pd.DataFrame) -> dict[tuple[str, str], tuple[int, ...]]:
+    """(model, dataset) → the sorted budgets at which it has rows."""
+    if rows.empty:
+        return {}
+    pairs = rows.groupby(["model", "dataset"], sort=True, observed=True)["budget"].unique()
+    return {(str(m), str(d)): tuple(sorted(int(b) for b in budgets)) for (m, d), budgets in pairs.items()}
 
 
 def parameter_count(model: str) -> float | None:

@@ -1,0 +1,84 @@
+"""`ttscale refine` vs a fresh sweep of the same new budgets, on the demo (SmolLM2 on CPU, Ray actors).
+
+Runs the demo sweep, then refines it with one log-spaced budget in each gap of its grid (16…256: 23, 45, 91,
+181), then runs those budgets as a fresh sweep into another directory. Both runs go through `run_sweep` on the
+same local Ray instance (actor start and model load included in both). Goals: refine generates 0 thinking
+tokens; its wall time is <= 0.25x the fresh sweep's. Also writes the refined report (before/after curves).
+
+    python bench/refine_cost.py [--out DIR] [--problems 8] [--seeds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+import ray
+from _common import threads, timed, verdict
+
+from ttscale.analysis import Results
+from ttscale.store import ResultStore
+from ttscale.sweeps.refine import plan_refinement, record_refinement
+from ttscale.sweeps.run import run_sweep
+from ttscale.sweeps.spec import load_sweep
+
+DEMO = Path(__file__).resolve().parent.parent / "sweeps" / "demo.yaml"
+
+
+def sweep_file(out: Path, name: str, budgets, problems: int, seeds: int) -> Path:
+    spec = yaml.safe_load(DEMO.read_text())
+    spec.update(name=name, output_dir=str(out / name), budgets=budgets, seeds=seeds)
+    spec["datasets"][0]["limit"] = problems
+    spec["models"][0]["threads"] = threads()
+    path = out / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="Keep the results here (default: a temp dir).")
+    parser.add_argument("--problems", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=2)
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="ttscale-refine-"))
+    out.mkdir(parents=True, exist_ok=True)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+
+    seconds: dict[str, float] = {}
+    base = load_sweep(sweep_file(out, "base", {"log2": [4, 8]}, args.problems, args.seeds))
+    with timed(seconds, "base"):
+        first = run_sweep(base, address=None)
+    print(f"base sweep   {seconds['base']:7.1f} s  {first.rows_written} rows, {first.thinking_tokens} thinking")
+
+    gaps = len(base.spec.budgets) - 1
+    refinement = plan_refinement(base.spec.output_dir, per_gap=1, max_budgets=gaps)
+    added = refinement.pairs[0].added
+    print(f"refine adds  {added}: estimated {refinement.thinking_tokens} thinking tokens, "
+          f"{refinement.forced_answers} forced answers")  # fmt: skip
+    with timed(seconds, "refine"):
+        record_refinement(refinement)
+        refined = run_sweep(refinement.loaded, address=None, resolved=refinement.resolved)
+    print(f"refine       {seconds['refine']:7.1f} s  {refined.rows_written} rows, {refined.thinking_tokens} thinking")
+
+    fresh_sweep = load_sweep(sweep_file(out, "fresh", added, args.problems, args.seeds))
+    with timed(seconds, "fresh"):
+        fresh = run_sweep(fresh_sweep, address=None)
+    print(f"fresh sweep  {seconds['fresh']:7.1f} s  {fresh.rows_written} rows, {fresh.thinking_tokens} thinking")
+    assert refined.rows_written == fresh.rows_written == args.problems * args.seeds * len(added)
+
+    report = Results.open(ResultStore(base.spec.output_dir).root, n_boot=200, n_sim=100).report(out / "analysis")
+    print(f"workload: demo-arith, {args.problems} problems x {args.seeds} seeds; grid 16..256 + {added}")
+    print(f"report (before/after curves): {report}")
+    zero = "PASS" if refined.thinking_tokens == 0 else "MISS"
+    print(f"refine thinking tokens: {refined.thinking_tokens}  (goal 0)  {zero}")
+    print(verdict("refine wall / fresh sweep wall", seconds["refine"] / seconds["fresh"], 0.25))
+
+
+if __name__ == "__main__":
+    main()
