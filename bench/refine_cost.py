@@ -5,7 +5,10 @@ Runs the demo sweep, then refines it with one log-spaced budget in each gap of i
 same local Ray instance (actor start and model load included in both). Goals: refine generates 0 thinking
 tokens; its wall time is <= 0.25x the fresh sweep's. Also writes the refined report (before/after curves).
 
-    python bench/refine_cost.py [--out DIR] [--problems 8] [--seeds 2]
+    python bench/refine_cost.py [--out DIR] [--problems 8] [--seeds 2] [--grid 4,8]
+
+`--grid lo,hi` runs 2^lo…2^hi instead of the demo's 16…256 (e.g. `--grid 6,10 --problems 4`: longer thinking,
+which is what refine saves; the forced answers and the solution-set scoring cost the same in both runs).
 """
 
 from __future__ import annotations
@@ -45,13 +48,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="Keep the results here (default: a temp dir).")
     parser.add_argument("--problems", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--grid", default="4,8", help="log2 of the smallest and largest budget (demo: 4,8).")
     args = parser.parse_args()
+    lo, hi = (int(x) for x in args.grid.split(","))
     out = args.out or Path(tempfile.mkdtemp(prefix="ttscale-refine-"))
     out.mkdir(parents=True, exist_ok=True)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
 
     seconds: dict[str, float] = {}
-    base = load_sweep(sweep_file(out, "base", {"log2": [4, 8]}, args.problems, args.seeds))
+    base = load_sweep(sweep_file(out, "base", {"log2": [lo, hi]}, args.problems, args.seeds))
     with timed(seconds, "base"):
         first = run_sweep(base, address=None)
     print(f"base sweep   {seconds['base']:7.1f} s  {first.rows_written} rows, {first.thinking_tokens} thinking")
@@ -73,7 +78,7 @@ def main() -> None:
     assert refined.rows_written == fresh.rows_written == args.problems * args.seeds * len(added)
 
     report = Results.open(ResultStore(base.spec.output_dir).root, n_boot=200, n_sim=100).report(out / "analysis")
-    print(f"workload: demo-arith, {args.problems} problems x {args.seeds} seeds; grid 16..256 + {added}")
+    print(f"workload: demo-arith, {args.problems} problems x {args.seeds} seeds; grid {2**lo}..{2**hi} + {added}")
     print(f"report (before/after curves): {report}")
     zero = "PASS" if refined.thinking_tokens == 0 else "MISS"
     print(f"refine thinking tokens: {refined.thinking_tokens}  (goal 0)  {zero}")

@@ -147,6 +147,7 @@ def run_unit(
     thinking = {(key, b): _trajectory_for(trajectories, key, b).prefix(b) for key, b in items}
     prefixes = [forced_prefix(prompt_ids[key], thinking[key, b], tokens) for key, b in items]
     with watch.phase("answer"):
+        engine.warm(_stored_trunks(trajectories, prompt_ids, thinking, budgets))
         answers = force_answers(engine, prefixes, config=forcing, tokens=tokens)
 
     problem_by_id = {p.id: p for p in problems}
@@ -190,6 +191,16 @@ def run_unit(
     result.generated_tokens = result.thinking_generated + sum(len(a.answer_ids) for a in answers)
     progress.phase = "done"
     return result
+
+
+def _stored_trunks(trajectories, prompt_ids, thinking, budgets) -> list[tuple[int, ...]]:
+    """prompt + thinking to the unit's largest budget, of each trajectory cut from the store unchanged: no
+    generation left its KV in the engine, so it is prefilled once (`Engine.warm`) rather than once per budget."""
+    return [
+        (*prompt_ids[key], *thinking[key, budgets[-1]].token_ids)
+        for key, t in trajectories.items()
+        if t.resumed_at is not None and t.model_tokens == t.resumed_at and (key, budgets[-1]) in thinking
+    ]
 
 
 def _plan_trajectories(

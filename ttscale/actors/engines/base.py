@@ -129,6 +129,11 @@ class Engine(abc.ABC):
     def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """One batched call: continue every request, results in request order."""
 
+    def warm(self, prefixes: Sequence[Sequence[int]]) -> None:  # noqa: B027 - optional hook
+        """A hint that many coming requests start with these token sequences (budgets cut from one stored
+        trajectory): an engine with a prefix cache computes their KV once now, so each request prefills only
+        its own tail. The default does nothing."""
+
     @abc.abstractmethod
     def score(self, requests: Sequence[ScoreRequest]) -> list[TrieScores]:
         """For each request, from raw logits at temperature 1 (float64): log p(node token | prefix, node's

@@ -134,6 +134,12 @@ class HFEngine(TokenizerEngine):
     def _prefill(self, ids: Sequence[int]) -> _Cached:
         return self._prefill_many([ids])[0]
 
+    def warm(self, prefixes: Sequence[Sequence[int]]) -> None:
+        """Prefill these sequences into the prefix cache: budgets cut from a stored trajectory (no generation
+        left its KV here) then prefill only their forced-answer tokens, as after a trajectory generated here."""
+        if prefixes:
+            self._prefill_many(prefixes)
+
     @torch.inference_mode()
     def _prefill_many(self, prompts: Sequence[Sequence[int]]) -> list[_Cached]:
         """KV caches and last logits for many prompts, computing only what the prefix cache lacks.
