@@ -136,6 +136,8 @@ class DatasetSpec(_Strict):
     name: str = Field(min_length=1)
     limit: int | None = Field(default=None, ge=1)
     """Use only the first N problems (in stored order)."""
+    offset: int = Field(default=0, ge=0, le=100_000_000)
+    """Skip the first N problems (in stored order) before `limit` applies: offset 10, limit 5 is problems 10..14."""
     path: str | None = None
     """Read a registered dataset from this local file instead of the hub."""
     columns: dict[str, str] | None = None
