@@ -254,3 +254,9 @@ def test_a_results_dir_made_from_an_original_config_reads_back_without_warnings(
         warnings.simplefilter("error")
         loaded = parse_sweep(EXAMPLE.read_text(), Path("/elsewhere/original_gpqa.yaml"))
     assert loaded.spec.name == "original_gpqa" and loaded.original is not None
+
+
+def test_docs_migrating_shows_what_convert_writes_for_the_example():
+    text = convert_file(EXAMPLE)  # the body names the file by its name only, wherever it is run from
+    body = text[text.index("name: original_gpqa") :]
+    assert body.strip() in (ROOT / "docs" / "migrating.md").read_text()

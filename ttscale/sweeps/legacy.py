@@ -78,6 +78,8 @@ MEANING = (
     "token prefix, over the whole solution set",
     "trajectories are nested: every budget is a prefix of one trajectory per (problem, seed); "
     "`forcing: {trajectory: independent}` in a native sweep reproduces the original's regeneration per budget",
+    "the forced-answer string (and the continuation, unless force_continue sets it) is the model family's, and "
+    "sampling is the sweep's (temperature 0.6, top-p 0.95), not the original's",
 )
 NULL_STRINGS = ("None", "none")  # the original's conf.py read the string None as null
 
