@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ttscale.errors import ConfigError, TtscaleWarning
 from ttscale.sweeps.legacy import KNOWN_KEYS, MAPPED, NO_EFFECT, convert_file, render_sweep
@@ -260,3 +262,29 @@ def test_docs_migrating_shows_what_convert_writes_for_the_example():
     text = convert_file(EXAMPLE)  # the body names the file by its name only, wherever it is run from
     body = text[text.index("name: original_gpqa") :]
     assert body.strip() in (ROOT / "docs" / "migrating.md").read_text()
+
+
+VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), st.text(max_size=30),
+    st.sampled_from(["None", "none", "vllm", "hf", "Idavidrein/gpqa", "demo-mc", "org/model"]),
+    st.lists(st.one_of(st.integers(-5, 50), st.text(max_size=5)), max_size=4),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=2000, derandomize=True, database=None)
+@given(
+    changes=st.dictionaries(st.sampled_from([*KNOWN_KEYS, "seeds", "tokenizer_name", "Model_Name", 7]), VALUES),
+    dropped=st.sets(st.sampled_from(["model_name", "dataset_name", "start_token_budget", "end_token_budget"])),
+)
+def test_mutated_original_configs_give_a_sweep_or_one_line_naming_the_file(tmp_path_factory, changes, dropped):
+    base = yaml.safe_load(EXAMPLE.read_text())
+    data = {k: v for k, v in {**base, **changes}.items() if k not in dropped}
+    path = tmp_path_factory.mktemp("fuzz") / "mutated.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    try:
+        loaded = load_sweep(path, warn=False)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and "mutated.yaml" in str(exc)
+        return
+    assert parse_sweep(render_sweep(loaded), path).spec == loaded.spec  # and it converts, exactly
