@@ -82,6 +82,8 @@ class AnalysisWorkflow:
         from ttscale.analysis.report import curve_metrics, fig_curves
 
         metrics = [m for m in curve_metrics(self.results.rows, 1) if m in AGGREGATE_METRICS]
+        if not metrics:  # no row was graded or scored: nothing to draw
+            return {}
         curves = pd.concat([self.results.curves(m).assign(metric=m) for m in metrics], ignore_index=True)
         curves = self._select(curves, model_name, dataset_name)
         figures = {}
