@@ -115,8 +115,8 @@ def plan(
         from ttscale.sweeps.resolve import resolve_in
         from ttscale.sweeps.spec import load_sweep
 
-        loaded = load_sweep(sweep)
-        with _warnings_as_lines():  # skipped bad dataset rows, an unreadable shard: one line each
+        with _warnings_as_lines():  # a config in the original format, skipped bad dataset rows, an unreadable shard
+            loaded = load_sweep(sweep)
             resolved = resolve_in(loaded, ResultStore(loaded.spec.output_dir))
     except TtscaleError as exc:
         raise fail(str(exc)) from None
@@ -188,7 +188,8 @@ def sweep(
         from ttscale.sweeps.run import check_models_can_start, is_local
         from ttscale.sweeps.spec import load_sweep
 
-        loaded = load_sweep(sweep_file)
+        with _warnings_as_lines():  # a config in the original study's format: what differs, once
+            loaded = load_sweep(sweep_file)
         store = ResultStore(loaded.spec.output_dir)
         store.manifest()  # a damaged manifest is one line before Ray starts
         with _warnings_as_lines():  # an unreadable shard is set aside with one line, and its rows measured again
@@ -415,7 +416,8 @@ def status(
     try:
         from ttscale.sweeps.status import sweep_status
 
-        report = sweep_status(target)
+        with _warnings_as_lines():
+            report = sweep_status(target)
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     table = Table(title=f"status: {report.sweep} ({report.root})")
@@ -436,6 +438,28 @@ def status(
         for f in report.failures:
             failed.add_row(f["unit_id"], f.get("model", ""), f.get("dataset", ""), str(f["attempts"]), f["error"])
         console.print(failed)
+
+
+@app.command()
+def convert(
+    config: Annotated[Path, typer.Argument(metavar="OLD_CONFIG", help="A config in the original study's format.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the native sweep here instead of printing it.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+) -> None:
+    """Print the native sweep file an original-study config stands for, with a comment per mapped key."""
+    try:
+        from ttscale.sweeps.legacy import convert_file
+
+        with _warnings_as_lines():  # written to a file, the notes are also shown here
+            text = convert_file(config, output, force=force)
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        console.print(f"wrote {output}; check it with: ttscale plan {output}", highlight=False)
 
 
 @app.command()

@@ -6,8 +6,13 @@ r.curves("accuracy")                        # dataset curves with 95% bootstrap 
 r.emergence("p_correct", level="problem")   # scores, fits and p-values per curve
 r.top_k(8)                                  # the most emergent problems
 r.report("analysis/demo")                   # tables + one self-contained HTML report
+
+The original study's notebook API, over the same numbers (docs/migrating.md):
+from ttscale.analysis import AnalysisWorkflow
+AnalysisWorkflow(paths=["results/demo"], results_save_dir="analysis").emergence_scores(model_name="smollm2")
 """
 
 from ttscale.analysis.results import Results
+from ttscale.analysis.workflow import AnalysisWorkflow
 
-__all__ = ["Results"]
+__all__ = ["AnalysisWorkflow", "Results"]

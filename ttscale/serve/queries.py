@@ -254,7 +254,7 @@ def _questions(sweep_text: str, sweep_path: str, dataset: str) -> dict[str, str]
         if ds.name == dataset:
             task = get_task(ds.name, path=ds.path, columns=ds.columns, answer_format=ds.answer_format,
                             solution_set=ds.solution_set)  # fmt: skip
-            return {p.id: _with_choices(p.question, p.choices) for p in task.load(ds.limit)}
+            return {p.id: _with_choices(p.question, p.choices) for p in task.load(ds.limit, ds.offset)}
     raise NotFound(f"dataset {dataset!r} is not in the run's sweep file")
 
 

@@ -33,7 +33,7 @@ HASHED_FIELDS: dict[type, frozenset[str]] = {
 }
 IGNORED_FIELDS: dict[type, frozenset[str]] = {
     ModelSpec: frozenset({"tensor_parallel", "device", "replicas", "threads", "engine_options"}),  # placement, speed
-    DatasetSpec: frozenset({"limit", "bad_rows"}),  # which problems, not what a problem's row holds
+    DatasetSpec: frozenset({"limit", "offset", "bad_rows"}),  # which problems, not what a problem's row holds
     ForcingSpec: frozenset(),
     SamplingSpec: frozenset(),
     SweepSpec: frozenset({"name", "output_dir", "problems_per_unit", "max_attempts", "unit_timeout_s"}),

@@ -118,7 +118,7 @@ def resolve(
                 solution_set=ds.solution_set,
                 bad_rows=ds.bad_rows,
             )
-            loaded_problems, report = task.load_checked(ds.limit)
+            loaded_problems, report = task.load_checked(ds.limit, ds.offset)
         except TaskError as exc:
             raise ConfigError(one_line(f"{loaded.path}: `datasets.{i}` ({ds.name}): {exc}")) from None
         tasks.append(task)

@@ -9,13 +9,14 @@ import os
 import re
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from ttscale.errors import ConfigError
+from ttscale.errors import ConfigError, TtscaleWarning
 from ttscale.families import FAMILIES, OVERRIDABLE
 
 # Bounds on what a sweep file may hold, so a hostile or broken file fails in one line instead of hanging.
@@ -136,6 +137,8 @@ class DatasetSpec(_Strict):
     name: str = Field(min_length=1)
     limit: int | None = Field(default=None, ge=1)
     """Use only the first N problems (in stored order)."""
+    offset: int = Field(default=0, ge=0, le=100_000_000)
+    """Skip the first N problems (in stored order) before `limit` applies: offset 10, limit 5 is problems 10..14."""
     path: str | None = None
     """Read a registered dataset from this local file instead of the hub."""
     columns: dict[str, str] | None = None
@@ -275,18 +278,24 @@ class LoadedSweep(BaseModel):
     spec: SweepSpec
     path: Path
     text: str
+    original: Any = None
+    """A config in the original study's format: its `ttscale.sweeps.legacy.Conversion` (None for a native file)."""
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
-def load_sweep(path: str | Path) -> LoadedSweep:
+def load_sweep(path: str | Path, *, warn: bool = True) -> LoadedSweep:
     """Read and validate a sweep file, and check the paths it names; any problem is a one-line ConfigError
-    naming file, field and fix."""
+    naming file, field and fix. A config in the original study's format is taken too, and (with `warn`) what it
+    means here is said in TtscaleWarnings."""
     path = Path(path)
     loaded = parse_sweep(_read_sweep_text(path), path)
     check_paths(loaded)
+    if warn and loaded.original is not None:  # what the original study's config means here, said once per load
+        for note in loaded.original.notes:
+            warnings.warn(note, TtscaleWarning, stacklevel=2)
     return loaded
 
 
@@ -316,13 +325,16 @@ def parse_sweep(text: str, path: Path) -> LoadedSweep:
         raise ConfigError(f"{path}: the file is empty. Write the sweep's fields (see docs/sweeps.md).")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sweep fields at the top level, got {type(data).__name__}.")
+    from ttscale.sweeps import legacy  # the original study's flat configs (docs/migrating.md)
+
+    original = legacy.to_native(data, path) if legacy.recognise(data, path) else None
     try:
-        spec = SweepSpec.model_validate(data)
+        spec = SweepSpec.model_validate(original.native if original is not None else data)
     except ValidationError as exc:
         raise ConfigError(one_line(_one_line(path, exc))) from None
     except RecursionError:
         raise ConfigError(f"{path}: a value is nested too deeply. Fix the file.") from None
-    return LoadedSweep(spec=spec, path=path, text=text)
+    return LoadedSweep(spec=spec, path=path, text=text, original=original)
 
 
 def _yaml_data(text: str, path: Path) -> Any:

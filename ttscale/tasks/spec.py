@@ -63,19 +63,28 @@ class DatasetTask:
     columns: tuple[tuple[str, str], ...] | None = None  # a column map for files that need one
     bad_rows: BadRowPolicy = "refuse"  # rows with an empty question, a bad gold, a repeated id...: refuse or skip
 
-    def load(self, limit: int | None = None) -> list[Problem]:
-        """The dataset's problems in their stored order; the first `limit` of them if given (must be > 0).
+    def load(self, limit: int | None = None, offset: int = 0) -> list[Problem]:
+        """The dataset's problems in their stored order; the first `limit` of them if given (must be > 0),
+        after skipping the first `offset` (problems offset..offset+limit-1, 0-based).
 
         Bad rows anywhere in the dataset refuse it (TaskError), or with `bad_rows="skip"` are dropped with a
         TtscaleWarning; `load_checked` also returns what was found."""
-        return self.load_checked(limit)[0]
+        return self.load_checked(limit, offset)[0]
 
-    def load_checked(self, limit: int | None = None) -> tuple[list[Problem], RowReport]:
+    def load_checked(self, limit: int | None = None, offset: int = 0) -> tuple[list[Problem], RowReport]:
         """`load`, plus the RowReport of every row (its `counts` say how many were skipped, per kind)."""
         if limit is not None and limit <= 0:
             raise TaskError(f"Got limit={limit} for dataset '{self.name}': limit must be a positive count.")
+        if offset < 0:
+            raise TaskError(f"Got offset={offset} for dataset '{self.name}': offset must be 0 or more.")
         problems, report = self._problems()
         apply_policy(report, self.bad_rows)
+        if offset and offset >= len(problems):
+            raise TaskError(
+                f"Got offset={offset} for dataset '{self.name}', which has {len(problems)} problems. "
+                "Give an offset below that."
+            )
+        problems = problems[offset:]
         return (problems[:limit] if limit is not None else problems), report
 
     def prompt(self, problem: Problem, seed: int) -> PromptedProblem:
