@@ -1,4 +1,5 @@
-"""Render the report's figures from a results directory as PNGs for docs/analysis.md.
+"""Render the report's figures from a results directory as PNGs for docs/analysis.md (and, after `ttscale
+refine`, its before/after figure for the README).
 
 Needs `pip install kaleido` and a Chrome/Chromium (e.g. Debian's `chromium`); not a runtime dependency.
 
@@ -33,6 +34,10 @@ def main(results_dir: str, out: str) -> None:
         "demo-thinking-tokens": fig_thinking_tokens(r.rows),
         "demo-scores": fig_scores(per_problem, per_dataset, "breakthroughness"),
     }
+    if r.refined_pairs():  # after `ttscale refine`: the refined grid before and after (README, docs/sweeps.md)
+        from ttscale.analysis.refined import fig_refined
+
+        figures["demo-refined"] = fig_refined(r, "p_correct", "p(correct)")
     for name, fig in figures.items():
         fig.write_image(target / f"{name}.png", width=1300, height=fig.layout.height or 450, scale=1)
         print(target / f"{name}.png")

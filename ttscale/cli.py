@@ -321,7 +321,7 @@ def refine(
     """Add budgets where the curves change most, cut from the stored trajectories: only forced answers run."""
     try:
         from ttscale.store import ResultStore
-        from ttscale.sweeps.refine import plan_refinement, record_refinement
+        from ttscale.sweeps.refine import dataset_values, plan_refinement, record_refinement
         from ttscale.sweeps.run import check_models_can_start, is_local
 
         with _warnings_as_lines():
@@ -333,7 +333,7 @@ def refine(
             return
         with _warnings_as_lines():
             check_models_can_start(refinement.loaded, refinement.resolved, local=is_local(address))
-        before = _pair_curves(refinement)
+        before = dataset_values(refinement)
         outcome = _run_with_progress(
             refinement.loaded, refinement.resolved, address=address, stop_grace=stop_grace,
             before=lambda: record_refinement(refinement),
@@ -346,7 +346,7 @@ def refine(
         ) from None
     store = ResultStore(refinement.loaded.spec.output_dir)
     _exit_if_stopped(outcome, store)
-    _print_before_after(before, _pair_curves(refinement), metric)
+    _print_before_after(before, dataset_values(refinement), metric)
     console.print(
         f"{outcome.rows_written} rows written in {outcome.seconds:.0f} s; {_si(outcome.thinking_tokens)} thinking "
         f"tokens generated; recorded in {store.root / 'manifest.json'}. `ttscale analyze {store.root}` redraws the "
@@ -375,25 +375,6 @@ def _print_refinement(refinement) -> None:
         f"cost: {refinement.thinking_tokens:,} thinking tokens, {refinement.forced_answers:,} forced answers "
         "(each scored over the solution set)"
     )
-
-
-def _pair_curves(refinement):
-    """The dataset curve (mean over problems, per budget) of every refined pair, on the metric it was refined on."""
-    from ttscale.analysis.metrics import problem_values
-    from ttscale.store import ResultStore
-
-    metric = refinement.record.get("metric", "p_correct")
-    plan_, spec = refinement.resolved.plan, refinement.resolved.spec
-    refined = {(p.model, p.dataset) for p in refinement.pairs} or {(p.model, p.dataset) for p in plan_.pairs}
-    pair_of = {c: (spec.models[m].name, spec.datasets[d].name) for (m, d, _, _), c in plan_.cell_ids.items()}
-    pair_of = {c: pair for c, pair in pair_of.items() if pair in refined}
-    columns = ["cell_id", "model", "dataset", "problem_id", "seed", "budget", "correct", "p_correct", "entropy",
-               "brier", "mass_on_set"]  # fmt: skip
-    rows = ResultStore(spec.output_dir).rows_where("cell_id", sorted(pair_of), columns).to_pandas()
-    names = rows["cell_id"].map(pair_of)
-    rows["model"], rows["dataset"] = names.str[0], names.str[1]
-    values = problem_values(rows, metric)
-    return values.groupby(["model", "dataset", "budget"], as_index=False)["value"].mean()
 
 
 def _print_before_after(before, after, metric: str) -> None:

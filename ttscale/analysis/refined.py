@@ -75,40 +75,25 @@ def fig_refined(results: Results, metric: str, label: str) -> go.Figure | None:
         s = o[~o.budget.isin(refined[model, dataset])]  # a point's mean does not depend on the other budgets
         new = o[o.budget.isin(refined[model, dataset])]
         first = c == 1
-        fig.add_trace(
-            go.Scatter(
-                x=np.log2(s.budget),
-                y=s.value,
-                mode="lines+markers",
-                name="before refining",
-                legendgroup="shared",
-                showlegend=first,
-                line=dict(dash="dash", color="#888"),
-            ),
-            1,
-            c,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=np.log2(o.budget),
-                y=o.value,
-                mode="lines+markers",
-                name="after refining",
-                legendgroup="own",
-                showlegend=first,
-                line=dict(color="#1f77b4"),
-            ),
-            1,
-            c,
-        )
-        fig.add_trace(go.Scatter(x=np.log2(new.budget), y=new.value, mode="markers", name="added by refine",
-                                 legendgroup="new", showlegend=first, customdata=new.budget,
-                                 hovertemplate="B=%{customdata}<br>%{y:.3f}<extra>added</extra>",
-                                 marker=dict(size=13, symbol="circle-open", line=dict(width=2),
-                                             color="#d62728")), 1, c)  # fmt: skip
+        traces = [
+            _points(s, "before refining", first, mode="lines+markers", line=dict(dash="dash", color="#888")),
+            _points(o, "after refining", first, mode="lines+markers", line=dict(color="#1f77b4")),
+            _points(new, "added by refine", first, mode="markers",
+                    marker=dict(size=13, symbol="circle-open", line=dict(width=2), color="#d62728")),
+        ]  # fmt: skip
+        for trace in traces:
+            fig.add_trace(trace, 1, c)
         ticks = sorted(int(b) for b in o.budget)
         fig.update_xaxes(tickvals=np.log2(ticks), ticktext=[str(b) for b in ticks], row=1, col=c,
                          title_text="budget (tokens, log2)")  # fmt: skip
     fig.update_yaxes(title_text=label, col=1)
     fig.update_layout(height=380, title=f"{label}: dataset curves before and after refining")
     return fig
+
+
+def _points(curve: pd.DataFrame, name: str, first: bool, **style) -> go.Scatter:
+    """One trace of a curve (budget, value) on the log2 axis; hover gives the budget in tokens."""
+    return go.Scatter(
+        x=np.log2(curve.budget), y=curve.value, name=name, legendgroup=name, showlegend=first,
+        customdata=curve.budget, hovertemplate="B=%{customdata}<br>%{y:.3f}<extra>" + name + "</extra>", **style,
+    )  # fmt: skip

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ttscale.analysis.gaps import LEVELS, PairRefinement, refine_grid
 from ttscale.errors import ConfigError
 from ttscale.store import ResultStore
@@ -20,7 +22,7 @@ from ttscale.sweeps.refinements import plan_inputs, refined_budgets, with_refine
 from ttscale.sweeps.resolve import ResolvedSweep, resolve
 from ttscale.sweeps.spec import LoadedSweep, parse_sweep
 
-ANALYSIS_COLUMNS = ["model", "dataset", "problem_id", "seed", "budget", "correct", "p_correct", "entropy", "brier",
+CURVE_COLUMNS = ["model", "dataset", "problem_id", "seed", "budget", "correct", "p_correct", "entropy", "brier",
                     "mass_on_set", "thinking_tokens"]  # fmt: skip
 
 
@@ -70,9 +72,9 @@ def plan_refinement(
     Refuses, in one line: a directory that is not a results directory, independent trajectories (nothing is
     stored to cut from), a sweep with rows still missing (its curves are not whole yet), and a metric with no
     values."""
-    store = ResultStore(results_dir)
     if not Path(results_dir).is_dir():
         raise ConfigError(f"Got '{results_dir}' for RESULTS_DIR. It is not a directory; give a ttscale results dir.")
+    store = ResultStore(results_dir)
     _check_options(metric, level, per_gap, max_budgets)
     loaded = recorded_sweep(store)
     if loaded.spec.forcing.trajectory != "nested":
@@ -129,17 +131,36 @@ def _check_options(metric: str, level: str, per_gap: int, max_budgets: int) -> N
 def _choose(store: ResultStore, resolved: ResolvedSweep, **options: Any) -> list[PairRefinement]:
     """The new budgets per (model, dataset), from this sweep's rows only (another config's rows in the same
     directory are not part of its curves)."""
-    from ttscale.analysis.metrics import problem_values
-
-    metric, spec = options.pop("metric"), resolved.spec
-    pair_of = {c: (spec.models[m].name, spec.datasets[d].name) for (m, d, _, _), c in resolved.plan.cell_ids.items()}
-    rows = store.rows_where("cell_id", sorted(pair_of), ["cell_id", *ANALYSIS_COLUMNS]).to_pandas()
-    names = rows["cell_id"].map(pair_of)  # the sweep's names for the pair (what the plan and manifest use)
-    rows["model"], rows["dataset"] = names.str[0], names.str[1]
-    values = problem_values(rows, metric)
+    metric = options.pop("metric")
+    values = sweep_values(store, resolved, metric)
     if not values["value"].notna().any():
         raise ConfigError(
             f"{store.root}: metric {metric} has no values in these results (no solution set?). "
             "Give another --metric, e.g. accuracy."
         )
     return refine_grid(values, **options)
+
+
+def sweep_values(
+    store: ResultStore, resolved: ResolvedSweep, metric: str, pairs: set[tuple[str, str]] | None = None
+) -> pd.DataFrame:
+    """Per-problem values of `metric` (model, dataset, problem_id, budget, value) from the rows of this sweep's
+    cells (of `pairs` only, if given), named as the sweep names its models and datasets."""
+    from ttscale.analysis.metrics import problem_values
+
+    spec = resolved.spec
+    pair_of = {c: (spec.models[m].name, spec.datasets[d].name) for (m, d, _, _), c in resolved.plan.cell_ids.items()}
+    pair_of = {c: pair for c, pair in pair_of.items() if pairs is None or pair in pairs}
+    rows = store.rows_where("cell_id", sorted(pair_of), ["cell_id", *CURVE_COLUMNS]).to_pandas()
+    names = rows["cell_id"].map(pair_of)
+    rows["model"], rows["dataset"] = names.str[0], names.str[1]
+    return problem_values(rows, metric)
+
+
+def dataset_values(refinement: Refinement) -> pd.DataFrame:
+    """The dataset curve (mean over problems, per budget) of each refined pair (every pair when resuming), on the
+    metric it was refined on: what `ttscale refine` prints before and after."""
+    pairs = {(p.model, p.dataset) for p in refinement.pairs} or None
+    store = ResultStore(refinement.loaded.spec.output_dir)
+    values = sweep_values(store, refinement.resolved, refinement.record.get("metric", "p_correct"), pairs)
+    return values.groupby(["model", "dataset", "budget"], as_index=False)["value"].mean()
