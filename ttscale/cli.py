@@ -368,7 +368,7 @@ def _print_refinement(refinement) -> None:
             table.add_column(col, justify="right" if col == "change" else "left")
         for pair in refinement.pairs:
             for gap, budgets in zip(pair.gaps, pair.budgets, strict=True):
-                table.add_row(pair.model, pair.dataset, f"{gap.lo}–{gap.hi}", f"{gap.change:.3f}", gap.source,
+                table.add_row(pair.model, pair.dataset, f"{gap.lo}–{gap.hi}", f"{gap.change:.3g}", gap.source,
                               ", ".join(map(str, budgets)))  # fmt: skip
         console.print(table)
     console.print(
