@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ttscale.analysis.emergence import PROBLEM_CURVE_KEYS, top_k
-from ttscale.analysis.results import ANALYSIS_COLUMNS, DEFAULT_METRIC, DEFAULT_SCORE, Results
+from ttscale.analysis.results import ANALYSIS_COLUMNS, DEFAULT_METRIC, DEFAULT_SCORE, Results, recorded_refinements
 from ttscale.errors import TtscaleError
 from ttscale.store import ResultStore
 from ttscale.tasks.original import task_for
@@ -146,8 +146,8 @@ class AnalysisWorkflow:
         and took the k largest sums: the least emergent problems."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"Got k={k!r}. Give a positive number of problems.")
-        table = self._select(self.results.emergence(metric, level="problem"), model_name, dataset_name)
-        top = top_k(table, k, by=by)
+        ranked = self.results.comparable().emergence(metric, level="problem")  # one grid for every curve ranked
+        top = top_k(self._select(ranked, model_name, dataset_name), k, by=by)
         if plot or save_plots:
             from ttscale.analysis.report import fig_top_k
 
@@ -193,16 +193,17 @@ def read_results(paths: str | Path | Sequence[str | Path], **options) -> Results
     roots = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not roots:
         raise TtscaleError("Got no paths. Give one or more ttscale results directories (a sweep's output_dir).")
-    frames = []
+    frames, refinements = [], {}
     for root in roots:
         store = ResultStore(root)
         if not store.row_shards():
             raise TtscaleError(f"{root} holds no result rows (no rows/*.parquet). Give a ttscale results directory.")
         frames.append(store.read_pandas(ANALYSIS_COLUMNS))
+        refinements.update(recorded_refinements(store.manifest()))  # budgets `ttscale refine` added
     rows = pd.concat(frames, ignore_index=True)
     rows = rows[~rows.duplicated(["cell_id", "problem_id"])].reset_index(drop=True)
     results = Results.from_frame(rows, **options)
-    results.roots = roots
+    results.roots, results.refinements = roots, refinements
     return results
 
 
