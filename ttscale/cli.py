@@ -36,6 +36,11 @@ def _root() -> None:
 EXIT_STOPPED = 75  # EX_TEMPFAIL: the sweep stopped on a signal (preemption, time limit); rerun to resume
 
 
+RayAddress = Annotated[
+    str, typer.Option(help="local: start a Ray instance here (with dashboard); auto or host:port: join a cluster.")
+]
+
+
 def fail(message: str) -> typer.Exit:
     """Print a one-line error and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
@@ -163,9 +168,7 @@ def _si(n: float) -> str:
 @app.command()
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP", help="Sweep .yaml file.")],
-    address: Annotated[
-        str, typer.Option(help="local: start a Ray instance here (with dashboard); auto or host:port: join a cluster.")
-    ] = "local",
+    address: RayAddress = "local",
     stop_grace: Annotated[
         float,
         typer.Option(
@@ -313,9 +316,7 @@ def refine(
     ] = "dataset",
     top: Annotated[int, typer.Option(min=1, help="With --level problem: how many of the most emergent problems.")] = 4,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the budgets and the cost; run nothing.")] = False,
-    address: Annotated[
-        str, typer.Option(help="local: start a Ray instance here (with dashboard); auto or host:port: join a cluster.")
-    ] = "local",
+    address: RayAddress = "local",
     stop_grace: Annotated[float, typer.Option(min=0, help="As for `ttscale sweep`.")] = 30.0,
 ) -> None:
     """Add budgets where the curves change most, cut from the stored trajectories: only forced answers run."""
@@ -477,9 +478,7 @@ def serve(
     results_dirs: Annotated[list[Path], typer.Argument(metavar="RESULTS_DIR...", help="One or more results dirs.")],
     host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    address: Annotated[
-        str, typer.Option(help="local: start a Ray instance here (with dashboard); auto or host:port: join a cluster.")
-    ] = "local",
+    address: RayAddress = "local",
 ) -> None:
     """Explore results in the browser (curves, emergence, each problem's reasoning), live while a sweep writes them."""
     try:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from stored_trajectories import FAKE_MODEL, cut, trajectories
 
 from ttscale.analysis import Results
 from ttscale.analysis.gaps import dataset_gaps, log_spaced
@@ -29,8 +30,7 @@ BUDGETS = [8, 16, 32, 64]
 
 def fake_sweep(make_sweep, budgets=BUDGETS, **changes):
     path = make_sweep(
-        models=[{"name": "fake", "engine": "fake", "device": "cpu", "threads": 1, "replicas": 1,
-                 "engine_options": {"stop_every": 11}}],
+        models=[FAKE_MODEL],
         datasets=[{"name": "demo-arith", "limit": PROBLEMS}], budgets=budgets, seeds=SEEDS, problems_per_unit=2,
         **changes,
     )  # fmt: skip
@@ -39,16 +39,6 @@ def fake_sweep(make_sweep, budgets=BUDGETS, **changes):
 
 def ttscale(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "ttscale.cli", *args], capture_output=True, text=True, timeout=timeout)
-
-
-def trajectories(store: ResultStore) -> dict[str, dict]:
-    return {t["trajectory_id"]: t for t in store.read_trajectories().to_pylist()}
-
-
-def cut(trajectory: dict, budget: int) -> list[int]:
-    """The stored trajectory's tokens up to its `budget`-th model token (injected ones do not count)."""
-    model = [i for i, injected in enumerate(trajectory["injected"]) if not injected]
-    return trajectory["token_ids"][: model[budget - 1] + 1]
 
 
 def largest_gaps(store: ResultStore, n: int) -> list[tuple[int, int]]:

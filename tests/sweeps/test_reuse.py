@@ -6,6 +6,7 @@ tokens. The logic under test is the driver's and the runner's, the same for ever
 from __future__ import annotations
 
 import pytest
+from stored_trajectories import FAKE_MODEL, cut, trajectories
 
 from ttscale.store import ResultStore
 from ttscale.sweeps.run import run_sweep
@@ -19,21 +20,10 @@ PAIRS = PROBLEMS * SEEDS
 
 def sweep(make_sweep, budgets):
     path = make_sweep(
-        models=[{"name": "fake", "engine": "fake", "device": "cpu", "threads": 1, "replicas": 1,
-                 "engine_options": {"stop_every": 11}}],
+        models=[FAKE_MODEL],
         datasets=[{"name": "demo-arith", "limit": PROBLEMS}], budgets=budgets, seeds=SEEDS, problems_per_unit=1,
     )  # fmt: skip
     return load_sweep(path)
-
-
-def trajectories(store: ResultStore) -> dict[str, dict]:
-    return {t["trajectory_id"]: t for t in store.read_trajectories().to_pylist()}
-
-
-def cut(trajectory: dict, budget: int) -> list[int]:
-    """The stored trajectory's tokens up to its `budget`-th model token (injected ones do not count)."""
-    model = [i for i, injected in enumerate(trajectory["injected"]) if not injected]
-    return trajectory["token_ids"][: model[budget - 1] + 1]
 
 
 def test_added_budgets_cut_stored_trajectories_then_a_larger_one_extends_them(ray_local, tmp_path, make_sweep):

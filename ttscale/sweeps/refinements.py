@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ttscale.store import ResultStore
@@ -32,8 +32,3 @@ def stored_lengths(store: ResultStore) -> dict[str, StoredLength]:
 def plan_inputs(store: ResultStore) -> dict[str, Any]:
     """What planning against a store needs besides the sweep: done rows, refined budgets, stored trajectories."""
     return {"done": store.done_keys(), "refined": refined_budgets(store.manifest()), "stored": stored_lengths(store)}
-
-
-def added_budgets(pairs: Sequence[Mapping[str, Any]]) -> int:
-    """How many budgets a refinement adds in all (over its pairs)."""
-    return sum(len(p["budgets"]) for p in pairs)
