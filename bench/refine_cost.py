@@ -5,6 +5,11 @@ Runs the demo sweep, then refines it with one log-spaced budget in each gap of i
 same local Ray instance (actor start and model load included in both). Goals: refine generates 0 thinking
 tokens; its wall time is <= 0.25x the fresh sweep's. Also writes the refined report (before/after curves).
 
+It prints where each run's time went (the units' thinking, forced-answer and scoring phases, from the rows;
+the rest is actor start, model load and the driver) and the floor: the fresh sweep's time without its
+thinking, over its whole time. Refine skips only the thinking, so no refine can go below that ratio on
+this machine and grid; when the floor is above the goal, the goal is out of reach here, whatever refine does.
+
     python bench/refine_cost.py [--out DIR] [--problems 8] [--seeds 2] [--grid 4,8]
 
 `--grid lo,hi` runs 2^lo…2^hi instead of the demo's 16…256 (e.g. `--grid 6,10 --problems 4`: longer thinking,
@@ -18,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -41,6 +47,19 @@ def sweep_file(out: Path, name: str, budgets, problems: int, seeds: int) -> Path
     path = out / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+def phases(output_dir: Path, budgets, wall: float) -> dict[str, float]:
+    """Seconds of the run that wrote `budgets` into `output_dir`, by phase, summed over its units (rows carry
+    each phase's seconds divided among the rows, or, for thinking, among the unit's trajectories)."""
+    rows = ResultStore(output_dir).read_pandas(["budget", "trajectory_seconds", "answer_seconds", "score_seconds"])
+    rows = rows[rows.budget.isin(budgets)]
+    spent = {
+        "thinking": rows.trajectory_seconds.sum() / len(budgets),  # nested: a trajectory's share is on each budget
+        "answers (and refine's prefill)": rows.answer_seconds.sum(),
+        "scoring": rows.score_seconds.sum(),
+    }
+    return {**spent, "start, load, driver": wall - sum(spent.values())}
 
 
 def main() -> None:
@@ -76,6 +95,15 @@ def main() -> None:
         fresh = run_sweep(fresh_sweep, address=None)
     print(f"fresh sweep  {seconds['fresh']:7.1f} s  {fresh.rows_written} rows, {fresh.thinking_tokens} thinking")
     assert refined.rows_written == fresh.rows_written == args.problems * args.seeds * len(added)
+
+    spent = {
+        "refine": phases(base.spec.output_dir, added, seconds["refine"]),
+        "fresh sweep": phases(fresh_sweep.spec.output_dir, added, seconds["fresh"]),
+    }
+    print(pd.DataFrame(spent).round(1).to_string())
+    floor = 1 - spent["fresh sweep"]["thinking"] / seconds["fresh"]
+    print(f"floor (fresh sweep without its thinking / fresh sweep): {floor:.3f}"
+          f"{'  > goal: out of reach on this machine and grid' if floor > 0.25 else ''}")  # fmt: skip
 
     report = Results.open(ResultStore(base.spec.output_dir).root, n_boot=200, n_sim=100).report(out / "analysis")
     print(f"workload: demo-arith, {args.problems} problems x {args.seeds} seeds; grid {2**lo}..{2**hi} + {added}")

@@ -47,6 +47,8 @@ def test_end_to_end_resume_and_spec_edits(ray_local, tmp_path, make_sweep):
     on_model = 'model="smollm2-135m"'  # the driver's series on the dashboard's metrics view (Prometheus)
     assert _metric(ray_local, "ray_ttscale_rows_stored_total", on_model, ROWS) == ROWS
     assert _metric(ray_local, "ray_ttscale_cells_done", on_model, 4) == 4  # budgets × seeds
+    thinking = outcome.thinking_tokens
+    assert thinking > 0 and _metric(ray_local, "ray_ttscale_thinking_tokens_total", on_model, thinking) == thinking
     assert outcome.rows_written == ROWS and not outcome.failed_units
     assert len(keys(store)) == len(set(keys(store))) == ROWS  # exactly one row per (cell, problem)
     task = get_task("demo-arith")

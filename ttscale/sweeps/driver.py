@@ -426,7 +426,8 @@ class Driver:
         self._live_units.pop(job.unit.unit_id, None)  # its trajectories now count as stored
         model = self.spec.models[job.unit.model].name
         self._count_cells(job.expected, job.unit.model)
-        self.metrics.stored(model, summary["rows"], summary["tokens"], time.monotonic() - job.started)
+        thinking = summary.get("thinking_tokens", 0)
+        self.metrics.stored(model, summary["rows"], summary["tokens"], thinking, time.monotonic() - job.started)
         if model not in self.engines and summary["engine"]:
             self.engines[model] = summary["engine"]
             self._record_engines()
@@ -435,7 +436,7 @@ class Driver:
         self.outcome.rows_written += summary["rows"]
         self.outcome.units_done += 1
         self.outcome.tokens += summary["tokens"]
-        self.outcome.thinking_tokens += summary.get("thinking_tokens", 0)
+        self.outcome.thinking_tokens += thinking
         self.store.log_event(
             "done", unit=job.unit.unit_id, actor=job.slot.label, rows=summary["rows"], seconds=summary["seconds"],
             started=summary["started"],
