@@ -114,3 +114,27 @@ def test_nested_forcing_with_continuations_equals_independent_runs(vllm_engine, 
 def test_a_request_longer_than_the_context_is_refused_in_one_line(vllm_engine, prompts):
     with pytest.raises(ContextLengthError, match="max_model_len is 2048"):
         vllm_engine.generate([GenerationRequest(prompts[0], 4096, frozenset(), sampling=GREEDY)])
+
+
+def test_a_warmed_trunk_serves_every_cut_from_the_prefix_cache(vllm_engine, smol, prompts):
+    """`warm` (refine's hint for budgets cut from one stored trajectory) computes the trunk once: then every cut's
+    full blocks come from the cache, the answers are the hf engine's, and neither warming nor scoring counts as
+    generated tokens (the live `ttscale_tokens_generated` series)."""
+    block = vllm_engine.llm.llm_engine.vllm_config.cache_config.block_size
+
+    thinking = " ".join(f"Step {i}: 91 = 7 x 13, so {i} is not it." for i in range(12))
+    trunk = (*prompts[2], *vllm_engine.encode(thinking))  # no earlier request computed it
+    tail = tuple(vllm_engine.encode("\n\n**Final Answer**\n\\boxed{"))
+    lengths = [len(prompts[2]) + 40, len(prompts[2]) + 100, len(trunk)]  # three budgets, each with a forced answer
+    answers = [GenerationRequest((*trunk[:n], *tail), 6, frozenset(), sampling=GREEDY) for n in lengths]
+    full_blocks = sum(n // block * block for n in lengths)
+    generated = vllm_engine.generated_tokens
+    vllm_engine.warm([trunk])
+    assert vllm_engine.generated_tokens == generated
+    cached = vllm_engine.cached_prompt_tokens
+    warmed = vllm_engine.generate(answers)
+    assert vllm_engine.cached_prompt_tokens - cached >= full_blocks
+    assert warmed == smol.generate(answers)
+    generated = vllm_engine.generated_tokens
+    vllm_engine.score([ScoreRequest(a.prompt_ids, build_trie([[t] for t in range(10)])) for a in answers])
+    assert vllm_engine.generated_tokens == generated

@@ -85,6 +85,7 @@ class VLLMEngine(TokenizerEngine):
             **llm_options,
         }  # fmt: skip
         self.llm = vllm.LLM(**{k: v for k, v in options.items() if v is not None})
+        self._prefix_caching = enable_prefix_caching
         self.tokenizer = load_tokenizer(self._resolved.path)
         self._generation_eos = generation_eos(self._resolved.path)
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
@@ -130,6 +131,24 @@ class VLLMEngine(TokenizerEngine):
     def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         return self.generate(requests)
 
+    def warm(self, prefixes: Sequence[Sequence[int]]) -> None:
+        """Prefill each sequence once, as a 1-token request, so that the prefix cache holds its full blocks
+        before the forced answers cut from it arrive: requests scheduled in one step do not share blocks that
+        none of them has computed yet, so without this each budget of a stored trajectory prefills it again."""
+        if not prefixes or not self._prefix_caching:
+            return
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=1, temperature=0.0, detokenize=False, output_kind=_final_only())
+        for prefix in prefixes:
+            self._check_fits(len(prefix) + 1)
+        self._loop.submit([_VLLMRequest(tuple(p), params, generates=False) for p in prefixes], lambda *_: None)
+
+    @property
+    def cached_prompt_tokens(self) -> int:
+        """Prompt tokens served from vLLM's prefix cache so far (for tests and benchmarks)."""
+        return self._loop.cached_tokens
+
     def _check_fits(self, tokens: int) -> None:
         if tokens > self.max_model_len:
             raise ContextLengthError(
@@ -153,7 +172,7 @@ class VLLMEngine(TokenizerEngine):
                     max_tokens=1, temperature=0.0, logprob_token_ids=list(ids), detokenize=False,
                     output_kind=_final_only(),
                 )  # fmt: skip
-                batch.append(_VLLMRequest((*request.prefix_ids, *path), params))
+                batch.append(_VLLMRequest((*request.prefix_ids, *path), params, generates=False))
                 owners.append((i, j))
         answers: list[list[dict[int, float]]] = [[{} for _ in plan.asks] for plan in plans]
 
@@ -226,6 +245,7 @@ def _paths(trie: Trie) -> dict[int, tuple[int, ...]]:
 class _VLLMRequest:
     prompt_ids: tuple[int, ...]
     params: Any  # vllm.SamplingParams
+    generates: bool = True  # False for scoring and warming: their one sampled token is not counted as generated
 
 
 @dataclass
@@ -247,9 +267,10 @@ class _StepLoop(threading.Thread):
         self.engine = engine
         self.on_tokens = on_tokens
         self.inbox: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
-        self.owners: dict[str, tuple[_Call, int]] = {}
+        self.owners: dict[str, tuple[_Call, int, _VLLMRequest]] = {}
         self.ids = itertools.count()
         self.stopped = False
+        self.cached_tokens = 0  # prompt tokens vLLM served from its prefix cache, over every finished request
 
     def submit(self, requests: Sequence[_VLLMRequest], on_done) -> None:
         """Hand requests to the loop and wait until each (and its follow-ups) has finished; from any thread."""
@@ -294,12 +315,14 @@ class _StepLoop(threading.Thread):
 
     def _add(self, call: _Call, index: int, request: _VLLMRequest, TokensPrompt) -> None:
         request_id = f"t{next(self.ids)}"
-        self.owners[request_id] = (call, index)
+        self.owners[request_id] = (call, index, request)
         self.engine.add_request(request_id, TokensPrompt(prompt_token_ids=list(request.prompt_ids)), request.params)
 
     def _finished(self, output, TokensPrompt) -> None:
-        call, index = self.owners.pop(output.request_id)
-        self.on_tokens(len(output.outputs[0].token_ids))
+        call, index, request = self.owners.pop(output.request_id)
+        self.cached_tokens += output.num_cached_tokens or 0
+        if request.generates:
+            self.on_tokens(len(output.outputs[0].token_ids))
         if call.error is not None:
             return
         try:
@@ -315,7 +338,7 @@ class _StepLoop(threading.Thread):
             call.done.set()
 
     def _fail_all(self, exc: BaseException) -> None:
-        calls = {id(call): call for call, _ in self.owners.values()}
+        calls = {id(call): call for call, _, _ in self.owners.values()}
         self.owners.clear()
         for call in calls.values():
             call.error = exc
