@@ -71,8 +71,8 @@ t0=$(now)
 timeout 150 "$py" -m ttscale.cli refine "$out/results" 2>&1 | tee "$out/4-refine.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 t1=$(now)
-added=$("$py" -c "import json, sys; m = json.load(open(sys.argv[1]))
-print(sorted({b for r in m.get('refinements', []) for p in r['pairs'] for b in p['budgets']}))" "$out/results/manifest.json")
+added=$("$py" -c "import sys; from ttscale.store import ResultStore, refinement_budgets as added
+print(sorted({b for bs in added(ResultStore(sys.argv[1]).manifest(), 'pair_id').values() for b in bs}))" "$out/results")
 sed -e "s|^output_dir: .*|output_dir: $out/fresh|" -e "s|^budgets: .*|budgets: $added|" "$out/gpu-sweep.yaml" \
     > "$out/gpu-fresh.yaml"
 timeout 180 "$py" -m ttscale.cli sweep "$out/gpu-fresh.yaml" 2>&1 | tee -a "$out/4-refine.txt"

@@ -393,6 +393,18 @@ class ResultStore:
         )
 
 
+def refinement_budgets(manifest: Mapping[str, Any] | None, key: str | tuple[str, ...]) -> dict[Any, tuple[int, ...]]:
+    """Every budget the refinements recorded in a manifest (`ttscale refine`) added to each pair's grid, sorted,
+    keyed by the pair's `key` field(s): "pair_id" for planning (a changed config does not inherit them) or
+    ("model", "dataset") for analysis."""
+    out: dict[Any, set[int]] = {}
+    for refinement in (manifest or {}).get("refinements", []):
+        for pair in refinement.get("pairs", []):
+            name = pair[key] if isinstance(key, str) else tuple(pair[k] for k in key)
+            out.setdefault(name, set()).update(int(b) for b in pair["budgets"])
+    return {name: tuple(sorted(budgets)) for name, budgets in out.items()}
+
+
 def _json_or_none(text: str) -> Any:
     try:
         return json.loads(text)

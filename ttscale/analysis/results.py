@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ttscale.errors import TtscaleError, TtscaleWarning
-from ttscale.store import ResultStore
+from ttscale.store import ResultStore, refinement_budgets
 
 # What analysis reads: never the per-row distributions (1000 floats each) nor the reasoning text. A DataFrame given
 # to Results.from_frame may lack `unclosed` (the forced \boxed{ never closed): the report then says it is not counted.
@@ -205,11 +205,7 @@ def split_configs(rows: pd.DataFrame) -> pd.DataFrame:
 
 def recorded_refinements(manifest: dict | None) -> dict[tuple[str, str], tuple[int, ...]]:
     """(model, dataset) → the budgets the refinements in a manifest added to its grid."""
-    out: dict[tuple[str, str], set[int]] = {}
-    for refinement in (manifest or {}).get("refinements", []):
-        for pair in refinement.get("pairs", []):
-            out.setdefault((pair["model"], pair["dataset"]), set()).update(int(b) for b in pair["budgets"])
-    return {pair: tuple(sorted(budgets)) for pair, budgets in out.items()}
+    return refinement_budgets(manifest, ("model", "dataset"))
 
 
 def budget_grids(rows: pd.DataFrame) -> dict[tuple[str, str], tuple[int, ...]]:

@@ -23,7 +23,7 @@ from ttscale.sweeps.resolve import ResolvedSweep, resolve
 from ttscale.sweeps.spec import LoadedSweep, parse_sweep
 
 CURVE_COLUMNS = ["model", "dataset", "problem_id", "seed", "budget", "correct", "p_correct", "entropy", "brier",
-                    "mass_on_set", "thinking_tokens"]  # fmt: skip
+                 "mass_on_set", "thinking_tokens"]  # fmt: skip
 
 
 @dataclass

@@ -5,18 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ttscale.store import ResultStore
+from ttscale.store import ResultStore, refinement_budgets
 from ttscale.sweeps.plan import StoredLength
 
 
 def refined_budgets(manifest: Mapping[str, Any] | None) -> dict[str, list[int]]:
     """pair digest → every budget refinements added to its grid (sorted). A pair is keyed by its digest, not its
     names, so a sweep whose config changed (new cell ids) does not inherit another config's budgets."""
-    out: dict[str, set[int]] = {}
-    for refinement in (manifest or {}).get("refinements", []):
-        for pair in refinement.get("pairs", []):
-            out.setdefault(pair["pair_id"], set()).update(int(b) for b in pair["budgets"])
-    return {pair_id: sorted(budgets) for pair_id, budgets in out.items()}
+    return {pair_id: list(budgets) for pair_id, budgets in refinement_budgets(manifest, "pair_id").items()}
 
 
 def with_refinement(manifest: Mapping[str, Any], refinement: Mapping[str, Any]) -> dict[str, Any]:

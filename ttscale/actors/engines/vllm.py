@@ -85,7 +85,6 @@ class VLLMEngine(TokenizerEngine):
             **llm_options,
         }  # fmt: skip
         self.llm = vllm.LLM(**{k: v for k, v in options.items() if v is not None})
-        self._prefix_caching = enable_prefix_caching
         self.tokenizer = load_tokenizer(self._resolved.path)
         self._generation_eos = generation_eos(self._resolved.path)
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
@@ -135,8 +134,8 @@ class VLLMEngine(TokenizerEngine):
         """Prefill each sequence once, as a 1-token request, so that the prefix cache holds its full blocks
         before the forced answers cut from it arrive: requests scheduled in one step do not share blocks that
         none of them has computed yet, so without this each budget of a stored trajectory prefills it again."""
-        if not prefixes or not self._prefix_caching:
-            return
+        if not prefixes or not self.llm.llm_engine.vllm_config.cache_config.enable_prefix_caching:
+            return  # vLLM's own setting: it may turn prefix caching off for a model that asked for it
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=1, temperature=0.0, detokenize=False, output_kind=_final_only())
