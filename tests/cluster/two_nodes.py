@@ -26,6 +26,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def worker_port_range(seed: int, taken: list[int], size: int = 100) -> int:
+    """The low end of `size` worker ports below the kernel's ephemeral range (where `free_port` picks), that
+    holds none of the `taken` ports: Ray refuses to start a node whose worker ports overlap its other ports."""
+    first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    slots = (first - 20000) // size
+    for i in range(slots):
+        low = 20000 + ((seed + i) % slots) * size
+        if not any(low <= port < low + size for port in taken):
+            return low
+    raise RuntimeError("no free worker port range below the ephemeral ports")
+
+
 class TwoNodeCluster:
     """Head with `head_cpus` CPUs, worker with `worker_cpus`; `env` connects a driver to it (token included)."""
 
@@ -53,7 +65,7 @@ class TwoNodeCluster:
         """Start the worker node (again), on fresh ports, and wait until the cluster counts it."""
         self.worker_port = free_port()
         ports = [free_port() for _ in range(6)]
-        low = 20000 + (self.worker_port % 200) * 100
+        low = worker_port_range(self.worker_port, [self.worker_port, *ports])
         self._ray_start(
             f"--address={self.address}", f"--num-cpus={self.worker_cpus}", f"--node-manager-port={self.worker_port}",
             f"--object-manager-port={ports[0]}", f"--metrics-export-port={ports[1]}",
