@@ -69,7 +69,9 @@ def test_closing_mass_counts_every_brace_token_not_only_the_bare_one(smol, promp
     assert np.allclose(bare_scores.node_logprobs, full_scores.node_logprobs)
     assert full_scores.close_logprobs[0] > bare_scores.close_logprobs[0] + 1e-3
     brute = smol.score_bruteforce(prefix, [smol.encode("042")], closing=sorted(smol.closing_brace_ids))
-    assert abs(candidate_logprobs(full, full_scores)[0] - brute[0]) < 1e-4
+    # fp32 over 30 layers: the trie's one forward over every node (a 4D float mask) and brute force's forward per
+    # candidate sum in different orders; measured 1.1e-4 apart on this log p of about -11 (transformers 5.24)
+    assert abs(candidate_logprobs(full, full_scores)[0] - brute[0]) < 3e-4
 
 
 def test_trie_equals_brute_force_for_four_letters(smol, answer_prefix):
