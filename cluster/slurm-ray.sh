@@ -11,6 +11,8 @@
 #   - the Ray head starts on the first node, one Ray worker on each other node (srun -w NODE);
 #   - ports and Ray's temp dir come from $SLURM_JOB_ID (two jobs on one node never collide), the temp dir on
 #     node-local disk, never NFS; Ray's token authentication stays on, with a token made for this job;
+#   - each node declares `gpu_80gb`, one per GPU of 80 GB or more (what large models' `resources:` ask for), or
+#     the resources in TTSCALE_RAY_RESOURCES (JSON, e.g. '{"gpu_80gb": 8}') when set;
 #   - it waits until every node has joined (TTSCALE_JOIN_TIMEOUT seconds, default 300), else fails;
 #   - the command gets the head's explicit address (RAY_ADDRESS too), never `auto`;
 #   - on SIGTERM (preemption) or SIGUSR1 (the time-limit warning below) the sweep stops taking work, writes
@@ -143,7 +145,17 @@ ray_start=(
     --dashboard-agent-listen-port=$((port_base + 7)) --runtime-env-agent-port=$((port_base + 8))
     --min-worker-port=$((port_base + 20)) --max-worker-port=$((port_base + 199))
 )
-srun --nodes=1 --ntasks=1 --overlap -w "$head_node" "${ray_start[@]}" --head --node-ip-address="$head_ip" \
+# Each node's own resources, found on the node itself: `gpu_80gb`, one per GPU with >= 80,000 MiB (an 80 GB H100
+# or A100 reports 81,559 or 81,920), which sweeps ask for to route large models; or TTSCALE_RAY_RESOURCES as given.
+with_node_resources=(bash -c '
+    resources=${TTSCALE_RAY_RESOURCES:-}
+    if [[ -z $resources ]] && command -v nvidia-smi >/dev/null; then
+        large=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null |
+            awk "\$1 + 0 >= 80000 { n++ } END { print n + 0 }")
+        [[ $large -gt 0 ]] && resources="{\"gpu_80gb\": $large}"
+    fi
+    exec "$@" ${resources:+"--resources=$resources"}' node-resources)
+srun --nodes=1 --ntasks=1 --overlap -w "$head_node" "${with_node_resources[@]}" "${ray_start[@]}" --head --node-ip-address="$head_ip" \
     --port="$gcs_port" --dashboard-host="$head_ip" --dashboard-port="$dashboard_port" \
     --ray-client-server-port="$client_port" --include-dashboard=true &
 steps+=($!)
@@ -156,7 +168,7 @@ done
 "$RAY" health-check --address "$address" >/dev/null 2>&1 || die "the Ray head did not answer at $address within ${join_timeout} s"
 
 for node in "${workers[@]}"; do
-    srun --nodes=1 --ntasks=1 --overlap -w "$node" "${ray_start[@]}" --address="$address" &
+    srun --nodes=1 --ntasks=1 --overlap -w "$node" "${with_node_resources[@]}" "${ray_start[@]}" --address="$address" &
     steps+=($!)
 done
 
@@ -173,8 +185,9 @@ deadline = time.monotonic() + timeout
 while True:
     alive = [n for n in ray.nodes() if n["Alive"]]
     if len(alive) >= len(nodes):
-        print(f"slurm-ray: all {len(nodes)} node(s) joined: {sum(n['Resources'].get('GPU', 0) for n in alive):g} GPUs, "
-              f"{sum(n['Resources'].get('CPU', 0) for n in alive):g} CPUs")
+        total = lambda key: sum(n["Resources"].get(key, 0) for n in alive)  # noqa: E731
+        print(f"slurm-ray: all {len(nodes)} node(s) joined: {total('GPU'):g} GPUs ({total('gpu_80gb'):g} of them "
+              f"gpu_80gb), {total('CPU'):g} CPUs")
         break
     if time.monotonic() > deadline:
         print(f"slurm-ray: only {len(alive)} of {len(nodes)} node(s) joined within {timeout:.0f} s; expected: "

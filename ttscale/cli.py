@@ -113,8 +113,13 @@ def run_local(
 def plan(
     sweep: Annotated[Path, typer.Argument(help="Sweep .yaml file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    cluster: Annotated[
+        Path | None,
+        typer.Option(help="A `ray up` cluster file: check that every model's actor fits one of its node types."),
+    ] = None,
 ) -> None:
-    """Show a sweep's cells, work units and estimated tokens, and what its store already holds."""
+    """Show a sweep's cells, work units and estimated tokens, and what its store already holds; with --cluster,
+    refuse a model whose GPUs and custom resources no node type of the cluster file offers."""
     try:
         from ttscale.store import ResultStore
         from ttscale.sweeps.resolve import resolve_in
@@ -123,6 +128,11 @@ def plan(
         with _warnings_as_lines():  # a config in the original format, skipped bad dataset rows, an unreadable shard
             loaded = load_sweep(sweep)
             resolved = resolve_in(loaded, ResultStore(loaded.spec.output_dir))
+        if cluster is not None:
+            from ttscale.sweeps.placement import check_resources, launcher_node_types
+
+            node_types = launcher_node_types(cluster)
+            check_resources(loaded, resolved, list(node_types.values()), where=f"{cluster}'s node types")
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     if as_json:

@@ -145,6 +145,27 @@ def test_two_jobs_on_one_node_use_their_own_ports_temp_dirs_and_clusters(slurm, 
     assert ResultStore(tmp_path / "results" / "slow").read_table(["cell_id"]).num_rows == 8
 
 
+def test_each_node_declares_gpu_80gb_for_its_large_gpus(slurm, tmp_path, job_env, script):
+    """What large models' `resources: {gpu_80gb: N}` routes on: one per GPU of >= 80,000 MiB, as nvidia-smi reports
+    it on the node (here a stand-in nvidia-smi on PATH: two 80 GB GPUs and a 40 GB one), or TTSCALE_RAY_RESOURCES."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    smi = fake_bin / "nvidia-smi"
+    smi.write_text("#!/bin/sh\nprintf '81559\\n81920\\n40960\\n'\n")
+    smi.chmod(0o755)
+    show = "import ray; ray.init(); print('gpu_80gb =', ray.cluster_resources().get('gpu_80gb'))"
+    out = str(tmp_path / "job-%j.log")
+    env = {**job_env, "PATH": f"{fake_bin}:{job_env['PATH']}"}
+    detected = slurm.sbatch(*ONE_NODE, "--cpus-per-task=1", f"--output={out}", script, "-", "--", "python3", "-c",
+                            show, cwd=tmp_path, env=env, wait=True)  # fmt: skip
+    given = slurm.sbatch(*ONE_NODE, "--cpus-per-task=1", f"--output={out}", script, "-", "--", "python3", "-c", show,
+                         cwd=tmp_path, env={**env, "TTSCALE_RAY_RESOURCES": '{"gpu_80gb": 8}'}, wait=True)  # fmt: skip
+    assert "gpu_80gb = 2.0" in log_of(tmp_path, detected), log_of(tmp_path, detected)[-3000:]
+    assert "(2 of them gpu_80gb)" in log_of(tmp_path, detected)
+    assert "gpu_80gb = 8.0" in log_of(tmp_path, given), log_of(tmp_path, given)[-3000:]
+    assert no_ray_left(detected) and no_ray_left(given)
+
+
 def no_ray_left(job: str, timeout: float = 60.0) -> bool:
     """Whether every process of the job's Ray (its temp dir in their command lines) is gone, within `timeout`."""
     deadline = time.monotonic() + timeout

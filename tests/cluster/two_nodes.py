@@ -39,10 +39,12 @@ def worker_port_range(seed: int, taken: list[int], size: int = 100) -> int:
 
 
 class TwoNodeCluster:
-    """Head with `head_cpus` CPUs, worker with `worker_cpus`; `env` connects a driver to it (token included)."""
+    """Head with `head_cpus` CPUs, worker with `worker_cpus`, and as many logical GPUs as asked (`*_gpus`: Ray
+    counts them like real ones, for placement tests); `env` connects a driver to it (token included)."""
 
-    def __init__(self, *, head_cpus: int = 1, worker_cpus: int = 2) -> None:
+    def __init__(self, *, head_cpus: int = 1, worker_cpus: int = 2, head_gpus: int = 0, worker_gpus: int = 0) -> None:
         self.head_cpus, self.worker_cpus = head_cpus, worker_cpus
+        self.head_gpus, self.worker_gpus = head_gpus, worker_gpus
         self.temp_dir = Path(tempfile.mkdtemp(prefix="ttscale-2n-", dir="/tmp"))  # short: Ray's socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -54,8 +56,8 @@ class TwoNodeCluster:
 
     def start(self) -> TwoNodeCluster:
         self._ray_start(
-            "--head", f"--port={self.port}", f"--num-cpus={self.head_cpus}", f"--temp-dir={self.temp_dir}",
-            "--include-dashboard=false",
+            "--head", f"--port={self.port}", f"--num-cpus={self.head_cpus}", f"--num-gpus={self.head_gpus}",
+            f"--temp-dir={self.temp_dir}", "--include-dashboard=false",
         )  # fmt: skip
         self._roots += [p.pid for p in self._processes() if p.name() in ("gcs_server", "raylet")]
         self.join_worker()
@@ -67,7 +69,8 @@ class TwoNodeCluster:
         ports = [free_port() for _ in range(6)]
         low = worker_port_range(self.worker_port, [self.worker_port, *ports])
         self._ray_start(
-            f"--address={self.address}", f"--num-cpus={self.worker_cpus}", f"--node-manager-port={self.worker_port}",
+            f"--address={self.address}", f"--num-cpus={self.worker_cpus}", f"--num-gpus={self.worker_gpus}",
+            f"--node-manager-port={self.worker_port}",
             f"--object-manager-port={ports[0]}", f"--metrics-export-port={ports[1]}",
             f"--dashboard-agent-listen-port={ports[2]}", f"--dashboard-agent-grpc-port={ports[3]}",
             f"--runtime-env-agent-port={ports[4]}", f"--min-worker-port={low}", f"--max-worker-port={low + 99}",

@@ -8,8 +8,18 @@ import os
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
-from ttscale.actors.engines.vllm import MAX_LOGPROB_IDS, _generation, _prepare_environment, _score_plan
+from ttscale.actors.engines.vllm import (
+    MAX_LOGPROB_IDS,
+    _generation,
+    _prepare_environment,
+    _score_plan,
+    check_version,
+    llm_arguments,
+    resolve_device,
+)
+from ttscale.errors import ModelError, TtscaleWarning
 from ttscale.scoring import build_trie, candidate_logprobs
 
 
@@ -57,13 +67,73 @@ def test_vllm_output_becomes_a_generation_with_the_stop_token_reported_not_kept(
     assert _generation(output([5, 6, 7], "length"), frozenset({2})).stop_token_id is None
 
 
-def test_leftover_vllm_data_parallel_settings_are_cleared_and_workers_spawn(monkeypatch):
+def test_leftover_vllm_data_parallel_settings_are_cleared_and_the_start_method_is_left_to_vllm(monkeypatch):
+    """vLLM's `_maybe_force_spawn` exports RAY_ADDRESS (the actor's cluster) for its spawned processes only when it
+    is the one to choose spawn: a preset VLLM_WORKER_MULTIPROC_METHOD=spawn makes it return first (defect 1 of
+    issue 21; the vLLM lane checks the engine core's environment in a real actor)."""
     monkeypatch.setenv("VLLM_DP_RANK", "3")
     monkeypatch.setenv("VLLM_DP_SIZE", "4")
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
-    _prepare_environment(cpu=True, kv_cache_gib=None)
+    monkeypatch.delenv("VLLM_WORKER_MULTIPROC_METHOD", raising=False)
+    _prepare_environment(cpu=True, kv_cache_gib=None, tensor_parallel=1, threads=None)
     assert "VLLM_DP_RANK" not in os.environ and "VLLM_DP_SIZE" not in os.environ
-    assert os.environ["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
+    assert "VLLM_WORKER_MULTIPROC_METHOD" not in os.environ
     assert os.environ["VLLM_CPU_KVCACHE_SPACE"] == "4"
-    _prepare_environment(cpu=True, kv_cache_gib=2)
+    _prepare_environment(cpu=True, kv_cache_gib=2, tensor_parallel=1, threads=None)
     assert os.environ["VLLM_CPU_KVCACHE_SPACE"] == "2"
+
+
+def test_cpu_tensor_parallel_on_one_numa_node_shares_the_actors_threads_unbound(monkeypatch):
+    """vLLM binds each CPU worker to a NUMA node and refuses to start with more workers than nodes ("Not enough
+    allowed NUMA nodes"): without binding, the actor's threads are split among its workers."""
+    for key in ("VLLM_CPU_OMP_THREADS_BIND", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr("ttscale.actors.engines.vllm._numa_nodes", lambda: 1)
+    _prepare_environment(cpu=True, kv_cache_gib=None, tensor_parallel=1, threads=2)
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in os.environ
+    _prepare_environment(cpu=True, kv_cache_gib=None, tensor_parallel=3, threads=6)
+    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "nobind" and os.environ["OMP_NUM_THREADS"] == "2"
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0-1|2-3")  # the user's own binding is kept
+    _prepare_environment(cpu=True, kv_cache_gib=None, tensor_parallel=2, threads=4)
+    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "0-1|2-3"
+
+
+ARGS = dict(
+    dtype="bfloat16", quantization=None, gpu_memory_utilization=0.9, max_model_len=4096, enable_prefix_caching=True,
+    block_size=None, enforce_eager=None, max_num_seqs=None, distributed_executor_backend=None, seed=0,
+)  # fmt: skip
+
+
+def test_gpu_settings_follow_the_placement_not_what_torch_sees():
+    """An engine placed on GPUs gets GPU settings even where this process sees no CUDA (defect 5 of issue 21: a
+    TP actor under RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1 saw none and silently ran with CPU settings)."""
+    gpu = llm_arguments("/m", device="cuda", tensor_parallel=2, **ARGS)
+    assert gpu["gpu_memory_utilization"] == 0.9 and "block_size" not in gpu and gpu["enforce_eager"] is False
+    assert gpu["tensor_parallel_size"] == 2 and gpu["distributed_executor_backend"] == "mp"
+    cpu = llm_arguments("/m", device="cpu", tensor_parallel=3, **ARGS)
+    assert "gpu_memory_utilization" not in cpu and cpu["block_size"] == 32 and cpu["enforce_eager"] is True
+    assert cpu["distributed_executor_backend"] == "mp"
+    assert "distributed_executor_backend" not in llm_arguments("/m", device="cuda", tensor_parallel=1, **ARGS)
+    assert resolve_device("cuda") == "cuda" and resolve_device("cpu") == "cpu"
+
+
+def test_the_ray_executor_and_an_unknown_device_are_refused_in_one_line():
+    with pytest.raises(ModelError, match="mp executor only"):
+        llm_arguments("/m", device="cuda", tensor_parallel=2, **{**ARGS, "distributed_executor_backend": "ray"})
+    with pytest.raises(ModelError, match="Use cuda, cpu or auto"):
+        resolve_device("gpu")
+
+
+@pytest.mark.parametrize("version", ["0.19.1", "0.20.2", "0.21.0"])
+def test_a_vllm_before_0_22_is_refused_naming_the_supported_versions(version):
+    """logprob_token_ids is missing before 0.20, empty without `logprobs` in 0.20, taken after the sampling
+    processors in 0.21: scoring would crash or be silently wrong."""
+    with pytest.raises(ModelError, match=rf"vLLM {version} is too old.*pip install 'vllm>=0\.22,<0\.34'"):
+        check_version(version)
+
+
+def test_supported_versions_pass_and_a_newer_one_only_warns():
+    for version in ("0.22.0", "0.32.0+cpu", "0.33.0"):
+        check_version(version)
+    with pytest.warns(TtscaleWarning, match=r"vLLM 0\.34\.0 is newer than the versions ttscale supports"):
+        check_version("0.34.0")

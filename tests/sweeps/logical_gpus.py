@@ -25,10 +25,14 @@ def main(sweep: str, gpus: int) -> None:
     lock = threading.Lock()
 
     def record(actor, unit) -> None:
-        info = ray.get(actor.info.remote())  # the monitor group answers while units run
-        bundles = ray.get(actor.bundle_devices.remote()) if info["placement_group"] else []
+        info = ray.get(actor.info.remote(), timeout=30)  # the monitor group answers while units run
+        group = None
+        if info["placement_group"]:
+            table = ray.util.placement_group_table()[info["placement_group"]]
+            group = {"strategy": table["strategy"], "bundles": list(table["bundles"].values()),
+                     "nodes": sorted(set(table["bundles_to_node_id"].values()))}  # fmt: skip
         with lock:
-            seen.append({**info, "bundles": bundles, "unit": unit.unit_id, "model_index": unit.model,
+            seen.append({**info, "group": group, "unit": unit.unit_id, "model_index": unit.model,
                          "time": time.monotonic()})  # fmt: skip
 
     loaded = load_sweep(sweep)

@@ -101,14 +101,32 @@ def test_gpu_models_need_their_gpus_on_one_node():
     model = ModelSpec(name="Qwen/QwQ-32B", engine="vllm", tensor_parallel=2)
     loaded = SimpleNamespace(path="all.yaml", spec=SimpleNamespace(models=[model]))
     resolved = SimpleNamespace(plan=SimpleNamespace(units=[SimpleNamespace(model=0)]))
-    two_single_gpu_nodes = [1.0, 1.0]  # 2 GPUs in all, but tensor parallelism packs its GPUs on one node
-    with pytest.raises(TtscaleError, match=r"`models.0.tensor_parallel` \(2\): no node .*the most on one node: 1"):
+    two_single_gpu_nodes = [{"CPU": 8, "GPU": 1}] * 2  # 2 GPUs in all, but one actor holds a TP engine's GPUs
+    with pytest.raises(TtscaleError, match=r"`models.0` \(Qwen/QwQ-32B\) needs 2 GPU on one node.*have: 1 GPU\)"):
         check_resources(loaded, resolved, two_single_gpu_nodes)
     with pytest.warns(TtscaleWarning, match="continuing"):  # a cluster may autoscale: warn, do not refuse
         check_resources(loaded, resolved, two_single_gpu_nodes, local=False)
-    check_resources(loaded, resolved, [0.0, 2.0])
+    check_resources(loaded, resolved, [{"CPU": 8}, {"CPU": 8, "GPU": 2}])
     resolved.plan.units = []  # nothing left to run for it: no GPUs needed
-    check_resources(loaded, resolved, [0.0])
+    check_resources(loaded, resolved, [{"CPU": 8}])
+
+
+def test_models_that_ask_for_a_custom_resource_need_a_node_that_offers_it():
+    from types import SimpleNamespace
+
+    from ttscale.errors import TtscaleError
+    from ttscale.sweeps.placement import check_resources
+    from ttscale.sweeps.spec import ModelSpec
+
+    big = ModelSpec(name="org/32b", engine="vllm", tensor_parallel=2, resources={"gpu_80gb": 2})
+    cpu = ModelSpec(name="m", engine="hf", resources={"big_memory": 1})
+    nodes = [{"CPU": 48, "GPU": 4, "gpu_48gb": 4, "node:10.0.0.1": 1}, {"CPU": 192, "GPU": 8, "gpu_80gb": 8}]
+    for model, fits in ((big, nodes), (cpu, [{"CPU": 4, "big_memory": 1}])):
+        loaded = SimpleNamespace(path="s.yaml", spec=SimpleNamespace(models=[model]))
+        resolved = SimpleNamespace(plan=SimpleNamespace(units=[SimpleNamespace(model=0)]))
+        check_resources(loaded, resolved, fits)
+        with pytest.raises(TtscaleError, match=r"s\.yaml: `models\.0` .* no node of the Ray cluster has that"):
+            check_resources(loaded, resolved, nodes[:1])  # the L40S node: GPUs, but not the 80 GB kind
 
 
 def test_plan_json_counts_cells_units_and_tokens(tmp_path, make_sweep):

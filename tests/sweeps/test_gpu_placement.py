@@ -1,7 +1,8 @@
 """GPU placement on a local Ray instance with 4 logical GPUs, with the `fake` engine double standing in for vLLM.
 
-A TP=2 model beside TP=1 models: each actor gets the right devices (one GPU, or two packed bundles), actors
-that run at the same time never share a GPU, and GPUs a finished model frees go to a model still waiting."""
+A TP=2 model beside TP=1 models: each actor gets the right devices (one GPU; or, for TP=2, both GPUs of one
+STRICT_PACK bundle, held by the actor whose engine workers use them), actors that run at the same time never
+share a GPU, and GPUs a finished model frees go to a model still waiting."""
 
 from __future__ import annotations
 
@@ -50,12 +51,11 @@ def placement(tmp_path_factory):
 
 
 def actors(result) -> dict[str, dict]:
-    """Per actor label: its model, GPU ids, bundles, and when it was busy (first dispatch to last done)."""
+    """Per actor label: its model, GPU ids, placement group, and when it was busy (first dispatch to last done)."""
     out: dict[str, dict] = {}
     for info in result["seen"]:
-        gpus = [b["cuda_visible_devices"] for b in info["bundles"]] or [info["cuda_visible_devices"]]
-        own, group = info["cuda_visible_devices"], info["placement_group"]
-        entry = {"model": info["model"], "gpus": set(gpus), "bundles": info["bundles"], "own": own, "group": group}
+        visible = info["cuda_visible_devices"]
+        entry = {"model": info["model"], "gpus": set(info["gpu_ids"]), "visible": visible, "group": info["group"]}
         out.setdefault(info["label"], entry)
     for e in result["events"]:
         if e["event"] in ("dispatch", "done") and e.get("actor") in out:
@@ -73,16 +73,17 @@ def test_every_row_is_written(placement):
     assert placement["rows"] == 4 * 6 and not placement["failed"]
 
 
-def test_tp1_actors_get_one_gpu_and_tp2_two_bundles_on_one_node(placement):
+def test_tp1_actors_get_one_gpu_and_tp2_actors_both_gpus_of_one_strict_bundle(placement):
     for label, a in actors(placement).items():
         if a["model"] == "fake-tp2":
-            assert a["group"] and len(a["bundles"]) == 2, label
-            assert len({b["node_id"] for b in a["bundles"]}) == 1  # packed on one node
-            assert len(a["gpus"]) == 2 and all(g and "," not in g for g in a["gpus"])  # one GPU per bundle
-            assert not a["own"]  # the actor itself holds no GPU: its engine's workers do
+            group = a["group"]
+            assert group and group["strategy"] == "STRICT_PACK" and len(group["nodes"]) == 1, label
+            assert group["bundles"] == [{"GPU": 2.0, "CPU": 2.0}]  # one worker process (and its CPU) per GPU
+            assert len(a["gpus"]) == 2  # the actor holds both: its engine's mp workers are its processes
+            assert set(a["visible"].split(",")) == a["gpus"]  # ... and see exactly those
         else:
-            assert a["group"] is None and a["own"] is not None and a["own"].isdigit(), label
-            assert a["gpus"] == {a["own"]}
+            assert a["group"] is None and len(a["gpus"]) == 1, label
+            assert a["visible"] == next(iter(a["gpus"]))
 
 
 def test_actors_running_at_the_same_time_never_share_a_gpu(placement):

@@ -110,7 +110,10 @@ def test_engine_options_carry_dtype_threads_and_vllm_context_and_parallelism():
     hf = engine_options(spec, ModelSpec(name="m", engine_options={"max_batch": 8}), threads=2)
     assert hf == {"max_batch": 8, "dtype": "float32", "threads": 2}
     tp2 = engine_options(spec, ModelSpec(name="org/m", engine="vllm", tensor_parallel=2), threads=1)
-    assert tp2["tensor_parallel"] == 2 and tp2["distributed_executor_backend"] == "ray"
+    assert tp2["tensor_parallel"] == 2 and tp2["distributed_executor_backend"] == "mp"
+    assert tp2["device"] == "cuda" and "threads" not in tp2  # the device is the placement's, not torch's guess
+    cpu3 = engine_options(spec, ModelSpec(name="m", engine="vllm", device="cpu", tensor_parallel=3), threads=2)
+    assert (cpu3["device"], cpu3["threads"], cpu3["distributed_executor_backend"]) == ("cpu", 2, "mp")
     assert tp2["dtype"] == "bfloat16" and tp2["max_model_len"] == context_tokens(spec)
     assert PROMPT_TOKENS + 4096 < context_tokens(spec) < PROMPT_TOKENS + 4096 + 1024  # room for continuations
     mine = engine_options(

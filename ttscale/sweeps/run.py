@@ -21,7 +21,7 @@ from ttscale.actors.engines.models import hub_model_problem
 from ttscale.run_lock import RunLock
 from ttscale.store import ResultStore
 from ttscale.sweeps.driver import Driver, ProgressFn, SweepOutcome
-from ttscale.sweeps.placement import Connection, check_resources, connect, is_local, node_gpus, refuse_or_warn
+from ttscale.sweeps.placement import Connection, check_resources, connect, is_local, node_resources, refuse_or_warn
 from ttscale.sweeps.plan import WorkUnit
 from ttscale.sweeps.resolve import ResolvedSweep, is_hub_id, resolve_in
 from ttscale.sweeps.spec import LoadedSweep
@@ -126,7 +126,7 @@ def _drive(loaded, resolved, store, address, on_progress, on_dispatch, on_connec
     connection = connect(address)
     if on_connect is not None:
         on_connect(connection)
-    check_resources(loaded, resolved, node_gpus(), local=connection.started_local)
+    check_resources(loaded, resolved, node_resources(), local=connection.started_local)
     run = {"started": time.time(), "address": connection.address, "sweep_sha256": loaded.sha256}
     store.write_manifest(manifest_for(loaded, resolved, store.manifest(), run))
     driver = Driver(resolved, store, on_progress=on_progress, on_dispatch=on_dispatch)

