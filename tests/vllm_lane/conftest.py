@@ -11,6 +11,16 @@ import shutil
 import tempfile
 
 import pytest
+from lane_sweeps import run_cli, write_sweep
+
+
+@pytest.fixture(scope="session")
+def tp1_sweep(tmp_path_factory):
+    """The lane's sweep at TP=1 through `ttscale sweep` on a local Ray instance, run once: what test_vllm_sweep
+    checks, and the reference the tensor-parallel runs are compared with (tensor_parallel is not in cell ids)."""
+    pytest.importorskip("vllm", reason="vLLM is not installed in this venv (make vllm-env builds one)")
+    path = write_sweep(tmp_path_factory.mktemp("tp1"))
+    return path, run_cli("sweep", str(path))
 
 
 @pytest.fixture(scope="session")
