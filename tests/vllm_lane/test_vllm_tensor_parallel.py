@@ -53,15 +53,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class EngineProcesses:
-    """Watches this machine for vLLM engine cores while a run goes on: each one's RAY_ADDRESS, its TP workers, and
-    whether a ttscale engine actor (`ray::EngineWorker`) is among its ancestors."""
+    """Watches this machine for vLLM engine cores that start while a run goes on (not the ones already running, such
+    as this session's in-process engine): each one's RAY_ADDRESS, its TP workers, and whether a ttscale engine actor
+    (`ray::EngineWorker`) is among its ancestors."""
 
     def __init__(self) -> None:
         self.seen: dict[int, dict] = {}
+        self.errors: list[str] = []
+        self._before: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def __enter__(self) -> EngineProcesses:
+        self._before = {p.pid for p in self._engine_cores()}
         self._thread.start()
         return self
 
@@ -71,11 +75,18 @@ class EngineProcesses:
 
     def _watch(self) -> None:
         while not self._stop.is_set():
-            for process in psutil.process_iter(["cmdline"]):
-                with contextlib.suppress(psutil.Error, IndexError, TypeError):
-                    if process.info["cmdline"][0].startswith("VLLM::EngineCore"):
-                        self._record(process)
+            try:
+                for core in self._engine_cores():
+                    if core.pid not in self._before:
+                        with contextlib.suppress(psutil.Error):
+                            self._record(core)
+            except Exception as exc:
+                self.errors.append(repr(exc))
             time.sleep(0.5)
+
+    @staticmethod
+    def _engine_cores() -> list:
+        return [p for p in psutil.process_iter() if _title(p).startswith("VLLM::EngineCore")]
 
     def _record(self, core) -> None:
         workers = [c for c in core.children() if _title(c).startswith("VLLM::Worker_TP")]
@@ -120,7 +131,7 @@ def _plain(value):
 
 def assert_engine_ran_tensor_parallel_in_the_actor(watched: EngineProcesses, cluster_address: str) -> None:
     cores = list(watched.seen.values())
-    assert len(cores) == 1, cores  # one actor, one engine
+    assert len(cores) == 1, (cores, watched.errors)  # one actor, one engine
     assert cores[0]["workers"] == TP and cores[0]["in_actor"], cores
     # defect 1: the engine core would join the actor's own cluster (its GCS port; Ray names the host by node IP)
     assert cores[0]["ray_address"] and _port(cores[0]["ray_address"]) == _port(cluster_address), cores

@@ -309,7 +309,8 @@ class HFEngine(TokenizerEngine):
         close_lp = np.zeros((len(prefixes), len(trie.leaves)), dtype=np.float64)
         for r, prefix in enumerate(cached):
             assert prefix.last_logits is not None
-            node_lp[r, roots] = torch.log_softmax(prefix.last_logits, -1)[trie.tokens[roots]].double().numpy()
+            root_lp = torch.log_softmax(prefix.last_logits.float(), -1)[torch.as_tensor(trie.tokens[roots])]
+            node_lp[r, roots] = root_lp.double().cpu().numpy()  # .cpu(): the logits live on the model's device
         expanded = trie.expanded  # (M,) breadth-first: ancestors first
         if len(expanded) == 0:
             return [TrieScores(n, c) for n, c in zip(node_lp, close_lp, strict=True)]
@@ -330,10 +331,10 @@ class HFEngine(TokenizerEngine):
         tok = torch.as_tensor(trie.tokens[rest])
         for r in range(R):
             logprobs = torch.log_softmax(out.logits[r].float(), -1)  # (M, V)
-            node_lp[r, rest] = logprobs[at, tok].double().numpy()
+            node_lp[r, rest] = logprobs[at, tok].double().cpu().numpy()
             if len(trie.closing):
                 ends = logprobs[torch.as_tensor(row_of[trie.leaves])]  # (|S|, V)
-                close_lp[r] = torch.logsumexp(ends[:, torch.as_tensor(trie.closing)].double(), -1).numpy()
+                close_lp[r] = torch.logsumexp(ends[:, torch.as_tensor(trie.closing)].double(), -1).cpu().numpy()
         return [TrieScores(n, c) for n, c in zip(node_lp, close_lp, strict=True)]
 
     @torch.inference_mode()
