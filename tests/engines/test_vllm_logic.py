@@ -18,6 +18,7 @@ from ttscale.actors.engines.vllm import (
     check_version,
     llm_arguments,
     resolve_device,
+    score_batches,
 )
 from ttscale.errors import ModelError, TtscaleWarning
 from ttscale.scoring import build_trie, candidate_logprobs
@@ -158,3 +159,12 @@ def test_an_installed_vllm_too_old_is_refused_before_anything_starts(monkeypatch
     assert installed_too_old() is None
     monkeypatch.setattr(importlib.metadata, "version", version({"vllm": "0.40.0"}))  # newer: the engine warns
     assert installed_too_old() is None
+
+
+def test_scoring_rows_go_to_vllm_in_batches_of_bounded_prompt_tokens():
+    """Each ask repeats its row's prefix: a study-sized unit's rows at once would be billions of token ids."""
+    assert score_batches([400, 400, 400, 100, 900, 2000, 50], budget=1000) == [[0, 1], [2, 3], [4], [5], [6]]
+    assert score_batches([], budget=1000) == []
+    rows = [1001 * 4200] * 1024  # a unit at the study's settings: 1,024 AIME rows, 1,001 asks, ~4.2k-token prefixes
+    batches = score_batches(rows, budget=1 << 24)
+    assert sum(map(len, batches)) == 1024 and max(sum(rows[i] for i in b) for b in batches) <= 1 << 24

@@ -11,9 +11,10 @@ takes (see docs/cluster.md). The three ways:
   with `--address`;
 - under real SLURM through cluster/slurm-ray.sh.
 
-Each run also shows where vLLM's processes were: an engine core with three TP workers under the engine actor, and
-the engine core given RAY_ADDRESS = the actor's cluster (issue 21, defect 1: presetting the spawn start method
-made vLLM skip that export, so any Ray call in the engine core would have started or joined another cluster).
+Each run also shows, from the `actor_ready` event the driver records, where vLLM's processes were: an engine core
+with three TP workers under the engine actor (in its placement group), the engine core given RAY_ADDRESS = the
+actor's cluster (issue 21, defect 1: presetting the spawn start method made vLLM skip that export, so any Ray call
+in the engine core would have started or joined another cluster).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -50,56 +49,6 @@ PROBLEMS = 2  # the first two of the TP=1 sweep's three problems: one unit, 2 pr
 LOGP_TOLERANCE = 2e-4
 PROB_TOLERANCE = 5e-5
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class EngineProcesses:
-    """Watches this machine for vLLM engine cores that start while a run goes on (not the ones already running, such
-    as this session's in-process engine): each one's RAY_ADDRESS, its TP workers, and whether a ttscale engine actor
-    (`ray::EngineWorker`) is among its ancestors."""
-
-    def __init__(self) -> None:
-        self.seen: dict[int, dict] = {}
-        self.errors: list[str] = []
-        self._before: set[int] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def __enter__(self) -> EngineProcesses:
-        self._before = {p.pid for p in self._engine_cores()}
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            try:
-                for core in self._engine_cores():
-                    if core.pid not in self._before:
-                        with contextlib.suppress(psutil.Error):
-                            self._record(core)
-            except Exception as exc:
-                self.errors.append(repr(exc))
-            time.sleep(0.5)
-
-    @staticmethod
-    def _engine_cores() -> list:
-        return [p for p in psutil.process_iter() if _title(p).startswith("VLLM::EngineCore")]
-
-    def _record(self, core) -> None:
-        workers = [c for c in core.children() if _title(c).startswith("VLLM::Worker_TP")]
-        entry = self.seen.setdefault(core.pid, {"workers": 0})
-        entry["workers"] = max(entry["workers"], len(workers))
-        entry["ray_address"] = core.environ().get("RAY_ADDRESS")
-        entry["in_actor"] = any(_title(p).startswith("ray::EngineWorker") for p in core.parents())
-
-
-def _title(process) -> str:
-    with contextlib.suppress(psutil.Error, IndexError):
-        return process.cmdline()[0]
-    return ""
 
 
 def assert_like_tp1(results: Path, reference: Path) -> None:
@@ -129,12 +78,20 @@ def _plain(value):
     return value.tolist() if isinstance(value, np.ndarray) else value
 
 
-def assert_engine_ran_tensor_parallel_in_the_actor(watched: EngineProcesses, cluster_address: str) -> None:
-    cores = list(watched.seen.values())
-    assert len(cores) == 1, (cores, watched.errors)  # one actor, one engine
-    assert cores[0]["workers"] == TP and cores[0]["in_actor"], cores
+def assert_engine_ran_tensor_parallel_in_the_actor(results: Path, cluster_address: str) -> None:
+    """From the run's events (the driver records each actor's `info()` when it is ready): one actor, in a placement
+    group, whose vLLM engine ran TP workers on the mp executor as its own processes, its engine core given the
+    actor's cluster as RAY_ADDRESS."""
+    ready = [e for e in ResultStore(results).events() if e["event"] == "actor_ready"]
+    assert len(ready) == 1 and ready[0]["placement_group"], ready
+    placement = ready[0]["engine_placement"]
+    assert (placement["tensor_parallel"], placement["executor"], placement["device"]) == (TP, "mp", "cpu")
+    processes = placement["processes"]
+    [core] = [p for p in processes if p["title"].startswith("VLLM::EngineCore")]
+    workers = [p for p in processes if p["title"].startswith("VLLM::Worker_TP") and p["parent"] == core["pid"]]
+    assert len(workers) == TP, processes
     # defect 1: the engine core would join the actor's own cluster (its GCS port; Ray names the host by node IP)
-    assert cores[0]["ray_address"] and _port(cores[0]["ray_address"]) == _port(cluster_address), cores
+    assert core["ray_address"] and _port(core["ray_address"]) == _port(cluster_address), core
 
 
 def _port(address: str) -> str:
@@ -150,13 +107,12 @@ def reference(tp1_sweep) -> Path:
 
 def test_a_tp3_sweep_on_the_local_ray_instance_matches_tp1(tmp_path, reference):
     path = write_sweep(tmp_path, limit=PROBLEMS, tensor_parallel=TP)
-    with EngineProcesses() as watched:
-        proc = run_cli("sweep", str(path))
+    proc = run_cli("sweep", str(path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"{PROBLEMS * 4} of {PROBLEMS * 4} rows to run in 1 units" in proc.stdout
-    store = ResultStore(tmp_path / "results")
-    assert_like_tp1(tmp_path / "results", reference)
-    assert_engine_ran_tensor_parallel_in_the_actor(watched, store.manifest()["runs"][-1]["address"])
+    results = tmp_path / "results"
+    assert_like_tp1(results, reference)
+    assert_engine_ran_tensor_parallel_in_the_actor(results, ResultStore(results).manifest()["runs"][-1]["address"])
 
 
 class RayHead:
@@ -191,13 +147,12 @@ def test_a_tp3_sweep_on_a_ray_cluster_with_its_own_temp_dir_matches_tp1(tmp_path
     head = RayHead()
     try:
         path = write_sweep(tmp_path, limit=PROBLEMS, tensor_parallel=TP)
-        with EngineProcesses() as watched:
-            proc = run_cli("sweep", str(path), "--address", head.address, env=head.env)
+        proc = run_cli("sweep", str(path), "--address", head.address, env=head.env)
         assert proc.returncode == 0, proc.stderr[-3000:]
     finally:
         head.stop()
     assert_like_tp1(tmp_path / "results", reference)
-    assert_engine_ran_tensor_parallel_in_the_actor(watched, head.address)
+    assert_engine_ran_tensor_parallel_in_the_actor(tmp_path / "results", head.address)
 
 
 def test_a_tp3_sweep_under_slurm_through_slurm_ray_sh_matches_tp1(tmp_path, reference):
@@ -213,14 +168,13 @@ def test_a_tp3_sweep_under_slurm_through_slurm_ray_sh_matches_tp1(tmp_path, refe
     try:
         path = write_sweep(tmp_path, limit=PROBLEMS, tensor_parallel=TP)
         env = {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}", "PYTHON": sys.executable}
-        with EngineProcesses() as watched:
-            job = slurm.sbatch("--nodes=1", "--gpus-per-node=0", "--time=30", "--cpus-per-task=2",
-                               f"--output={tmp_path}/job-%j.log", str(ROOT / "cluster" / "slurm-ray.sh"), path.name,
-                               cwd=tmp_path, env=env, wait=True)  # fmt: skip
+        job = slurm.sbatch("--nodes=1", "--gpus-per-node=0", "--time=30", "--cpus-per-task=2",
+                           f"--output={tmp_path}/job-%j.log", str(ROOT / "cluster" / "slurm-ray.sh"), path.name,
+                           cwd=tmp_path, env=env, wait=True)  # fmt: skip
         log = (tmp_path / f"job-{job}.log").read_text()
         assert slurm.job(job)["JobState"] == "COMPLETED", log[-4000:]
     finally:
         slurm.stop()
     assert_like_tp1(tmp_path / "results", reference)
     head = next(line for line in log.splitlines() if line.startswith("== ttscale on SLURM job"))
-    assert_engine_ran_tensor_parallel_in_the_actor(watched, head.split("(")[-1].rstrip(")"))
+    assert_engine_ran_tensor_parallel_in_the_actor(tmp_path / "results", head.split("(")[-1].rstrip(")"))

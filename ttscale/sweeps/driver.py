@@ -53,7 +53,7 @@ class _Slot:
     label: str
     actor: PlacedActor
     capacity: int  # units it runs at once + WAITING_PER_ACTOR
-    ready_ref: Any = None  # its first ping: dispatch waits until the actor is up
+    ready_ref: Any = None  # its first `info()`: where it runs; dispatch waits until the actor is up
     ready: bool = False
     in_flight: int = 0
     generation: int = 0
@@ -168,7 +168,7 @@ class Driver:
             model=model_index, replica=replica, label=label, actor=actor, generation=generation,
             capacity=units_at_once(model.engine) + WAITING_PER_ACTOR,
         )  # fmt: skip
-        slot.ready_ref = slot.handle.ping.remote()
+        slot.ready_ref = slot.handle.info.remote()
         return slot
 
     def _stop_actor(self, slot: _Slot) -> None:
@@ -194,7 +194,8 @@ class Driver:
         return fresh
 
     def _check_ready(self) -> None:
-        """Mark actors whose first ping came back; an actor that died while loading its model takes its
+        """Mark actors whose first `info()` came back, and record where each runs (node, GPUs, placement group,
+        the engine's own processes) in the run's events; an actor that died while loading its model takes its
         model's queue down with it (every actor of it would fail the same way)."""
         pending = {s.ready_ref: s for s in self.slots if not s.ready and s.ready_ref is not None}
         if not pending:
@@ -203,13 +204,16 @@ class Driver:
         for ref in ready:
             slot = pending[ref]
             try:
-                ray.get(ref)
+                where = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
                 self._actor_failed_to_start(slot, exc)
                 continue
             slot.ready = True
             model = self.spec.models[slot.model]
-            self.store.log_event("actor_ready", actor=slot.label, model=model.name, gpus=_gpus(model))
+            self.store.log_event(
+                "actor_ready", actor=slot.label, model=model.name, gpus=_gpus(model),
+                **{k: where.get(k) for k in ("node_id", "gpu_ids", "placement_group", "engine_placement")},
+            )  # fmt: skip
 
     def _actor_failed_to_start(self, slot: _Slot, exc: BaseException) -> None:
         error = _short_error(exc)

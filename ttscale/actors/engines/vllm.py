@@ -17,6 +17,7 @@ vLLM is imported here only, on first use: `pip install 'ttscale[vllm]'` on GPU m
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib.metadata
 import itertools
@@ -27,6 +28,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,9 @@ from ttscale.scoring import Trie, TrieScores
 MAX_LOGPROB_IDS = 128  # vLLM's cap on `logprob_token_ids` per request (vllm.sampling_params.MAX_LOGPROB_TOKEN_IDS)
 CPU_BLOCK_SIZE = 32  # vLLM on CPU defaults to 128-token blocks and caches only full blocks: too coarse to share
 CPU_KV_CACHE_GIB = 4  # VLLM_CPU_KVCACHE_SPACE default on CPU when the sweep does not set `kv_cache_gib`
+# Prompt tokens of scoring requests handed to vLLM at once: every ask repeats its row's prefix, so the rows of a
+# study-sized unit at once (1,024 rows x 1,001 asks x ~4k tokens) would be billions of token ids
+SCORE_TOKENS_IN_FLIGHT = 1 << 24
 LEAKED_ENV_PREFIXES = ("VLLM_DP_",)  # data-parallel settings a parent process may leave behind
 
 
@@ -106,14 +111,16 @@ class VLLMEngine(TokenizerEngine):
         self._loop.start()
 
     def placement(self) -> dict[str, Any]:
-        """Where the engine runs, for the actor's `info`: its device, its tensor-parallel workers and executor, and
-        the GPUs its process was given (the workers of vLLM's mp executor use exactly these)."""
+        """Where the engine runs, for the actor's `info` (and the run's events): its device, executor and
+        tensor-parallel size, the GPUs its process was given (the mp executor's workers use exactly these), and the
+        processes vLLM started under it (engine core, workers), each with the Ray cluster it would join."""
         parallel = self.llm.llm_engine.vllm_config.parallel_config
         return {
             "device": self.device,
             "tensor_parallel": int(parallel.tensor_parallel_size),
             "executor": str(parallel.distributed_executor_backend),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "processes": descendant_processes(os.getpid()),
         }
 
     @property
@@ -176,29 +183,38 @@ class VLLMEngine(TokenizerEngine):
     # -- scoring --------------------------------------------------------------------------------------
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[TrieScores]:
-        """One 1-token request per (prefix, expanded trie node, ≤128 ids); all prefixes in one batch."""
+        """One 1-token request per (prefix, expanded trie node, ≤128 ids), rows in batches of at most
+        SCORE_TOKENS_IN_FLIGHT prompt tokens: every ask carries its row's whole prefix (vLLM takes prompts, not
+        references to cached ones), so a unit's rows all at once would hold rows × asks × prefix token ids."""
+        plans = [_score_plan(r.trie) for r in requests]
+        for request in requests:
+            self._check_fits(len(request.prefix_ids) + int(request.trie.depths.max(initial=0)) + 1)
+        sizes = [len(plan.asks) * (len(r.prefix_ids) + 1) for r, plan in zip(requests, plans, strict=True)]
+        answers: list[list[dict[int, float]]] = [[{} for _ in plan.asks] for plan in plans]
+        for rows in score_batches(sizes, SCORE_TOKENS_IN_FLIGHT):
+            self._ask(requests, plans, rows, answers)
+        return [plan.assemble(a) for plan, a in zip(plans, answers, strict=True)]
+
+    def _ask(self, requests, plans, rows: list[int], answers: list[list[dict[int, float]]]) -> None:
+        """The asks of `rows`, in one batch on their cached prefixes; each answer goes to answers[row][ask]."""
         from vllm import SamplingParams
 
-        plans = [_score_plan(r.trie) for r in requests]
         batch: list[_VLLMRequest] = []
-        owners: list[tuple[int, int]] = []  # per vLLM request: (score request, its position in the plan)
-        for i, (request, plan) in enumerate(zip(requests, plans, strict=True)):
-            self._check_fits(len(request.prefix_ids) + int(request.trie.depths.max(initial=0)) + 1)
-            for j, (path, ids) in enumerate(plan.asks):
+        owners: list[tuple[int, int]] = []  # per vLLM request: (row, its position in the row's plan)
+        for i in rows:
+            for j, (path, ids) in enumerate(plans[i].asks):
                 params = SamplingParams(
                     max_tokens=1, temperature=0.0, logprob_token_ids=list(ids), detokenize=False,
                     output_kind=_final_only(),
                 )  # fmt: skip
-                batch.append(_VLLMRequest((*request.prefix_ids, *path), params, generates=False))
+                batch.append(_VLLMRequest((*requests[i].prefix_ids, *path), params, generates=False))
                 owners.append((i, j))
-        answers: list[list[dict[int, float]]] = [[{} for _ in plan.asks] for plan in plans]
 
         def collect(index: int, output) -> None:
             i, j = owners[index]
             answers[i][j] = {tok: float(lp.logprob) for tok, lp in output.outputs[0].logprobs[0].items()}
 
         self._loop.submit(batch, collect)
-        return [plan.assemble(a) for plan, a in zip(plans, answers, strict=True)]
 
     def close(self) -> None:
         self._loop.stop()
@@ -229,6 +245,45 @@ class _ScorePlan:
                 top = lps.max()
                 close_lp[c] = top + np.log(np.exp(lps - top).sum()) if np.isfinite(top) else top
         return TrieScores(node_lp, close_lp)
+
+
+def descendant_processes(root: int) -> list[dict[str, Any]]:
+    """The processes under `root` (read from Linux's /proc; [] elsewhere): pid, parent, title (vLLM names its own
+    VLLM::EngineCore and VLLM::Worker_TP<i>) and the RAY_ADDRESS in its environment."""
+    parents: dict[int, int] = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = Path(stat).read_text()
+            parents[int(stat.split("/")[2])] = int(text[text.rindex(")") + 2 :].split()[1])  # after "(comm) state"
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return [_process(pid, parents[pid]) for pid in sorted(found)]
+
+
+def _process(pid: int, parent: int) -> dict[str, Any]:
+    title, ray_address = "", None
+    with contextlib.suppress(OSError):
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        ray_address = next((v[12:].decode() for v in environ if v.startswith(b"RAY_ADDRESS=")), None)
+    return {"pid": pid, "parent": parent, "title": title.strip(), "ray_address": ray_address}
+
+
+def score_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
+    """Consecutive rows grouped so that each group's prompt tokens (`sizes`) stay within `budget`; a row larger than
+    the budget goes alone (its asks stay together: they share its prefix, which the first of them puts in the cache)."""
+    groups: list[list[int]] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if not groups or total + size > budget:
+            groups.append([])
+            total = 0
+        groups[-1].append(i)
+        total += size
+    return groups
 
 
 def _score_plan(trie: Trie) -> _ScorePlan:
