@@ -4,7 +4,9 @@ Real vLLM runs in tests/vllm_lane (the venv make vllm-env builds)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,6 +18,7 @@ from ttscale.actors.engines.vllm import (
     _prepare_environment,
     _score_plan,
     check_version,
+    descendant_processes,
     llm_arguments,
     resolve_device,
     score_batches,
@@ -168,3 +171,29 @@ def test_scoring_rows_go_to_vllm_in_batches_of_bounded_prompt_tokens():
     rows = [1001 * 4200] * 1024  # a unit at the study's settings: 1,024 AIME rows, 1,001 asks, ~4.2k-token prefixes
     batches = score_batches(rows, budget=1 << 24)
     assert sum(map(len, batches)) == 1024 and max(sum(rows[i] for i in b) for b in batches) <= 1 << 24
+
+
+def test_descendant_processes_finds_children_and_grandchildren_with_their_ray_address():
+    import subprocess
+    import sys
+    import time
+
+    sleep = "import time; time.sleep(30)"
+    code = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {sleep!r}]); {sleep}"
+    child = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "RAY_ADDRESS": "10.0.0.1:6379"})
+    try:
+        for _ in range(100):
+            found = descendant_processes(os.getpid())
+            if any(p["parent"] == child.pid for p in found):
+                break
+            time.sleep(0.05)
+        by_pid = {p["pid"]: p for p in found}
+        assert by_pid[child.pid]["parent"] == os.getpid() and by_pid[child.pid]["ray_address"] == "10.0.0.1:6379"
+        [grandchild] = [p for p in found if p["parent"] == child.pid]
+        assert grandchild["ray_address"] == "10.0.0.1:6379" and grandchild["name"].startswith("python")
+    finally:
+        for process in descendant_processes(child.pid):  # the grandchild: never anything else of this process's
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process["pid"], signal.SIGKILL)
+        child.kill()
+        child.wait()

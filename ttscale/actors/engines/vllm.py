@@ -120,8 +120,15 @@ class VLLMEngine(TokenizerEngine):
             "tensor_parallel": int(parallel.tensor_parallel_size),
             "executor": str(parallel.distributed_executor_backend),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "engine_core_pids": self._engine_core_pids(),
             "processes": descendant_processes(os.getpid()),
         }
+
+    def _engine_core_pids(self) -> list[int]:
+        """The engine-core processes vLLM started for this engine, from its own process manager ([] in-process)."""
+        resources = getattr(getattr(self.llm.llm_engine, "engine_core", None), "resources", None)
+        manager = getattr(resources, "engine_manager", None)
+        return [int(p.pid) for p in getattr(manager, "processes", []) if p.pid is not None]
 
     @property
     def info(self) -> EngineInfo:
@@ -264,12 +271,13 @@ def descendant_processes(root: int) -> list[dict[str, Any]]:
 
 
 def _process(pid: int, parent: int) -> dict[str, Any]:
-    title, ray_address = "", None
+    title, name, ray_address = "", "", None
     with contextlib.suppress(OSError):
         title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        name = Path(f"/proc/{pid}/comm").read_text(errors="replace")
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         ray_address = next((v[12:].decode() for v in environ if v.startswith(b"RAY_ADDRESS=")), None)
-    return {"pid": pid, "parent": parent, "title": title.strip(), "ray_address": ray_address}
+    return {"pid": pid, "parent": parent, "title": title.strip(), "name": name.strip(), "ray_address": ray_address}
 
 
 def score_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
