@@ -20,6 +20,7 @@ from ttscale.actors.engines.vllm import (
     check_version,
     descendant_processes,
     llm_arguments,
+    process_info,
     resolve_device,
     score_batches,
 )
@@ -189,6 +190,7 @@ def test_descendant_processes_finds_children_and_grandchildren_with_their_ray_ad
             time.sleep(0.05)
         by_pid = {p["pid"]: p for p in found}
         assert by_pid[child.pid]["parent"] == os.getpid() and by_pid[child.pid]["ray_address"] == "10.0.0.1:6379"
+        assert process_info(child.pid)["parent"] == os.getpid() and "time.sleep" in by_pid[child.pid]["command"]
         [grandchild] = [p for p in found if p["parent"] == child.pid]
         assert grandchild["ray_address"] == "10.0.0.1:6379" and grandchild["name"].startswith("python")
     finally:

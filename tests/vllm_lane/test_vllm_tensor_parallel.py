@@ -86,10 +86,10 @@ def assert_engine_ran_tensor_parallel_in_the_actor(results: Path, cluster_addres
     assert len(ready) == 1 and ready[0]["placement_group"], ready
     placement = ready[0]["engine_placement"]
     assert (placement["tensor_parallel"], placement["executor"], placement["device"]) == (TP, "mp", "cpu")
-    processes = {p["pid"]: p for p in placement["processes"]}
-    assert len(placement["engine_core_pids"]) == 1, placement  # vLLM's own record of the engine core it started
-    core = processes[placement["engine_core_pids"][0]]  # KeyError: not a process under the actor
-    workers = [p for p in processes.values() if p["parent"] == core["pid"] and "Worker_TP" in p["title"] + p["name"]]
+    assert len(placement["engine_cores"]) == 1, placement  # vLLM's own record of the engine core it started
+    [core] = placement["engine_cores"]
+    children = [p for p in placement["processes"] if p["parent"] == core["pid"]]
+    workers = [p for p in children if "resource_tracker" not in p["command"]]  # multiprocessing's own helper
     assert len(workers) == TP, placement
     # defect 1: the engine core would join the actor's own cluster (its GCS port; Ray names the host by node IP)
     assert core["ray_address"] and _port(core["ray_address"]) == _port(cluster_address), core

@@ -120,7 +120,7 @@ class VLLMEngine(TokenizerEngine):
             "tensor_parallel": int(parallel.tensor_parallel_size),
             "executor": str(parallel.distributed_executor_backend),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "engine_core_pids": self._engine_core_pids(),
+            "engine_cores": [process_info(pid) for pid in self._engine_core_pids()],
             "processes": descendant_processes(os.getpid()),
         }
 
@@ -256,7 +256,8 @@ class _ScorePlan:
 
 def descendant_processes(root: int) -> list[dict[str, Any]]:
     """The processes under `root` (read from Linux's /proc; [] elsewhere): pid, parent, title (vLLM names its own
-    VLLM::EngineCore and VLLM::Worker_TP<i>) and the RAY_ADDRESS in its environment."""
+    VLLM::EngineCore and VLLM::Worker_TP<i>), name (/proc comm), command line and the RAY_ADDRESS in its
+    environment."""
     parents: dict[int, int] = {}
     for stat in glob.glob("/proc/[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
@@ -270,14 +271,25 @@ def descendant_processes(root: int) -> list[dict[str, Any]]:
     return [_process(pid, parents[pid]) for pid in sorted(found)]
 
 
+def process_info(pid: int) -> dict[str, Any]:
+    """One process as `descendant_processes` lists it, read from /proc by its pid (parent -1 when unreadable)."""
+    parent = -1
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        text = Path(f"/proc/{pid}/stat").read_text()
+        parent = int(text[text.rindex(")") + 2 :].split()[1])
+    return _process(pid, parent)
+
+
 def _process(pid: int, parent: int) -> dict[str, Any]:
-    title, name, ray_address = "", "", None
+    title, name, command, ray_address = "", "", "", None
     with contextlib.suppress(OSError):
-        title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        title, command = argv[0].decode(errors="replace"), b" ".join(argv).decode(errors="replace")[:300]
         name = Path(f"/proc/{pid}/comm").read_text(errors="replace")
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         ray_address = next((v[12:].decode() for v in environ if v.startswith(b"RAY_ADDRESS=")), None)
-    return {"pid": pid, "parent": parent, "title": title.strip(), "name": name.strip(), "ray_address": ray_address}
+    return {"pid": pid, "parent": parent, "title": title.strip(), "name": name.strip(), "command": command.strip(),
+            "ray_address": ray_address}  # fmt: skip
 
 
 def score_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
