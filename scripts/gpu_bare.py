@@ -268,7 +268,9 @@ def _stored(row: dict[str, Any]):
     """A stored nested trajectory as a live one, to cut with its own `prefix` (the runner's cut)."""
     from ttscale.forcing import Trajectory
 
-    return Trajectory.resume(row, prompt_ids=(0,) * row["prompt_tokens"], rng_seed=row["rng_seed"], max_model_tokens=0)
+    unchecked = {**row, "prompt_sha": None}  # cut on a stand-in prompt of its length: only the thinking matters
+    return Trajectory.resume(unchecked, prompt_ids=(0,) * row["prompt_tokens"], rng_seed=row["rng_seed"],
+                             max_model_tokens=0)  # fmt: skip
 
 
 def _first_difference(a: tuple[int, ...], row: dict[str, Any]) -> int:

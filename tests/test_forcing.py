@@ -146,3 +146,40 @@ def test_seeds_are_stable_and_distinct():
     assert derive_seed("p1", 0) == derive_seed("p1", 0)
     assert len({derive_seed("p1", s) for s in range(100)}) == 100
     assert 0 <= derive_seed("x") < 2**63
+
+
+class _EndsWithoutClosing(FakeEngine):
+    """The test double answering its text and then EOS, without the closing brace: an answer that ended on its own."""
+
+    def _answer_rest(self, prompt_ids):
+        return super()._answer_rest(prompt_ids)[:-1]
+
+
+def test_an_answer_cut_by_its_cap_is_truncated_and_one_closed_or_ended_on_its_own_is_not():
+    tokens = ForcingTokens.build(FakeEngine(), SMOL)
+    cut, closed = (
+        force_answers(FakeEngine(answer="707"), [(1,)], config=ForcingConfig(answer_max_tokens=cap), tokens=tokens)[0]
+        for cap in (2, 4)
+    )
+    assert (FakeEngine().decode(cut.answer_ids), cut.truncated) == ("70", True)  # "70" may be the start of "707"
+    assert (FakeEngine().decode(closed.answer_ids), closed.truncated) == ("707}", False)
+    engine = _EndsWithoutClosing(answer="707")
+    [ended] = force_answers(engine, [(1,)], config=ForcingConfig(answer_max_tokens=8), tokens=tokens)
+    assert (engine.decode(ended.answer_ids), ended.truncated) == ("707", False)
+
+
+def test_rows_grade_an_answer_cut_by_its_cap_incorrect_and_say_so():
+    """The audit's case: the model answers 707, the gold is its prefix 70, the cap cuts after two tokens."""
+    from ttscale.measure import measure
+    from ttscale.tasks import get_task
+
+    [problem] = get_task("demo-arith").load(1)
+    rows = {}
+    for answer, cap in ((problem.gold + "7", len(problem.gold)), (problem.gold, 8)):
+        m = measure(FakeEngine(answer=answer), "demo-arith", budgets=[8], limit=1,
+                    forcing=ForcingConfig(answer_max_tokens=cap))  # fmt: skip
+        [rows[answer]] = m.rows.to_pylist()
+    cut = rows[problem.gold + "7"]
+    assert (cut["answer_text"], cut["unclosed"], cut["truncated"], cut["correct"]) == (problem.gold, True, True, 0)
+    whole = rows[problem.gold]
+    assert (whole["unclosed"], whole["truncated"], whole["correct"]) == (False, False, 1)

@@ -8,7 +8,7 @@ import pytest
 
 from ttscale.actors.engines.fake import FakeEngine
 from ttscale.families import get_family
-from ttscale.forcing import ForcingConfig, Trajectory, derive_seed
+from ttscale.forcing import ForcingConfig, Trajectory, derive_seed, prompt_digest
 from ttscale.runner import RunSettings, run_unit
 from ttscale.tasks import get_task
 
@@ -56,7 +56,7 @@ def test_a_budget_within_a_stored_trajectory_is_cut_from_it_and_generates_no_thi
         traj = stored[row["trajectory_id"]]
         assert row["trajectory_tokens"] == traj["model_tokens"] == 32
         prompt = (0,) * row["prompt_tokens"]
-        live = Trajectory.resume(traj, prompt_ids=prompt, rng_seed=row["rng_seed"], max_model_tokens=0)
+        live = Trajectory.resume(unchecked(traj), prompt_ids=prompt, rng_seed=row["rng_seed"], max_model_tokens=0)
         cut = live.prefix(16).token_ids
         assert list(cut) == traj["token_ids"][: len(cut)]
         assert traj["text"][: row["thinking_chars"]].encode() == bytes(cut)  # byte tokens: text is the tokens
@@ -70,13 +70,42 @@ def test_without_stored_trajectories_the_unit_generates_as_before():
     assert result.thinking_generated == 32 and result.rows[0]["trajectory_tokens"] == 32
 
 
+def unchecked(traj: dict) -> dict:
+    """A stored trajectory without its prompt digest, for tests that resume it on a stand-in prompt of its length."""
+    return {**traj, "prompt_sha": None}
+
+
 def test_a_stored_trajectory_from_another_prompt_is_refused():
     task, problems = get_task("demo-arith"), get_task("demo-arith").load(limit=1)
     first = run_unit(Recording(), task, problems, seeds=[0], budgets=[8], settings=settings())
     [traj] = stored_rows(first)
     traj["prompt_tokens"] += 1
+    traj["prompt_sha"] = None  # a trajectory stored before the digest: checked by its length
     with pytest.raises(ValueError, match="another prompt or seed"):
         run_unit(Recording(), task, problems, seeds=[0], budgets=[4], settings=settings(), stored=[traj])
+
+
+def test_a_stored_trajectory_from_another_prompt_of_the_same_length_is_refused():
+    """A changed chat template or tokenizer can render a prompt of the same length: the tokens must match."""
+    task, problems = get_task("demo-arith"), get_task("demo-arith").load(limit=1)
+    first = run_unit(Recording(), task, problems, seeds=[0], budgets=[8], settings=settings())
+    [traj] = stored_rows(first)
+    prompt = tuple(range(traj["prompt_tokens"]))
+    assert traj["prompt_sha"] != prompt_digest(prompt)
+    with pytest.raises(ValueError, match="chat template, tokenizer or prompt changed"):
+        Trajectory.resume(traj, prompt_ids=prompt, rng_seed=traj["rng_seed"], max_model_tokens=0)
+    old = {**traj, "prompt_sha": None}  # stored before the digest existed: checked by length, as before
+    assert Trajectory.resume(old, prompt_ids=prompt, rng_seed=traj["rng_seed"], max_model_tokens=0).resumed_at == 8
+
+
+def test_a_stored_trajectory_of_another_model_revision_is_never_extended():
+    task, problems = get_task("demo-arith"), get_task("demo-arith").load(limit=1)
+    first = run_unit(Recording(), task, problems, seeds=[0], budgets=[8], settings=settings())
+    [traj] = stored_rows(first)
+    assert traj["model_revision"] == "fake"  # the engine's model_path: what generated it
+    traj["model_revision"] = "hub:org/model@0123abcd"
+    with pytest.raises(ValueError, match="another version of the model under the same name"):
+        run_unit(Recording(), task, problems, seeds=[0], budgets=[16], settings=settings(), stored=[traj])
 
 
 @pytest.mark.model
@@ -95,7 +124,8 @@ def test_on_smollm2_a_budget_between_stored_ones_thinks_nothing_and_a_larger_one
     assert [r for r in requests if r.seed is not None] == [] and between.thinking_generated == 0
     [row] = between.rows
     prompt = (0,) * row["prompt_tokens"]
-    cut = Trajectory.resume(traj, prompt_ids=prompt, rng_seed=row["rng_seed"], max_model_tokens=0).prefix(8).token_ids
+    live = Trajectory.resume(unchecked(traj), prompt_ids=prompt, rng_seed=row["rng_seed"], max_model_tokens=0)
+    cut = live.prefix(8).token_ids
     start = row["prompt_tokens"]
     assert requests and all(r.prompt_ids[start : start + len(cut)] == cut for r in requests)
     assert row["trajectory_tokens"] == 16 and row["thinking_tokens"] == 8

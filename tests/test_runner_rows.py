@@ -63,3 +63,16 @@ def test_cell_ids_change_with_the_measurement_version(monkeypatch):
     before = runner.cell_ids(task, settings(), [8], [0])
     monkeypatch.setattr(runner, "MEASUREMENT_VERSION", runner.MEASUREMENT_VERSION + 1)
     assert runner.cell_ids(task, settings(), [8], [0]) != before  # old rows are measured again, not mixed in
+
+
+def test_trajectory_ids_change_with_the_generation_version_only(monkeypatch):
+    """A new measurement version that changes grading (3: answers cut by their cap) re-measures rows but reuses
+    the stored trajectories; only a change to how trajectories are generated (TRAJECTORY_VERSION) makes new ones."""
+    import ttscale.runner as runner
+
+    task = get_task("demo-arith")
+    first = runner.nested_trajectory_ids(task, settings(), ["p0"], [0])
+    monkeypatch.setattr(runner, "MEASUREMENT_VERSION", runner.MEASUREMENT_VERSION + 1)
+    assert runner.nested_trajectory_ids(task, settings(), ["p0"], [0]) == first
+    monkeypatch.setattr(runner, "TRAJECTORY_VERSION", runner.TRAJECTORY_VERSION + 1)
+    assert runner.nested_trajectory_ids(task, settings(), ["p0"], [0]) != first

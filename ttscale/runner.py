@@ -20,6 +20,7 @@ from ttscale import ids
 from ttscale.actors.engines.base import Engine, Sampling, ScoreRequest
 from ttscale.families import Family
 from ttscale.forcing import (
+    ForcedAnswer,
     ForcingConfig,
     ForcingTokens,
     Stopwatch,
@@ -29,15 +30,21 @@ from ttscale.forcing import (
     forced_prefix,
     generate_trajectories,
     open_thinking,
+    prompt_digest,
 )
 from ttscale.scoring import Trie, build_trie, candidate_logprobs, set_metrics
 from ttscale.tasks.base import Problem, PromptedProblem, Task
 
-MEASUREMENT_VERSION = 2
+MEASUREMENT_VERSION = 3
 """The version of what a row's numbers mean, hashed into every cell id, so that rows measured under older
 semantics are measured again rather than mixed with new ones. 2: the closing brace is every `}`-initial
 token, top-p applies to the renormalised top-k, back-to-back continuations count apart, and an unclosed
-answer is graded only when complete on its own."""
+answer is graded only when complete on its own. 3: an answer cut by its token cap is graded incorrect
+(METHOD.md §4) and rows record it (`truncated`)."""
+TRAJECTORY_VERSION = 2
+"""The version of how a trajectory is generated, hashed into every trajectory id: the last MEASUREMENT_VERSION
+that changed generation (2: top-p on the renormalised top-k). A new version that changes only what is read
+from a trajectory (grading, scoring) leaves it, so stored trajectories are reused, not generated again."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,10 @@ class RunSettings:
             "family": self.family, "forcing": self.forcing, "sampling": self.sampling,
             "measurement": MEASUREMENT_VERSION,
         }  # fmt: skip
+
+    def trajectory_identity(self) -> dict[str, Any]:
+        """What a trajectory id hashes of the settings: the settings, with the generation's own version."""
+        return {**self.settings_identity(), "measurement": TRAJECTORY_VERSION}
 
     @cached_property
     def config_json(self) -> str:
@@ -127,7 +138,8 @@ def run_unit(
 
     trajectories = _plan_trajectories(prompt_ids, budgets, forcing)
     if forcing.trajectory == "nested":
-        _resume_stored(trajectories, stored, {k: _trajectory_id(task, settings, k) for k in trajectories})
+        traj_ids = {k: _trajectory_id(task, settings, k) for k in trajectories}
+        _resume_stored(trajectories, stored, traj_ids, engine.info.model_path)
     held = {k: list(t.token_ids) for k, t in trajectories.items() if t.resumed_at is not None}
     progress.phase, progress.trajectories_total = "trajectories", len(trajectories)
 
@@ -173,7 +185,7 @@ def run_unit(
         traj_key = key if forcing.trajectory == "nested" else (*key, budget)
         row = _row_base(settings, info, task, pid, seed, budget, cells[budget, seed], traj_ids[traj_key], now)
         row.update(_token_fields(prompt_ids[key], thinking[key, budget], answers[i].answer_ids))
-        row.update(_answer_fields(engine, task, prompted[key], answers[i].answer_ids))
+        row.update(_answer_fields(engine, task, prompted[key], answers[i]))
         row.update(_set_fields(sets[key], prompted[key], set_logps.get(i)))
         row.update(_thinking_fields(engine, forcing, thinking[key, budget].token_ids, texts.get(traj_key)))
         traj = trajectories[traj_key]
@@ -185,7 +197,7 @@ def run_unit(
             if traj.resumed_at is not None and traj.model_tokens == traj.resumed_at:
                 continue  # cut from the store, unchanged: that version is stored already
             result.trajectories.append(
-                _trajectory_row(settings, task, traj_key, traj, traj_ids[traj_key], texts[traj_key])
+                _trajectory_row(settings, task, traj_key, traj, traj_ids[traj_key], texts[traj_key], info.model_path)
             )
     result.thinking_generated = sum(t.model_tokens - (t.resumed_at or 0) for t in trajectories.values())
     result.generated_tokens = result.thinking_generated + sum(len(a.answer_ids) for a in answers)
@@ -223,17 +235,21 @@ def _plan_trajectories(
 
 
 def _resume_stored(
-    trajectories: dict[tuple, Trajectory], stored: Sequence[Mapping[str, Any]], traj_ids: Mapping[tuple, str]
+    trajectories: dict[tuple, Trajectory],
+    stored: Sequence[Mapping[str, Any]],
+    traj_ids: Mapping[tuple, str],
+    model_revision: str,
 ) -> None:
     """Replace each planned nested trajectory that the store already holds by its stored version (see
-    `Trajectory.resume`); stored trajectories of other ids are ignored."""
+    `Trajectory.resume`: same prompt tokens, seed and model revision, or it raises); stored trajectories of
+    other ids are ignored."""
     by_id = {row["trajectory_id"]: row for row in stored}
     for key, planned in list(trajectories.items()):
         row = by_id.get(traj_ids[key])
         if row is not None:
             trajectories[key] = Trajectory.resume(
                 row, prompt_ids=planned.prompt_ids, rng_seed=planned.rng_seed,
-                max_model_tokens=planned.max_model_tokens,
+                max_model_tokens=planned.max_model_tokens, model_revision=model_revision,
             )  # fmt: skip
 
 
@@ -280,7 +296,7 @@ def nested_trajectory_ids(
 def _trajectory_id(task: Task, settings: RunSettings, key: tuple) -> str:
     budget = key[2] if len(key) == 3 else None
     return ids.trajectory_id(
-        model=settings.model_identity(), dataset=task.identity(), settings=settings.settings_identity(),
+        model=settings.model_identity(), dataset=task.identity(), settings=settings.trajectory_identity(),
         problem_id=key[0], seed=key[1], budget=budget,
     )  # fmt: skip
 
@@ -315,15 +331,15 @@ def _token_fields(prompt_ids, thinking, answer_ids) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _answer_fields(engine: Engine, task: Task, prompted: PromptedProblem, answer_ids) -> dict[str, Any]:
-    text = engine.decode(answer_ids)
+def _answer_fields(engine: Engine, task: Task, prompted: PromptedProblem, forced: ForcedAnswer) -> dict[str, Any]:
+    text = engine.decode(forced.answer_ids)
     try:
-        grade = task.grade(text, prompted.gold)
+        grade = task.grade(text, prompted.gold, truncated=forced.truncated)
         answer, correct, unclosed, error = grade.answer, grade.correct, grade.unclosed, grade.error
     except Exception as exc:  # a grader bug must not lose the row: record it, keep going
         answer, correct, unclosed, error = None, None, None, f"grading failed: {type(exc).__name__}: {exc}"
     return {
-        "answer": answer, "answer_text": text, "unclosed": unclosed,
+        "answer": answer, "answer_text": text, "unclosed": unclosed, "truncated": forced.truncated,
         "correct": None if correct is None else int(correct), "gold": prompted.gold,
         "choice_order": list(prompted.choice_order) if prompted.choice_order is not None else None,
         "error": error,
@@ -384,11 +400,12 @@ def text_offset(prefix_text: str, full_text: str) -> int:
     return n
 
 
-def _trajectory_row(settings, task, key, traj: Trajectory, traj_id: str, text: str) -> dict[str, Any]:
+def _trajectory_row(settings, task, key, traj: Trajectory, traj_id: str, text: str, revision: str) -> dict[str, Any]:
     return {
         "trajectory_id": traj_id, "model": settings.model, "dataset": task.name, "problem_id": key[0],
         "seed": key[1], "budget": key[2] if len(key) == 3 else None, "rng_seed": traj.rng_seed,
-        "prompt_tokens": len(traj.prompt_ids), "token_ids": list(traj.token_ids), "injected": list(traj.injected),
+        "prompt_tokens": len(traj.prompt_ids), "prompt_sha": prompt_digest(traj.prompt_ids),
+        "model_revision": revision, "token_ids": list(traj.token_ids), "injected": list(traj.injected),
         "injection_starts": list(traj.injection_starts), "text": text, "model_tokens": traj.model_tokens,
         "natural_end": traj.natural_end, "continuations": traj.continuations, "finished": traj.finished,
         "stopped": traj.stopped,

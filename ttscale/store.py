@@ -51,6 +51,7 @@ ROW_SCHEMA = pa.schema(
         pa.field("answer", pa.string()),  # extracted from the forced \boxed{...}; null if nothing was written
         pa.field("answer_text", pa.string()),  # the raw forced-answer generation
         pa.field("unclosed", pa.bool_()),  # the model never closed the forced \boxed{
+        pa.field("truncated", pa.bool_()),  # ... because the answer's token cap cut it (graded incorrect)
         pa.field("correct", pa.int8()),  # 0/1; null only when grading failed (see `error`)
         pa.field("gold", pa.string(), nullable=False),  # the gold in this row's rendering (letter after shuffle)
         pa.field("choice_order", pa.list_(pa.int8())),  # multiple choice: source index shown as each letter
@@ -112,6 +113,8 @@ TRAJECTORY_SCHEMA = pa.schema(
         pa.field("budget", pa.int32()),  # null in nested mode: one trajectory serves every budget
         pa.field("rng_seed", pa.int64(), nullable=False),
         pa.field("prompt_tokens", pa.int32(), nullable=False),
+        pa.field("prompt_sha", pa.string()),  # forcing.prompt_digest of the prompt ids (null: stored before it)
+        pa.field("model_revision", pa.string()),  # the engine's model_path (source@revision) that generated it
         pa.field("token_ids", pa.list_(pa.int32()), nullable=False),  # thinking, model and injected tokens
         pa.field("injected", pa.list_(pa.bool_()), nullable=False),  # per token: injected by forcing?
         pa.field("injection_starts", pa.list_(pa.int32())),  # index of each injection's first token

@@ -264,6 +264,15 @@ def test_an_unclosed_answer_complete_on_its_own_is_graded(task, generated, gold,
     assert (grade.correct, grade.unclosed) == (correct, True)
 
 
+def test_an_unclosed_answer_cut_by_the_cap_is_wrong_and_one_that_ended_on_its_own_is_graded():
+    task = get_task("demo-arith")
+    cut = task.grade("70", "70", truncated=True)  # the model was writing 707: graded on nothing it finished
+    assert (cut.answer, cut.correct, cut.unclosed) == ("70", False, True)
+    ended = task.grade("70", "70", truncated=False)  # it stopped at EOS after 70: graded on what it wrote
+    assert (ended.answer, ended.correct, ended.unclosed) == ("70", True, True)
+    assert task.grade("70}", "70", truncated=False).correct is True
+
+
 @pytest.mark.parametrize(
     ("answer", "complete"),
     [("42", True), ("-3", True), ("3+4", True), ("\\sqrt{2}", True), ("x = 3", True), ("x = 3 +", False),

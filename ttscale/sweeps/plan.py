@@ -242,7 +242,7 @@ def build_plan(
 
 def _reach(settings: RunSettings, dataset_identity: Mapping[str, Any], stored: Mapping[str, StoredLength]):
     """(problem id, seed) → the stored version of its nested trajectory (None when not stored)."""
-    model, pair_settings = settings.model_identity(), settings.settings_identity()
+    model, pair_settings = settings.model_identity(), settings.trajectory_identity()
 
     def reach(problem_id: str, seed: int) -> StoredLength | None:
         tid = ids.trajectory_id(model=model, dataset=dataset_identity, settings=pair_settings,

@@ -93,13 +93,15 @@ class DatasetTask:
             raise TaskError(f"Problem '{problem.id}' does not fit {self.answer_format} task '{self.name}'.")
         return prompt_problem(problem, seed, self.instruction)
 
-    def grade(self, generated: str, gold: str) -> Grade:
+    def grade(self, generated: str, gold: str, *, truncated: bool = False) -> Grade:
         """Extract the answer from what followed the forced `\\boxed{` and grade it against `gold`.
 
-        An unclosed answer (the model ran out of answer tokens) is graded only when it is complete on its
-        own (`complete_on_its_own`); a truncation such as `2^{` is wrong, whatever the gold."""
+        An unclosed answer is unfinished, and graded incorrect, when its generation was cut by the answer's token
+        cap (`truncated`: "70" may be the start of "707") or when it is not complete on its own
+        (`complete_on_its_own`: `2^{`); one that ended on its own (EOS) and is whole is graded on what it wrote
+        (METHOD.md §4)."""
         answer, unclosed = extract_boxed_answer(generated)
-        if unclosed and not complete_on_its_own(answer, self.answer_format):
+        if unclosed and (truncated or not complete_on_its_own(answer, self.answer_format)):
             return Grade(answer, False, unclosed=True)
         if self.answer_format == "integer":
             grade = grade_integer(answer, gold)
