@@ -55,7 +55,7 @@ def array(value) -> list:
 
 
 def test_the_report_holds_every_figure_with_its_traces(report):
-    _, _, html = report
+    _, out, html = report
     figs = plotly_figures(html)
     assert set(FIGURES) <= set(figs)
     curves, layout = figs["fig-curves"]
@@ -67,7 +67,9 @@ def test_the_report_holds_every_figure_with_its_traces(report):
     assert any(t.get("fill") == "tonexty" for t in curves)  # the bands
     assert {t["type"] for t in figs["fig-scores"][0]} >= {"box"}
     top = figs["fig-top-k"][0]
-    assert len([t for t in top if t["name"] == "accuracy"]) == 4  # four problems, each with its curves
+    ranked = pd.read_parquet(out / "top_k.parquet")  # the reviewed ranking: SmolLM2's curves that move by 0.05
+    assert 1 <= len(ranked) <= 4 and (ranked.signed_range.abs() >= 0.05).all()
+    assert len([t for t in top if t["name"] == "accuracy"]) == len(ranked)  # each ranked problem with its curves
     assert any("answers" in t["hovertemplate"] and any(t["text"]) for t in top)
     thinking = figs["fig-thinking-tokens"][0]
     assert any(t["type"] == "box" and t["name"] == "smollm2-135m" for t in thinking)

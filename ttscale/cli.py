@@ -466,6 +466,13 @@ def analyze(
     top: Annotated[int, typer.Option(min=1, help="How many of the most emergent problems to show.")] = 8,
     n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the bands.")] = 1000,
     n_sim: Annotated[int, typer.Option(min=10, help="Parametric-bootstrap simulations per p-value.")] = 200,
+    ranking: Annotated[
+        str,
+        typer.Option(help="Top-k order: reviewed (curves moving by >= --min-range, significant first) or score."),
+    ] = "reviewed",
+    min_range: Annotated[
+        float, typer.Option(min=0.0, help="Reviewed ranking: the least |max - min| of a ranked curve.")
+    ] = 0.05,
 ) -> None:
     """Curves, emergence scores, fits and p-values, and a self-contained HTML report."""
     try:
@@ -477,7 +484,7 @@ def analyze(
         target = out or results_dirs[0] / "analysis"
         with _progress() as progress, _warnings_as_lines():
             progress.add_task(f"analysing {len(results.rows):,} rows", total=None)
-            report = results.report(target, metric=metric, k=top)
+            report = results.report(target, metric=metric, k=top, ranking=ranking, min_range=min_range)
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     console.print(f"report: {report}  (tables: {target}/*.parquet, *.csv)")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ttscale.analysis.curves import dataset_curves
-from ttscale.analysis.emergence import COLUMNS, emergence_table, top_k
+from ttscale.analysis.emergence import COLUMNS, emergence_table, top_k, unranked
 from ttscale.analysis.fits import FIT_COLUMNS
 from ttscale.analysis.metrics import problem_values
 from ttscale.analysis.scores import SCORE_COLUMNS, infinite_counts
@@ -83,7 +83,7 @@ def test_empty_and_single_point_inputs():
     assert row[[*SCORE_COLUMNS, *FIT_COLUMNS, *P_COLUMNS, "direction", "hinge_preferred"]].isna().all()
 
 
-def test_top_k_ranks_by_score_with_nan_last():
+def test_top_k_by_score_alone_ranks_by_score_with_nan_last():
     table = pd.DataFrame(
         {
             "problem_id": list("abcde"),
@@ -94,13 +94,58 @@ def test_top_k_ranks_by_score_with_nan_last():
             "breakthroughness_bigbench": [1.0, np.inf, 2.0, np.nan, 3.0],
         }
     )
-    assert top_k(table, 3)["problem_id"].tolist() == ["c", "e", "d"]  # ties keep order; d falls by 0.5
-    assert top_k(table, 5)["problem_id"].tolist()[-1] == "b"
-    assert top_k(table, 2, by="p_breakthroughness")["problem_id"].tolist() == ["c", "e"]  # small p first
-    assert top_k(table, 1, by="breakthroughness_bigbench")["problem_id"].tolist() == ["b"]  # +inf first
-    assert top_k(table, 2, ascending=True)["problem_id"].tolist() == ["a", "d"]  # reversed: least emergent first
+    assert top_k(table, 3, ranking="score")["problem_id"].tolist() == ["c", "e", "d"]  # ties keep order; d falls by 0.5
+    assert top_k(table, 5, ranking="score")["problem_id"].tolist()[-1] == "b"
+    assert top_k(table, 2, by="p_breakthroughness", ranking="score")["problem_id"].tolist() == [
+        "c",
+        "e",
+    ]  # small p first
+    assert top_k(table, 1, by="breakthroughness_bigbench", ranking="score")["problem_id"].tolist() == [
+        "b"
+    ]  # +inf first
+    assert top_k(table, 2, ascending=True, ranking="score")["problem_id"].tolist() == [
+        "a",
+        "d",
+    ]  # reversed: least emergent first
     with pytest.raises(ValueError, match=r"Unknown score 'breakthrough'\. Available: breakthroughness"):
         top_k(table, 3, by="breakthrough")
+
+
+def test_the_reviewed_ranking_leaves_out_curves_that_barely_move_and_puts_significant_ones_first():
+    table = pd.DataFrame(
+        {
+            "problem_id": ["tiny", "big-noisy", "big-significant", "flat"],
+            "complete": True,
+            "direction": [-1.0, 1.0, 1.0, np.nan],
+            "signed_range": [-0.0014, 0.45, 0.27, 0.0],  # I(y): the effect size
+            "breakthroughness": [-0.9, 0.8, 0.5, np.nan],
+            "p_breakthroughness": [0.149, 0.2, 0.01, np.nan],
+        }
+    )
+    assert top_k(table, 4, ranking="score")["problem_id"].tolist()[0] == "tiny"  # scale-free: a thousandth first
+    reviewed = top_k(table, 4)
+    assert reviewed["problem_id"].tolist() == ["big-significant", "big-noisy"]  # significant first, tiny left out
+    assert list(reviewed.columns[:4]) == ["problem_id", "p_breakthroughness", "breakthroughness", "signed_range"]
+    assert top_k(table, 4, min_range=0.3)["problem_id"].tolist() == ["big-noisy"]
+    assert top_k(table, 4, min_range=0.0)["problem_id"].tolist()[0] == "big-significant"
+    assert unranked(table, 0.05) == 2
+    with pytest.raises(ValueError, match="Got ranking='best'"):
+        top_k(table, 2, ranking="best")
+
+
+def test_the_audits_demo_case_a_falling_thousandth_is_not_ranked_above_a_rise_of_a_quarter():
+    curves = long_curves(
+        {
+            "falls-a-thousandth": [0.0014, 0.0014, 0.0013, 0.0013, 0.0, 0.0, 0.0],
+            "rises-a-quarter": [0.30, 0.31, 0.35, 0.42, 0.50, 0.55, 0.57],
+        }
+    )
+    table = emergence_table(curves, keys=KEYS, n_sim=50)
+    assert top_k(table, 2, ranking="score")["problem_id"].tolist()[0] == "falls-a-thousandth"
+    assert top_k(table, 2)["problem_id"].tolist() == ["rises-a-quarter"]
+    assert table.set_index("problem_id").signed_range.to_dict() == pytest.approx(
+        {"falls-a-thousandth": -0.0014, "rises-a-quarter": 0.27}
+    )
 
 
 def test_pipeline_smoke_at_small_scale():
@@ -157,7 +202,8 @@ def test_incomplete_curves_are_flagged_and_not_ranked():
     assert table.loc["jump", "breakthroughness"] < 0.9
     ranked = emergence_table(curves, keys=KEYS, n_sim=50)
     assert top_k(ranked, 3)["problem_id"].tolist() == ["jump", "ramp"]  # the incomplete curve is not ranked
-    assert top_k(ranked, 3, complete_only=False)["problem_id"].tolist() == ["short", "jump", "ramp"]
+    everything = top_k(ranked, 3, complete_only=False, ranking="score")["problem_id"].tolist()
+    assert everything == ["short", "jump", "ramp"]
 
 
 def test_the_grid_is_per_model_and_dataset():
@@ -194,12 +240,15 @@ def test_top_k_orients_every_score_by_the_curves_direction():
         }
     )
     table = emergence_table(curves, keys=KEYS, n_sim=20)
-    by_linearity = top_k(table, 4, by="linearity_bigbench")["problem_id"].tolist()
+    by_linearity = top_k(table, 4, by="linearity_bigbench", ranking="score")["problem_id"].tolist()
     assert by_linearity == ["rising-jump", "falling-jump", "rising-ramp", "falling-ramp"]  # t = −s·linearity
-    assert top_k(table, 2, by="jump_size")["problem_id"].tolist() == ["falling-jump", "rising-jump"]
-    assert top_k(table, 2, by="breakthroughness")["problem_id"].tolist() == ["rising-jump", "falling-jump"]
-    assert top_k(table, 1, by="breakthroughness", ascending=True)["problem_id"].tolist() == ["falling-ramp"]
-    assert top_k(table, 1, by="delta_bic_hinge")["delta_bic_hinge"].item() == table["delta_bic_hinge"].min()
+    assert top_k(table, 2, by="jump_size", ranking="score")["problem_id"].tolist() == ["falling-jump", "rising-jump"]
+    by_score = top_k(table, 2, by="breakthroughness", ranking="score")["problem_id"].tolist()
+    assert by_score == ["rising-jump", "falling-jump"]
+    least = top_k(table, 1, by="breakthroughness", ascending=True, ranking="score")["problem_id"].tolist()
+    assert least == ["falling-ramp"]
+    best_bic = top_k(table, 1, by="delta_bic_hinge", ranking="score")["delta_bic_hinge"].item()
+    assert best_bic == table["delta_bic_hinge"].min()
 
 
 def test_top_k_leads_with_the_p_value_of_its_score():
@@ -207,7 +256,7 @@ def test_top_k_leads_with_the_p_value_of_its_score():
     lead = ["p_delta_bic_hinge", "p_delta_bic_sigmoid", "delta_bic_hinge", "delta_bic_sigmoid", "hinge_preferred"]
     assert list(table.columns[: len(KEYS) + 5]) == [*KEYS, *lead]
     top = top_k(table, 3, by="skewness")
-    assert list(top.columns[: len(KEYS) + 7]) == [*KEYS, "p_skewness", "skewness", *lead]
+    assert list(top.columns[: len(KEYS) + 8]) == [*KEYS, "p_skewness", "skewness", "signed_range", *lead]
 
 
 def test_hinge_is_preferred_only_with_six_budgets_and_a_small_p():

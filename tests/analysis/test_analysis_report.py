@@ -153,9 +153,10 @@ MATH = "/home/u/other/math.jsonl"
 
 def varied_rows() -> pd.DataFrame:
     """Two file datasets: AIME has unclosed answers and a problem missing a budget; MATH has no solution set."""
-    aime = planted_rows().assign(dataset=AIME, unclosed=False)
-    aime.loc[(aime.problem_id == "up") & (aime.budget == 16), "unclosed"] = True  # 4 rows: wrong unless complete
-    aime.loc[(aime.problem_id == "up") & (aime.budget == 16) & (aime.seed == 0), "correct"] = 1  # one complete
+    aime = planted_rows().assign(dataset=AIME, unclosed=False, truncated=False)
+    aime.loc[(aime.problem_id == "up") & (aime.budget == 16), ["unclosed", "truncated"]] = True  # 4 rows: cut
+    ended = (aime.problem_id == "up") & (aime.budget == 16) & (aime.seed == 0)
+    aime.loc[ended, ["truncated", "correct"]] = [False, 1]  # one ended on its own, whole: graded right
     aime = aime[~((aime.problem_id == "ramp") & (aime.budget == 64))]  # an incomplete problem curve
     math_rows = planted_rows().assign(dataset=MATH, p_correct=np.nan, unclosed=None)
     return pd.concat([aime, math_rows], ignore_index=True)
@@ -204,15 +205,21 @@ def test_a_metric_a_dataset_lacks_gets_no_panel_but_a_line_saying_why(varied_rep
     assert "math</span>: no p(correct) panel; it has no finite solution set" in section
 
 
-def test_unclosed_answers_are_counted_per_model_and_dataset(varied_report):
+def test_unclosed_answers_are_counted_per_model_dataset_and_budget_by_why(varied_report):
     out, html, _ = varied_report
-    table = pd.read_parquet(out / "unclosed.parquet").set_index("dataset")
-    assert table.loc[AIME, ["rows", "unclosed", "unclosed_correct", "unknown"]].tolist() == [56, 4, 1, 0]
-    assert pd.isna(table.loc[MATH, "unclosed"]) and table.loc[MATH, "unknown"] == 60  # null: not recorded, not 0
+    table = pd.read_parquet(out / "unclosed.parquet")
+    aime, math = table[table.dataset == AIME].set_index("budget"), table[table.dataset == MATH]
+    columns = ["rows", "unclosed", "truncated", "ended_unclosed", "unclosed_correct", "unknown"]
+    assert aime.loc[16, columns].tolist() == [12, 4, 3, 1, 1, 0]  # 3 cut by the cap, 1 ended on its own
+    assert aime.drop(index=16)[["unclosed", "truncated"]].sum().tolist() == [0, 0] and aime.rows.sum() == 56
+    assert math.unclosed.isna().all() and math.truncated.isna().all() and math.unknown.sum() == 60  # not 0
     section = html[html.index("<section id='unclosed'>") :]
-    assert "<table id='unclosed'>" in section and "graded only when it is complete on its own" in section
-    without = unclosed_table(planted_rows())  # a DataFrame without the column: counts unknown, said so
-    assert without["unclosed"].isna().all() and without["rows"].tolist() == [60]
+    assert "<table id='unclosed'>" in section and "cut by the answer cap" in section
+    assert "is graded incorrect" in section and "ended on its own" in section
+    without = unclosed_table(planted_rows())  # a DataFrame without the columns: counts unknown, said so
+    assert without["unclosed"].isna().all() and without["rows"].sum() == 60
+    only_unclosed = unclosed_table(planted_rows().assign(unclosed=True))  # rows of an older ttscale: no `truncated`
+    assert only_unclosed["unclosed"].sum() == 60 and only_unclosed["truncated"].isna().all()
 
 
 def test_rows_without_an_unclosed_column_are_said_not_counted(report):
@@ -241,7 +248,7 @@ def test_dataset_curves_with_varying_problem_counts_are_flagged(varied_report):
 
 def test_tables_lead_with_p_values_and_read_delta_bic_as_descriptive(varied_report):
     out, html, _ = varied_report
-    lead = ["p_breakthroughness", "breakthroughness", "p_delta_bic_hinge", "p_delta_bic_sigmoid", "delta_bic_hinge"]
+    lead = ["p_breakthroughness", "breakthroughness", "signed_range", "p_delta_bic_hinge", "p_delta_bic_sigmoid"]
     for name, keys in (("top_k", 3), ("emergence_problems", 4), ("emergence_datasets", 3)):
         columns = list(pd.read_parquet(out / f"{name}.parquet").columns)
         assert columns[keys : keys + 5] == lead, name

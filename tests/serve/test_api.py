@@ -44,18 +44,33 @@ def test_curve_has_a_band_at_every_budget(explorer):
 
 
 def test_emergence_is_sortable_and_has_p_values(explorer):
-    table = get(explorer, "/api/emergence", metric="p_correct", model="fake-a", dataset="demo-arith")
+    table = get(explorer, "/api/emergence", metric="p_correct", model="fake-a", dataset="demo-arith", ranking="score")
     assert table["total"] == 4 and {"p_breakthroughness", "breakthroughness"} <= set(table["columns"])
     assert all(0 <= r["p_breakthroughness"] <= 1 for r in table["rows"])
-    by_p = get(explorer, "/api/emergence", metric="p_correct", by="p_breakthroughness")["rows"]
+    by_p = get(explorer, "/api/emergence", metric="p_correct", by="p_breakthroughness", ranking="score")["rows"]
     ps = [r["p_breakthroughness"] for r in by_p]
     assert ps == sorted(ps)  # p-values rank smallest first
-    down = [r["jump_budget"] for r in get(explorer, "/api/emergence", by="jump_budget", limit=100)["rows"]]
-    up = [r["jump_budget"] for r in get(explorer, "/api/emergence", by="jump_budget", ascending=1, limit=100)["rows"]]
+    down = [r["jump_budget"] for r in get(explorer, "/api/emergence", by="jump_budget", limit=100,
+                                            ranking="score")["rows"]]  # fmt: skip
+    up = [r["jump_budget"] for r in get(explorer, "/api/emergence", by="jump_budget", ascending=1, limit=100,
+                                          ranking="score")["rows"]]  # fmt: skip
     assert (
         len(down) == 2 * 7 and down == sorted(down, reverse=True) and up == sorted(up)
     )  # a plain column: larger first
     get(explorer, "/api/emergence", 400, by="no_such_column")
+    get(explorer, "/api/emergence", 400, ranking="best")
+
+
+def test_the_leaderboard_ranks_curves_that_move_significant_first_by_default(explorer):
+    everything = get(explorer, "/api/emergence", metric="p_correct", limit=100, ranking="score")
+    table = get(explorer, "/api/emergence", metric="p_correct", limit=100)
+    assert table["ranking"] == "reviewed" and table["min_range"] == 0.05
+    assert table["total"] + table["unranked"] == everything["total"]  # the rest moved by less than 0.05
+    assert all(abs(r["signed_range"]) >= 0.05 for r in table["rows"])
+    significant = [r["p_breakthroughness"] < 0.05 for r in table["rows"]]
+    assert significant == sorted(significant, reverse=True)  # significant curves first
+    wide = get(explorer, "/api/emergence", metric="p_correct", limit=100, min_range=0.0)
+    assert wide["total"] >= table["total"]
 
 
 def test_problem_detail_slices_the_nested_reasoning_at_each_budget(explorer):
@@ -66,6 +81,7 @@ def test_problem_detail_slices_the_nested_reasoning_at_each_budget(explorer):
     assert p["reasoning"]["mode"] == "nested" and sorted(cuts) == BUDGETS
     for b in p["budgets"]:
         assert len(b["answers"]) == 2 and {a["seed"] for a in b["answers"]} == {0, 1}
+        assert all(a["unclosed"] in (True, False) and a["truncated"] in (True, False) for a in b["answers"])
         assert b["thinking"] == text[: cuts[b["budget"]]]  # the prefix this budget's answer was forced after
         assert len(b["top_answers"]) == 4 and {t["answer"] for t in b["top_answers"]} == {"A", "B", "C", "D"}
         assert abs(sum(t["p"] for t in b["top_answers"]) - 1) < 1e-3

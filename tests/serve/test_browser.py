@@ -60,6 +60,10 @@ def test_page_curve_leaderboard_problem_and_reasoning(demo_results, page, artifa
         page.wait_for_selector("#leaderboard tbody tr[data-dataset='demo-mc']", timeout=30_000)
         assert line_points(page) == len(BUDGETS)  # one point per budget
         assert page.locator("#curve g.trace.scatter:has(path.point) path.point").count() == len(BUDGETS)
+        assert "significant first" in page.locator("#leaderboard-meta").inner_text()  # the default ranking, said
+        assert "signed_range" in page.locator("#leaderboard thead").inner_text()  # the effect size beside the score
+        page.select_option("#ranking", "score")
+        page.wait_for_function("document.getElementById('leaderboard-meta').textContent.includes('alone')")
         assert page.locator("#leaderboard tbody tr").count() == 3  # demo-mc's 3 problems for fake-a
         assert page.locator("#dashboard-link").get_attribute("href").startswith("http://127.0.0.1:")
 

@@ -12,7 +12,9 @@ import pytest
 from stored_trajectories import FAKE_MODEL, cut, trajectories
 
 from ttscale.analysis import Results
+from ttscale.analysis.emergence import top_k
 from ttscale.analysis.gaps import dataset_gaps, log_spaced
+from ttscale.analysis.grids import interval_width
 from ttscale.analysis.metrics import problem_values
 from ttscale.store import ResultStore
 from ttscale.sweeps.refine import plan_refinement, record_refinement
@@ -53,6 +55,7 @@ def test_refine_cuts_new_budgets_from_stored_trajectories_and_records_the_refine
     store = ResultStore(loaded.spec.output_dir)
     assert run_sweep(loaded, address=None).rows_written == PAIRS * len(BUDGETS)
     before, manifest_before = trajectories(store), store.manifest()
+    scores_before = Results.open(store.root, n_sim=50).emergence("p_correct")
 
     refinement = plan_refinement(store.root, max_budgets=2)
     (pair,) = refinement.pairs
@@ -80,7 +83,16 @@ def test_refine_cuts_new_budgets_from_stored_trajectories_and_records_the_refine
     again = resolve_in(load_sweep(loaded.path), store)  # `ttscale sweep` on the same file: nothing to redo
     assert again.plan.rows_remaining == 0 and again.plan.pairs[0].budgets == grid
 
-    assert Results.open(store.root).refined_pairs() == {("fake", "demo-arith"): tuple(pair.added)}  # the report's view
+    refined = Results.open(store.root, n_sim=50)
+    assert refined.refined_pairs() == {("fake", "demo-arith"): tuple(pair.added)}  # the report's view
+    scores_after = refined.emergence("p_correct")  # METHOD §6: refined budgets locate the jump, change no score
+    kept = ["problem_id", "breakthroughness", "skewness", "jump_size", "p_breakthroughness", "signed_range"]
+    assert scores_after[kept].equals(scores_before[kept])
+    for ranking in ("reviewed", "score"):
+        order = [list(top_k(t, PROBLEMS, ranking=ranking).problem_id) for t in (scores_before, scores_after)]
+        assert order[0] == order[1], ranking
+    widths = [interval_width(t.jump_interval_lo, t.jump_interval_hi) for t in (scores_before, scores_after)]
+    assert ((widths[1] <= widths[0]) | (widths[0] != widths[0])).all()  # located at least as tightly (NaN: flat)
 
     zoom = plan_refinement(store.root, max_budgets=2)  # a second refine works on the refined grid
     assert zoom.pairs and not set(zoom.pairs[0].added) & set(grid)

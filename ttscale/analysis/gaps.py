@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ttscale.analysis.curves import curve_matrix
+from ttscale.analysis.grids import scoring_grid
 from ttscale.analysis.scores import breakthroughness, direction, steps
 
 LEVELS = ("dataset", "problem")
@@ -69,15 +70,17 @@ def dataset_gaps(budgets: Sequence[int], values: Sequence[float]) -> list[Gap]:
 
 def problem_gaps(Y: np.ndarray, budgets: Sequence[int], problem_ids: Sequence[str], top: int) -> list[Gap]:
     """The gap of each of the `top` most emergent complete problem curves (rows of Y, (P, n)) where it takes its
-    largest step in its own direction, most emergent first (oriented breakthroughness s·score, as top_k ranks)."""
+    largest step in its own direction, most emergent first (oriented breakthroughness s·score on the doubling
+    budgets, as top_k ranks: a grid refined before is ranked as the analysis scores it)."""
     Y = np.asarray(Y, dtype=np.float64)
     complete = np.isfinite(Y).all(axis=1)
     if Y.shape[1] < 2 or not complete.any():
         return []
     Yc, ids = Y[complete], np.asarray(problem_ids, dtype=object)[complete]
-    s = direction(Yc)
+    scored = np.isin(budgets, scoring_grid(budgets).budgets)
+    s = direction(Yc[:, scored])
     with np.errstate(invalid="ignore"):
-        rank = s * breakthroughness(Yc)  # (P,): NaN for flat curves, which rank last
+        rank = s * breakthroughness(Yc[:, scored])  # (P,): NaN for flat curves, which rank last
     order = [i for i in np.argsort(-np.nan_to_num(rank, nan=-np.inf), kind="stable") if np.isfinite(rank[i])]
     oriented = s[:, None] * steps(Yc)  # (P, n − 1)
     gaps = []

@@ -1,8 +1,10 @@
-"""The report's view of refined budget grids: the budgets `ttscale refine` added, and the jump before and after.
+"""The report's view of refined budget grids: the budgets `ttscale refine` added, and where the jump lies before and
+after.
 
-A refined (model, dataset) has budgets its manifest records `refine` adding, or beyond the shared grid (the
-budgets every pair has). Its dataset curve is shown on its grid before (without those budgets) and after (its own
-finer grid); the jump — the interval of the largest rise — narrows when the new budgets fall inside it.
+A refined (model, dataset) has budgets beyond its scoring grid (`Results.refined_pairs`): they change no score (the
+scores use the doubling budgets, METHOD.md §6) and locate the jump. Its dataset curve is shown on its doubling grid
+(before) and on every budget (after); the jump interval — the neighbouring budgets between which the curve
+changes most per unit of log2 B — narrows when the new budgets fall inside it.
 """
 
 from __future__ import annotations
@@ -18,28 +20,23 @@ if TYPE_CHECKING:
     from ttscale.analysis.results import Results
 
 REFINED_COLUMNS = [
-    "model", "dataset", "metric", "budgets_added", "n_budgets_before", "n_budgets_after", "jump_before",
-    "jump_after", "jump_size_before", "jump_size_after", "breakthroughness_before", "breakthroughness_after",
+    "model", "dataset", "metric", "budgets_added", "n_budgets_scored", "n_budgets_located", "jump_before",
+    "jump_after", "jump_slope_before", "jump_slope_after", "breakthroughness", "jump_size",
 ]  # fmt: skip
 
 
-def jump_interval(grid: tuple[int, ...], jump_budget: float) -> str:
-    """ "lo–hi": the grid budgets around the largest rise (jump_budget is the budget right after it); "" if none."""
-    if not np.isfinite(jump_budget) or int(jump_budget) not in grid or grid.index(int(jump_budget)) == 0:
-        return ""
-    hi = int(jump_budget)
-    return f"{grid[grid.index(hi) - 1]}–{hi}"
+def interval_text(lo: float, hi: float) -> str:
+    """ "lo–hi" for a located jump interval; "" when there is none (a flat curve)."""
+    return f"{int(lo)}–{int(hi)}" if np.isfinite(lo) and np.isfinite(hi) else ""
 
 
 def refined_table(results: Results, metrics: list[str]) -> pd.DataFrame:
-    """One row per refined (model, dataset) and metric: the budgets added, and the dataset curve's jump interval,
-    jump size and breakthroughness on its grid before and after refining."""
+    """One row per refined (model, dataset) and metric: the budgets added, the dataset curve's jump interval and
+    slope (per unit of log2 B) on its doubling grid (before) and on every budget (after), and its scores (the
+    same on both: they use the doubling budgets)."""
     out = []
-    grids = results.grids()
     for (model, dataset), added in results.refined_pairs().items():
-        after_grid = grids[model, dataset]
-        before_grid = tuple(b for b in after_grid if b not in added)
-        before_results = results.on_grid(before_grid)
+        before_results = results.on_grid(results.scoring_grids()[model, dataset].budgets)
         for metric in metrics:
             after, before = (_pair(r.emergence(metric, level="dataset"), model, dataset)
                              for r in (results, before_results))  # fmt: skip
@@ -48,11 +45,11 @@ def refined_table(results: Results, metrics: list[str]) -> pd.DataFrame:
             a, b = after.iloc[0], before.iloc[0]
             out.append({
                 "model": model, "dataset": dataset, "metric": metric, "budgets_added": ", ".join(map(str, added)),
-                "n_budgets_before": int(b.n_budgets), "n_budgets_after": int(a.n_budgets),
-                "jump_before": jump_interval(before_grid, b.jump_budget),
-                "jump_after": jump_interval(after_grid, a.jump_budget),
-                "jump_size_before": b.jump_size, "jump_size_after": a.jump_size,
-                "breakthroughness_before": b.breakthroughness, "breakthroughness_after": a.breakthroughness,
+                "n_budgets_scored": int(a.n_budgets), "n_budgets_located": int(a.n_budgets) + len(added),
+                "jump_before": interval_text(b.jump_interval_lo, b.jump_interval_hi),
+                "jump_after": interval_text(a.jump_interval_lo, a.jump_interval_hi),
+                "jump_slope_before": b.jump_slope, "jump_slope_after": a.jump_slope,
+                "breakthroughness": a.breakthroughness, "jump_size": a.jump_size,
             })  # fmt: skip
     return pd.DataFrame(out, columns=REFINED_COLUMNS)
 

@@ -17,7 +17,15 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 import ttscale
-from ttscale.analysis.emergence import HINGE_ALPHA, HINGE_MIN_BUDGETS, lead_columns
+from ttscale.analysis.emergence import (
+    HINGE_ALPHA,
+    HINGE_MIN_BUDGETS,
+    MIN_RANGE,
+    RANK_ALPHA,
+    RANKINGS,
+    lead_columns,
+    unranked,
+)
 from ttscale.analysis.metrics import default_pass_k, get_metric
 from ttscale.analysis.refined import fig_refined, refined_table
 from ttscale.analysis.results import model_table
@@ -41,7 +49,14 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 
 
 def write_report(
-    results: Results, out: Path, *, metric: str = "p_correct", k: int = 8, score: str = "breakthroughness"
+    results: Results,
+    out: Path,
+    *,
+    metric: str = "p_correct",
+    k: int = 8,
+    score: str = "breakthroughness",
+    ranking: str = "reviewed",
+    min_range: float = MIN_RANGE,
 ) -> Path:
     """Compute every table, write them (Parquet + CSV) and the HTML report into `out`.
 
@@ -60,7 +75,9 @@ def write_report(
     per_problem = _scores_table(
         [compare.emergence(m, level="problem").assign(metric=m) for m in dict.fromkeys([DISCRETE, metric])], score
     )
-    top = results.top_k(k, by=score, metric=metric)
+    if ranking not in RANKINGS:
+        raise ConfigError(f"Got ranking {ranking!r}. Use one of: {', '.join(RANKINGS)}.")
+    top = results.top_k(k, by=score, metric=metric, ranking=ranking, min_range=min_range)
     infinite = infinite_table(per_problem, per_dataset)
     unclosed = unclosed_table(results.rows)
     refined = refined_table(results, list(dict.fromkeys([metric, DISCRETE])))
@@ -77,7 +94,7 @@ def write_report(
     sections = [
         ("curves", "Scaling curves", CURVES_TEXT + " " + _pass_k_text(pass_k), fig_curves(curves, metrics, labels)),
         ("scores", "Emergence scores", scores_text, fig_scores(per_problem, per_dataset, score, labels)),
-        ("top-k", f"Top {k} most emergent problems", TOPK_TEXT.format(score=score, metric=label(metric)),
+        ("top-k", f"Top {k} most emergent problems", _topk_text(per_problem, metric, score, ranking, min_range),
          fig_top_k(results, top, metric, score, labels)),
         *([("refined", "Refined budget grids", REFINED_TEXT.format(shared=list(compare.shared_grid())),
             fig_refined(results, metric, label(metric)))] if results.refined_pairs() else []),
@@ -98,6 +115,19 @@ def write_report(
     path = out / "report.html"
     path.write_text(_page(results, sections, extras, metrics))
     return path
+
+
+def _topk_text(per_problem: pd.DataFrame, metric: str, score: str, ranking: str, min_range: float) -> str:
+    """What the top-k section says: the ranked curves and how they were ordered (with the threshold)."""
+    text = TOPK_TEXT.format(score=score, metric=label(metric))
+    if ranking == "score":
+        return text + SCORE_RANKING_TEXT.format(min_range=min_range)
+    curves = per_problem[per_problem["metric"] == metric]
+    complete = curves[curves["complete"].astype(bool)]
+    return text + REVIEWED_TEXT.format(
+        metric=label(metric), min_range=min_range, alpha=RANK_ALPHA, left_out=unranked(complete, min_range),
+        total=len(complete),
+    )  # fmt: skip
 
 
 def _scores_table(tables: list[pd.DataFrame], score: str) -> pd.DataFrame:
@@ -400,7 +430,7 @@ def fig_top_k(
 ) -> go.Figure:
     """Small multiples of the top-k problems' curves; hovering a point shows the forced answers there.
 
-    Each title gives the rank, problem, dataset label, model and the p-value of the ranking score.
+    Each title gives the rank, problem, dataset label, model, the p-value of the ranking score and the effect size.
     """
     labels = labels or dataset_labels(results.rows.dataset)
     n = max(len(top), 1)
@@ -434,9 +464,12 @@ def fig_top_k(
 
 
 def _p_text(row, score: str) -> str:
-    """ " · p=0.004" for a top-k row (the p-value of the ranking score), or "" if the score has none."""
+    """ " · p=0.004 · I=+0.27" for a top-k row: the p-value of the ranking score (when it has one) and the
+    curve's change I(y), its effect size (when the row has it)."""
     p = getattr(row, f"p_{score}", None)
-    return f" · p={p:.2g}" if p is not None and np.isfinite(p) else ""
+    change = getattr(row, "signed_range", None)
+    text = f" · p={p:.2g}" if p is not None and np.isfinite(p) else ""
+    return text + (f" · I={change:+.3g}" if change is not None and np.isfinite(change) else "")
 
 
 def fig_thinking_tokens(rows: pd.DataFrame) -> go.Figure:
@@ -583,43 +616,57 @@ def _incomplete_html(per_problem: pd.DataFrame, metric: str, score: str, k: int,
 
 
 def unclosed_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Forced answers that never closed their \\boxed{, per model and dataset.
+    """Forced answers that never closed their \\boxed{, per model, dataset and budget, by why (METHOD.md §4).
 
-    Columns: rows; unclosed (rows flagged `unclosed`); share (unclosed / rows); unclosed_correct (unclosed
-    answers graded right, being complete on their own); unknown (rows whose flag is null: written before the
-    column existed, or grading failed). Where no row of a group has a flag, or the rows have no `unclosed`
-    column at all, unclosed, share and unclosed_correct are null (<NA>), not 0.
+    Columns: rows; unclosed (rows flagged `unclosed`); truncated (of those, cut by the answer's token cap: graded
+    incorrect); ended_unclosed (ended on their own, at EOS: graded on what they wrote when whole); share
+    (unclosed / rows); unclosed_correct (unclosed answers graded right); unknown (rows whose flag is null: written
+    before the column existed, or grading failed). Where no row of a group has a flag, or the rows lack the column,
+    the counts are null (<NA>), not 0; so are truncated and ended_unclosed where no row records `truncated`.
     """
-    keys = ["model", "dataset"]
-    if "unclosed" in rows.columns:
-        flag = rows["unclosed"].astype("boolean")
-    else:
-        flag = pd.Series(pd.NA, index=rows.index, dtype="boolean")
+    keys = [k for k in ("model", "dataset", "budget") if k in rows.columns]
+    flag = _flag(rows, "unclosed")
+    cut = _flag(rows, "truncated")
     unclosed = flag.fillna(False).astype(bool)
     right = pd.to_numeric(rows["correct"], errors="coerce").eq(1) if "correct" in rows.columns else False
-    frame = rows[keys].assign(unclosed=unclosed, unclosed_correct=unclosed & right, unknown=flag.isna())
+    frame = rows[keys].assign(
+        unclosed=unclosed, truncated=unclosed & cut.fillna(False).astype(bool),
+        ended_unclosed=unclosed & cut.eq(False).fillna(False).astype(bool), unclosed_correct=unclosed & right,
+        unknown=flag.isna(), cut_known=cut.notna(),
+    )  # fmt: skip
     table = frame.groupby(keys, sort=True, observed=True).agg(
-        rows=("unclosed", "size"), unclosed=("unclosed", "sum"), unclosed_correct=("unclosed_correct", "sum"),
-        unknown=("unknown", "sum"),
+        rows=("unclosed", "size"), unclosed=("unclosed", "sum"), truncated=("truncated", "sum"),
+        ended_unclosed=("ended_unclosed", "sum"), unclosed_correct=("unclosed_correct", "sum"),
+        unknown=("unknown", "sum"), cut_known=("cut_known", "sum"),
     ).reset_index()  # fmt: skip
     recorded = table["unknown"] < table["rows"]
-    for column in ("unclosed", "unclosed_correct"):
+    for column in ("unclosed", "unclosed_correct", "truncated", "ended_unclosed"):
         table[column] = table[column].astype("Int64").where(recorded)
+    cut_recorded = table.pop("cut_known") > 0
+    for column in ("truncated", "ended_unclosed"):
+        table[column] = table[column].where(cut_recorded)
     table["share"] = (table["unclosed"] / table["rows"]).astype("Float64")
-    return table[[*keys, "rows", "unclosed", "share", "unclosed_correct", "unknown"]]
+    return table[[*keys, "rows", "unclosed", "truncated", "ended_unclosed", "share", "unclosed_correct", "unknown"]]
+
+
+def _flag(rows: pd.DataFrame, column: str) -> pd.Series:
+    """A nullable boolean column of the rows, all <NA> when they lack it."""
+    if column in rows.columns:
+        return rows[column].astype("boolean")
+    return pd.Series(pd.NA, index=rows.index, dtype="boolean")
 
 
 def _refined_html(refined: pd.DataFrame) -> str:
-    """The refined grids' jumps, shared grid against own grid, as an HTML table ("" when none)."""
+    """Where the refined grids' jumps lie, on the doubling grid and on every budget, as an HTML table ("" if none)."""
     if refined.empty:
         return ""
-    head = ("model", "dataset", "metric", "budgets added", "jump before", "jump after",
-            "jump size (before → after)", "breakthroughness (before → after)")  # fmt: skip
+    head = ("model", "dataset", "metric", "budgets added", "jump interval (doubling grid → every budget)",
+            "jump slope per log2 B (before → after)", "breakthroughness", "jump size")  # fmt: skip
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            r.model, r.dataset, label(r.metric), r.budgets_added, r.jump_before, r.jump_after,
-            f"{_num(r.jump_size_before)} → {_num(r.jump_size_after)}",
-            f"{_num(r.breakthroughness_before)} → {_num(r.breakthroughness_after)}",
+            r.model, r.dataset, label(r.metric), r.budgets_added,
+            f"{r.jump_before or 'flat'} → {r.jump_after or 'flat'}",
+            f"{_num(r.jump_slope_before)} → {_num(r.jump_slope_after)}", _num(r.breakthroughness), _num(r.jump_size),
         )) + "</tr>"
         for r in refined.itertuples(index=False)
     )  # fmt: skip
@@ -632,7 +679,7 @@ def _num(x: float) -> str:
 
 
 def _unclosed_html(unclosed: pd.DataFrame) -> str:
-    """The unclosed-answer counts per model and dataset as an HTML table (full dataset names)."""
+    """The unclosed-answer counts per model, dataset and budget as an HTML table (full dataset names)."""
     if unclosed["unclosed"].isna().all():
         return (
             "<p id='unclosed-missing'>No row records whether its answer closed (the <code>unclosed</code> column is "
@@ -642,16 +689,20 @@ def _unclosed_html(unclosed: pd.DataFrame) -> str:
     def cell(v, fmt: str = "{}") -> str:
         return "–" if pd.isna(v) else fmt.format(v)
 
+    budget = "budget" in unclosed.columns
     rows_html = "".join(
-        f"<tr><td>{html.escape(str(r.model))}</td><td>{html.escape(str(r.dataset))}</td><td>{r.rows:,}</td>"
-        f"<td>{cell(r.unclosed)}</td><td>{cell(r.share, '{:.1%}')}</td><td>{cell(r.unclosed_correct)}</td>"
+        f"<tr><td>{html.escape(str(r.model))}</td><td>{html.escape(str(r.dataset))}</td>"
+        + (f"<td>{r.budget}</td>" if budget else "")
+        + f"<td>{r.rows:,}</td><td>{cell(r.unclosed)}</td><td>{cell(r.truncated)}</td>"
+        f"<td>{cell(r.ended_unclosed)}</td><td>{cell(r.share, '{:.1%}')}</td><td>{cell(r.unclosed_correct)}</td>"
         f"<td>{r.unknown:,}</td></tr>"
         for r in unclosed.itertuples()
     )
     return (
-        "<table id='unclosed'><tr><th>model</th><th>dataset</th><th>rows</th><th>unclosed</th><th>share</th>"
+        "<table id='unclosed'><tr><th>model</th><th>dataset</th>" + ("<th>budget</th>" if budget else "")
+        + "<th>rows</th><th>unclosed</th><th>cut by the answer cap</th><th>ended on their own</th><th>share</th>"
         f"<th>unclosed, graded right</th><th>not recorded</th></tr>{rows_html}</table>"
-    )
+    )  # fmt: skip
 
 
 def _reasoning(results: Results, top: pd.DataFrame, chars: int = 400) -> dict[tuple, str]:
@@ -758,10 +809,12 @@ PROBLEM_COUNTS_TEXT = (
     "from the budget. The <code>problems_vary</code> column of <code>emergence_datasets</code> flags them."
 )
 UNCLOSED_TEXT = (
-    "Forced answers whose <code>\\boxed{</code> the model never closed within its answer tokens (column "
-    "<code>unclosed</code>), per model and dataset. Such an answer is graded only when it is complete on its own "
-    "(an integer, an option letter, or LaTeX that parses whole); otherwise it counts as wrong. Many unclosed "
-    "answers at some budgets pull accuracy down there for a reason that is not the reasoning."
+    "Forced answers whose <code>\\boxed{</code> the model never closed (column <code>unclosed</code>), per model, "
+    "dataset and budget, by why. One <b>cut by the answer's token cap</b> (<code>truncated</code>) was still being "
+    'written ("70" may be the start of "707") and is graded incorrect, whatever its prefix parses to. One that '
+    "<b>ended on its own</b> (end of sequence) is graded on what it wrote when it is complete on its own (an "
+    "integer, an option letter, or LaTeX that parses whole), otherwise it counts as wrong. Many unclosed answers "
+    "at some budgets pull accuracy down there for a reason that is not the reasoning."
 )
 INFINITE_TEXT = (
     "A score of ±inf (the BIG-bench breakthroughness when the median step is 0, common on quantised accuracy "
@@ -770,17 +823,30 @@ INFINITE_TEXT = (
 )
 REFINED_TEXT = (
     "<code>ttscale refine</code> added budgets to these (model, dataset) grids, cut from the same stored "
-    "trajectories. Each refined dataset curve is shown before refining (dashed) and after (solid, added budgets "
-    "ringed); the table gives where the largest rise lies on each grid. Scores depend on the grid "
-    "(breakthroughness over m steps lies in [1/m, 1]), so every comparison across curves in this report (score "
-    "distributions, top-k, emergence against size) uses the shared grid {shared}, the budgets every "
-    "(model, dataset) has."
+    "trajectories. Each refined dataset curve is shown on its doubling grid (dashed) and on every budget (solid, "
+    "added budgets ringed). The added budgets <b>locate</b> the jump and change no score: every emergence score "
+    "counts steps between budgets (breakthroughness over m steps lies in [1/m, 1]), so scores are computed on "
+    "the doubling budgets (one step = one unit of log2 B), here {shared} for every (model, dataset), and a "
+    "problem is not penalised for being looked at more closely. The table gives the jump interval (the "
+    "neighbouring budgets between which the curve changes most per unit of log2 B) and that slope, on the "
+    "doubling grid and on every budget."
 )
 TOPK_TEXT = (
     "Complete problem curves of {metric}, ranked by {score} oriented so that larger is more emergent in the "
-    "curve's own direction (a sudden drop counts like a sudden rise); each title gives the p-value of that score. "
-    "Hover a point for the forced answers of every seed at that budget; below, the answer and the end of the "
-    "reasoning at each budget for the first seed."
+    "curve's own direction (a sudden drop counts like a sudden rise); each title gives the p-value of that score "
+    "and the curve's change I(y) (max − min, signed by direction), its effect size. Hover a point for the forced "
+    "answers of every seed at that budget; below, the answer and the end of the reasoning at each budget for the "
+    "first seed."
+)
+REVIEWED_TEXT = (
+    " <b>Ranking:</b> breakthroughness and skewness are scale-free (a curve moving by a thousandth scores like one "
+    "moving by a half), so only curves whose {metric} changes by at least {min_range} (|I(y)|) are ranked "
+    "({left_out} of {total} left out), significant ones first (p &lt; {alpha}), each group by the score. "
+    "<code>--ranking score</code> ranks by the score alone."
+)
+SCORE_RANKING_TEXT = (
+    " <b>Ranking:</b> by the score alone (<code>--ranking score</code>): scale-free, so a curve that barely "
+    "moves can rank first; the default ranks only curves moving by at least {min_range}, significant first."
 )
 TOKENS_TEXT = (
     "Real thinking tokens behind every forced answer. With exact forcing the boxes sit on the budget line unless "

@@ -11,15 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ttscale.analysis.grids import ScoringGrid, scoring_grid
 from ttscale.errors import TtscaleError, TtscaleWarning
 from ttscale.store import ResultStore, refinement_budgets
 
 # What analysis reads: never the per-row distributions (1000 floats each) nor the reasoning text. A DataFrame given
-# to Results.from_frame may lack `unclosed` (the forced \boxed{ never closed): the report then says it is not counted.
+# to Results.from_frame may lack `unclosed` (the forced \boxed{ never closed) and `truncated` (cut by the answer cap):
+# the report then says they are not counted.
 ANALYSIS_COLUMNS = [
     "model", "dataset", "problem_id", "seed", "budget", "cell_id", "trajectory_id", "config_id", "family",
     "answer", "correct", "gold", "p_correct", "entropy", "brier", "mass_on_set", "thinking_tokens",
-    "continuations", "natural_end", "trajectory_mode", "thinking_chars", "unclosed",
+    "continuations", "natural_end", "trajectory_mode", "thinking_chars", "unclosed", "truncated",
 ]  # fmt: skip
 DEFAULT_METRIC = "p_correct"
 DEFAULT_SCORE = "breakthroughness"
@@ -38,9 +40,12 @@ class Results:
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, dirs: str | Path | Sequence[str | Path], **options) -> Results:
-        """Read every results directory through Ray Data and combine them into one view."""
+    def open(cls, dirs: str | Path | Sequence[str | Path], *, through_ray: bool = True, **options) -> Results:
+        """Read every results directory (through Ray Data; `through_ray=False`: with pyarrow in this process) and
+        combine them into one view: rows stored twice kept once, every directory's recorded refinements merged."""
         roots = [Path(dirs)] if isinstance(dirs, (str, Path)) else [Path(d) for d in dirs]
+        if not roots:
+            raise TtscaleError("Got no results directory. Give one or more (a sweep's output_dir).")
         frames, refinements = [], {}
         for root in roots:
             store = ResultStore(root)
@@ -48,7 +53,10 @@ class Results:
                 raise TtscaleError(
                     f"{root} holds no result rows (no rows/*.parquet). Give a ttscale results directory."
                 )
-            frames.append(store.read(columns=ANALYSIS_COLUMNS).to_pandas())
+            if through_ray:
+                frames.append(store.read(columns=ANALYSIS_COLUMNS).to_pandas())
+            else:
+                frames.append(store.read_pandas(ANALYSIS_COLUMNS))
             for pair, budgets in recorded_refinements(store.manifest()).items():
                 refinements[pair] = tuple(sorted({*refinements.get(pair, ()), *budgets}))
         rows = pd.concat(frames, ignore_index=True)
@@ -93,23 +101,35 @@ class Results:
             curves, keys = self.curves(metric, by="dataset"), ["model", "dataset"]
         else:
             raise ValueError(f"Got level={level!r}. Use 'problem' or 'dataset'.")
+        self._warn_uneven_grids()
         return self._cached(
             ("emergence", metric, level),
-            lambda: emergence_table(curves, keys=keys, n_sim=self.n_sim, seed=self.seed),
+            lambda: emergence_table(curves, keys=keys, n_sim=self.n_sim, seed=self.seed, refined=self.refinements),
         )
 
     def top_k(
-        self, k: int = 10, by: str = DEFAULT_SCORE, metric: str = DEFAULT_METRIC, *, complete_only: bool = True
+        self,
+        k: int = 10,
+        by: str = DEFAULT_SCORE,
+        metric: str = DEFAULT_METRIC,
+        *,
+        complete_only: bool = True,
+        ranking: str = "reviewed",
+        min_range: float | None = None,
     ) -> pd.DataFrame:
-        """The k most emergent problems by `by` (oriented, see `emergence.top_k`) on `metric`'s per-problem curves.
+        """The k most emergent problems by `by` on `metric`'s per-problem curves, ranked as `emergence.top_k`
+        ranks: by default curves moving by at least `min_range` (default `emergence.MIN_RANGE`), significant
+        first, then by the oriented score; `ranking="score"` for the scale-free order alone.
 
-        Only complete curves (a value at every budget of their model and dataset) are ranked unless
-        `complete_only=False`. A ranking compares curves, so it is made on the shared grid (`comparable`):
-        a (model, dataset) that `ttscale refine` gave more budgets is scored on the budgets the others have.
+        Only complete curves (a value at every budget of their scoring grid) are ranked unless
+        `complete_only=False`. A ranking compares curves, so it is made on the doubling budgets every (model,
+        dataset) has (`comparable`); budgets `ttscale refine` added change no score, only where the jump lies.
         """
-        from ttscale.analysis.emergence import top_k
+        from ttscale.analysis.emergence import MIN_RANGE, top_k
 
-        return top_k(self.comparable().emergence(metric, level="problem"), k, by=by, complete_only=complete_only)
+        table = self.comparable().emergence(metric, level="problem")
+        return top_k(table, k, by=by, complete_only=complete_only, ranking=ranking,
+                     min_range=MIN_RANGE if min_range is None else min_range)  # fmt: skip
 
     # -- budget grids --------------------------------------------------------------------------------------
 
@@ -117,34 +137,44 @@ class Results:
         """(model, dataset) → its budget grid: every budget with a row, sorted (refined grids have more)."""
         return self._cached(("grids",), lambda: budget_grids(self.rows))
 
+    def scoring_grids(self) -> dict[tuple[str, str], ScoringGrid]:
+        """(model, dataset) → the budgets its emergence scores use (`grids.scoring_grid`): its doubling budgets,
+        leaving out those `ttscale refine` recorded adding; the others only locate the jump."""
+        return self._cached(
+            ("scoring_grids",),
+            lambda: {pair: scoring_grid(grid, self.refinements.get(pair, ())) for pair, grid in self.grids().items()},
+        )
+
     def shared_grid(self) -> tuple[int, ...]:
-        """The budgets every (model, dataset) grid has: where their curves can be compared."""
-        grids = list(self.grids().values())
+        """The scoring budgets every (model, dataset) has: where their scores can be compared."""
+        grids = [grid.budgets for grid in self.scoring_grids().values()]
         return tuple(sorted(set(grids[0]).intersection(*grids[1:]))) if grids else ()
 
     def refined_pairs(self) -> dict[tuple[str, str], tuple[int, ...]]:
-        """(model, dataset) → the budgets its grid gained: those `ttscale refine` recorded adding, and any beyond
-        the shared grid. Pairs whose grid gained none are left out."""
-        shared = set(self.shared_grid())
+        """(model, dataset) → the budgets on its grid beyond its scoring grid (those `ttscale refine` added: they
+        locate the jump and change no score). Pairs with none are left out."""
         out = {}
         for pair, grid in self.grids().items():
-            added = tuple(b for b in grid if b not in shared or b in self.refinements.get(pair, ()))
-            if added and len(added) < len(grid):
+            scoring = set(self.scoring_grids()[pair].budgets)
+            added = tuple(b for b in grid if b not in scoring)
+            if added:
                 out[pair] = added
         return out
 
     def on_grid(self, budgets: Sequence[int]) -> Results:
-        """These results restricted to `budgets` (same options, own cache)."""
+        """These results restricted to `budgets` (same options and recorded refinements, own cache)."""
         rows = self.rows[self.rows["budget"].isin(list(budgets))].reset_index(drop=True)
-        return Results(rows=rows, roots=self.roots, n_boot=self.n_boot, n_sim=self.n_sim, seed=self.seed)
+        return Results(rows=rows, roots=self.roots, n_boot=self.n_boot, n_sim=self.n_sim, seed=self.seed,
+                       refinements=self.refinements)  # fmt: skip
 
     def comparable(self) -> Results:
-        """What comparisons across (model, dataset) use: these results when every grid is the same, else the
-        shared grid only. Scores depend on the grid (breakthroughness on m steps lies in [1/m, 1]), so a
-        refined curve scored on more budgets is not comparable with one on fewer. With fewer than two shared
-        budgets, each curve keeps its own grid (with a warning)."""
+        """What comparisons across (model, dataset) use: these results when every scoring grid is the same, else
+        the shared scoring budgets, each pair keeping the refined budgets between them (they locate jumps).
+        Scores depend on the number of steps (breakthroughness on m steps lies in [1/m, 1]), so a curve scored on
+        more budgets is not comparable with one on fewer. With fewer than two shared budgets, each curve keeps
+        its own grid (with a warning)."""
         shared = self.shared_grid()
-        if all(len(grid) == len(shared) for grid in self.grids().values()):
+        if len({grid.budgets for grid in self.scoring_grids().values()}) <= 1:
             return self
         if len(shared) < 2:
             warnings.warn(
@@ -154,7 +184,31 @@ class Results:
                 stacklevel=3,
             )
             return self
-        return self._cached(("comparable",), lambda: self.on_grid(shared))
+        return self._cached(("comparable",), lambda: self._on_shared_grid(shared))
+
+    def _on_shared_grid(self, shared: tuple[int, ...]) -> Results:
+        """The rows at the shared scoring budgets, and each pair's refined budgets strictly between them."""
+        lo, hi = shared[0], shared[-1]
+        keep = self.rows["budget"].isin(shared)
+        for (model, dataset), added in self.refined_pairs().items():
+            inside = [b for b in added if lo < b < hi]
+            keep |= (self.rows["model"] == model) & (self.rows["dataset"] == dataset) & self.rows["budget"].isin(inside)
+        rows = self.rows[keep].reset_index(drop=True)
+        return Results(rows=rows, roots=self.roots, n_boot=self.n_boot, n_sim=self.n_sim, seed=self.seed,
+                       refinements=self.refinements)  # fmt: skip
+
+    def _warn_uneven_grids(self) -> None:
+        """Say once which (model, dataset) grids are not doubling grids: their scores count uneven steps."""
+        uneven = [f"{m} · {d} {list(g.budgets)}" for (m, d), g in self.scoring_grids().items()
+                  if not g.doubling and len(g.budgets) > 2]  # fmt: skip
+        if uneven and not self._cache.get(("warned_uneven",)):
+            self._cache[("warned_uneven",)] = True
+            warnings.warn(
+                f"not a doubling grid: {'; '.join(uneven)}. Emergence scores count steps between budgets, so "
+                "they are comparable only on doubling grids (B, 2B, 4B, ...): sweep such budgets and refine them.",
+                TtscaleWarning,
+                stacklevel=4,
+            )
 
     def answers(self, model: str, dataset: str, problem_id: str) -> pd.DataFrame:
         """The forced answer and correctness of one problem at each budget and seed."""

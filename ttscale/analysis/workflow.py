@@ -7,11 +7,13 @@
     scores = workflow.emergence_scores(model_name="deepseek", dataset_name="gpqa")   # per problem
     top = workflow.get_top_k_max_emergence_samples(k=4, plot=True)                   # the k most emergent
 
-Every number is the native API's (`Results.curves`, `Results.emergence`, `emergence.top_k`); only names and
-selection follow the original (../shared/seed/README.md). Where the original differed it is said where it
-matters, and in docs/migrating.md: flat curves score NaN, not 0, and nothing is clipped; "probs" is p_correct,
-normalised over the solution set; the top-k ranks the most emergent first (the original returned the least).
-Results are read with pyarrow into pandas (no Ray); `from_results` wraps any `Results`, e.g. `Results.open`'s.
+Under the original's keys the numbers are the original's (`original_scores`: its breakthroughness clipped to
+[0, 100] with flat curves 0, then made absolute; its skewness weighted by the largest step), computed on the
+native curves; ttscale's own definitions keep their native names (`p_correct_breakthroughness`, ...). Curves,
+scores and the top-k are the native API's (`Results.curves`, `Results.comparable().emergence`, `emergence.top_k`),
+one computation for `emergence_scores` and `get_top_k_max_emergence_samples`. What differs from the original is
+in docs/migrating.md. Results are read by `Results.open(paths, through_ray=False)` (pyarrow, no Ray);
+`from_results` wraps any `Results`.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ttscale.analysis.emergence import PROBLEM_CURVE_KEYS, top_k
-from ttscale.analysis.results import ANALYSIS_COLUMNS, DEFAULT_METRIC, DEFAULT_SCORE, Results, recorded_refinements
+from ttscale.analysis.emergence import MIN_RANGE, PROBLEM_CURVE_KEYS, top_k
+from ttscale.analysis.results import DEFAULT_METRIC, DEFAULT_SCORE, Results
 from ttscale.errors import TtscaleError
-from ttscale.store import ResultStore
 from ttscale.tasks.original import task_for
 
 if TYPE_CHECKING:
@@ -35,6 +36,20 @@ if TYPE_CHECKING:
 SCORE_METRICS = {"probs": "p_correct", "negent": "neg_entropy"}  # the original's prefixes → native metrics
 AGGREGATE_METRICS = ("accuracy", "p_correct", "neg_entropy")  # the original's answer score, probability, negentropy
 ORIGINAL_SCORES = ("abs_probs_breakthroughness", "abs_negent_breakthroughness", "probs_skewness", "negent_skewness")
+NATIVE_SCORES = ("breakthroughness", "skewness", "skewness_weighted")  # beside them, as <metric>_<score>
+ORIGINAL_CLIP = 100.0  # the original bounded breakthroughness to [0, 100] ("nan_threshold")
+
+
+def original_breakthroughness(breakthroughness: pd.Series) -> pd.Series:
+    """The original's `abs_*_breakthroughness` from the native score (the same I / (m² · D)): clipped to
+    [0, ORIGINAL_CLIP] first, so a falling curve scores 0, a flat one (NaN) 0, and then made absolute."""
+    return breakthroughness.clip(0.0, ORIGINAL_CLIP).fillna(0.0).abs()
+
+
+def original_skewness(skewness_weighted: pd.Series) -> pd.Series:
+    """The original's `*_skewness` (its default, `magnitude_weight=True`): the adjusted Fisher–Pearson skewness of
+    the steps times the largest |step|, the native `skewness_weighted`."""
+    return skewness_weighted
 
 
 class AnalysisWorkflow:
@@ -51,7 +66,8 @@ class AnalysisWorkflow:
     ) -> None:
         """`paths`: results directories (a sweep's `output_dir`); `results_save_dir`: where SAVE writes figures.
         `n_boot`, `n_sim` and `seed` are `Results`' bootstrap resamples, p-value simulations and seed."""
-        self._use(read_results(paths, n_boot=n_boot, n_sim=n_sim, seed=seed), results_save_dir)
+        results = Results.open(paths, through_ray=False, n_boot=n_boot, n_sim=n_sim, seed=seed)
+        self._use(results, results_save_dir)
 
     @classmethod
     def from_results(cls, results: Results, results_save_dir: str | Path = "analysis") -> AnalysisWorkflow:
@@ -98,33 +114,41 @@ class AnalysisWorkflow:
         return figures
 
     def emergence_scores(self, model_name: str | None = None, dataset_name: str | None = None) -> pd.DataFrame:
-        """Per problem (mean over seeds), the breakthroughness and skewness of p_correct ("probs") and of −entropy
-        ("negent"): one row per (model, dataset, problem), the values of `Results.emergence(metric)`.
+        """Per problem (mean over seeds), the original's four scores of p_correct ("probs") and −entropy ("negent")
+        with the original's numbers, then ttscale's own under their native names: one row per (model, dataset,
+        problem).
 
-        The original's four keys come first: `abs_probs_breakthroughness`, `abs_negent_breakthroughness` (the
-        absolute breakthroughness), `probs_skewness`, `negent_skewness` (adjusted Fisher–Pearson skewness of the
-        steps); then the signed breakthroughness and `*_skewness_weighted` (skewness × max|step|, as one
-        version of the original weighted it). `complete`: both curves have a value at every budget of their
-        grid. A name selects every model or dataset that contains it (case-insensitive); None selects all."""
+        `abs_probs_breakthroughness`, `abs_negent_breakthroughness`: I/(m²·D) clipped to [0, 100] (falling and
+        flat curves 0), then absolute, as the original computed them. `probs_skewness`, `negent_skewness`: the
+        adjusted Fisher–Pearson skewness of the steps times the largest |step|, the original's default. Then
+        `p_correct_breakthroughness` (signed, unclipped, NaN when flat), `p_correct_skewness` (unweighted),
+        `p_correct_skewness_weighted`, and the same for `neg_entropy`. `complete`: both curves have a value at
+        every budget of their scoring grid. Scores are those `get_top_k_max_emergence_samples` ranks by (one
+        computation: `Results.comparable().emergence`, on the doubling budgets every (model, dataset) has). A
+        name selects every model or dataset that contains it (case-insensitive); None selects all."""
         keys = list(PROBLEM_CURVE_KEYS)
         table = None
         for prefix, metric in SCORE_METRICS.items():
-            scores = self.results.emergence(metric, level="problem")
+            scores = self._scores(metric)
             part = pd.DataFrame(
                 {
                     **{k: scores[k] for k in keys},
                     f"{prefix}_complete": scores["complete"].astype(bool),
-                    f"abs_{prefix}_breakthroughness": scores["breakthroughness"].abs(),
-                    f"{prefix}_skewness": scores["skewness"],
-                    f"{prefix}_breakthroughness": scores["breakthroughness"],
-                    f"{prefix}_skewness_weighted": scores["skewness_weighted"],
+                    f"abs_{prefix}_breakthroughness": original_breakthroughness(scores["breakthroughness"]),
+                    f"{prefix}_skewness": original_skewness(scores["skewness_weighted"]),
+                    **{f"{metric}_{name}": scores[name] for name in NATIVE_SCORES},
                 }
             )
             table = part if table is None else table.merge(part, on=keys, how="outer")
         table["complete"] = table.pop("probs_complete").eq(True) & table.pop("negent_complete").eq(True)
         table = self._select(table, model_name, dataset_name)
-        extra = [f"{p}_{s}" for s in ("breakthroughness", "skewness_weighted") for p in SCORE_METRICS]
-        return table[[*keys, "complete", *ORIGINAL_SCORES, *extra]].reset_index(drop=True)
+        native = [f"{metric}_{name}" for metric in SCORE_METRICS.values() for name in NATIVE_SCORES]
+        return table[[*keys, "complete", *ORIGINAL_SCORES, *native]].reset_index(drop=True)
+
+    def _scores(self, metric: str) -> pd.DataFrame:
+        """The problem curves' emergence table both `emergence_scores` and the top-k read: on the doubling budgets
+        every (model, dataset) has (`Results.comparable`)."""
+        return self.results.comparable().emergence(metric, level="problem")
 
     def get_top_k_max_emergence_samples(
         self,
@@ -136,18 +160,22 @@ class AnalysisWorkflow:
         *,
         metric: str = DEFAULT_METRIC,
         by: str = DEFAULT_SCORE,
+        ranking: str = "reviewed",
+        min_range: float = MIN_RANGE,
     ) -> pd.DataFrame:
         """The k most emergent problems: distinct (model, dataset, problem) curves of `metric` (default p_correct)
         ranked by the score `by` (default breakthroughness), most emergent first, complete curves only — the
-        rows of `emergence.top_k`, as `Results.top_k` gives them. Fewer than k when fewer curves qualify.
+        rows of `emergence.top_k`, as `Results.top_k` gives them: by default (`ranking="reviewed"`) curves moving
+        by at least `min_range`, significant first; `ranking="score"` by the score alone. Fewer than k when fewer
+        curves qualify.
 
         plot displays their curves (accuracy and `metric`, hover: the forced answers); save_plots writes them to
-        `results_save_dir/top_<k>_samples[_<model>][_<dataset>].html`. The original summed four scores' ranks
-        and took the k largest sums: the least emergent problems."""
+        `results_save_dir/top_<k>_samples[_<model>][_<dataset>].html`. The original ranked otherwise
+        (docs/migrating.md)."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"Got k={k!r}. Give a positive number of problems.")
-        ranked = self.results.comparable().emergence(metric, level="problem")  # one grid for every curve ranked
-        top = top_k(self._select(ranked, model_name, dataset_name), k, by=by)
+        top = top_k(self._select(self._scores(metric), model_name, dataset_name), k, by=by, ranking=ranking,
+                    min_range=min_range)  # fmt: skip
         if plot or save_plots:
             from ttscale.analysis.report import fig_top_k
 
@@ -185,26 +213,6 @@ def matching(names: Sequence[str], query: str, what: str) -> list[str]:
     if not hits:
         raise TtscaleError(f"No {what} matches {query!r}. The {what}s here: {', '.join(names) or 'none'}.")
     return hits
-
-
-def read_results(paths: str | Path | Sequence[str | Path], **options) -> Results:
-    """The rows of every results directory in `paths` as one `Results`, read with pyarrow (no Ray); rows stored
-    twice (a directory given twice) are kept once, as `Results.open` does."""
-    roots = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
-    if not roots:
-        raise TtscaleError("Got no paths. Give one or more ttscale results directories (a sweep's output_dir).")
-    frames, refinements = [], {}
-    for root in roots:
-        store = ResultStore(root)
-        if not store.row_shards():
-            raise TtscaleError(f"{root} holds no result rows (no rows/*.parquet). Give a ttscale results directory.")
-        frames.append(store.read_pandas(ANALYSIS_COLUMNS))
-        refinements.update(recorded_refinements(store.manifest()))  # budgets `ttscale refine` added
-    rows = pd.concat(frames, ignore_index=True)
-    rows = rows[~rows.duplicated(["cell_id", "problem_id"])].reset_index(drop=True)
-    results = Results.from_frame(rows, **options)
-    results.roots, results.refinements = roots, refinements
-    return results
 
 
 def _slug(name: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from ttscale.analysis.emergence import MIN_RANGE
 from ttscale.errors import TtscaleError
 from ttscale.serve import queries
 from ttscale.serve.index import NotFound, ResultsIndex
@@ -80,7 +81,8 @@ class Explorer:
                 self.index.snapshot(), p.get("metric", "p_correct"), by=p.get("by", "breakthroughness"),
                 ascending=_flag(p.get("ascending")), level=p.get("level", "problem"), model=p.get("model") or None,
                 dataset=p.get("dataset") or None, limit=int(p.get("limit", 50)), offset=int(p.get("offset", 0)),
-                complete_only=not _flag(p.get("all")),
+                complete_only=not _flag(p.get("all")), ranking=p.get("ranking", "reviewed"),
+                min_range=float(p.get("min_range", MIN_RANGE)),
             ),
             "/api/problem": lambda: queries.problem(
                 self.index, self.index.snapshot(), p["model"], p["dataset"], p["problem_id"],

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ttscale.analysis.emergence import top_k
+from ttscale.analysis.emergence import MIN_RANGE, RANKINGS, top_k, unranked
 from ttscale.analysis.metrics import default_pass_k, get_metric, problem_values
 from ttscale.analysis.report import curve_metrics, dataset_labels, label
 from ttscale.errors import TtscaleError
@@ -101,28 +101,37 @@ def curve(snap: Snapshot, model: str, dataset: str, metric: str) -> dict[str, An
 def emergence(
     snap: Snapshot, metric: str, *, by: str = "breakthroughness", ascending: bool = False, level: str = "problem",
     model: str | None = None, dataset: str | None = None, limit: int = 50, offset: int = 0, complete_only: bool = True,
+    ranking: str = "reviewed", min_range: float = MIN_RANGE,
 ) -> dict[str, Any]:  # fmt: skip
-    """A page of the emergence table (`Results.emergence`), ranked by `by` as `emergence.top_k` ranks: oriented
-    so that more emergent comes first, p-values smallest first; `ascending` reverses it."""
+    """A page of the emergence table (`Results.emergence`), ranked by `by` as `emergence.top_k` ranks: by default
+    curves moving by at least `min_range`, significant first, then oriented so that more emergent comes first
+    (p-values smallest first); `ranking="score"` by the score alone; `ascending` reverses it."""
     if level not in ("problem", "dataset"):
         raise TtscaleError(f"Got level={level!r}. Use 'problem' or 'dataset'.")
+    if ranking not in RANKINGS:
+        raise TtscaleError(f"Got ranking={ranking!r}. Use one of: {', '.join(RANKINGS)}.")
     table = snap.results.emergence(_metric(metric), level=level)
     if by not in table.columns:
         raise TtscaleError(f"Unknown column {by!r} to sort by. Use one of: {', '.join(map(str, table.columns))}.")
     keys = ["model", "dataset", "problem_id"] if level == "problem" else ["model", "dataset"]
     complete = complete_only and "complete" in table.columns
     ranked = snap.memo(
-        (RANKED, metric, level, by, ascending, complete),
-        lambda: top_k(table, len(table), by=by, ascending=ascending, complete_only=complete, keys=keys),
-    )
+        (RANKED, metric, level, by, ascending, complete, ranking, min_range),
+        lambda: top_k(table, len(table), by=by, ascending=ascending, complete_only=complete, keys=keys,
+                      ranking=ranking, min_range=min_range),
+    )  # fmt: skip
     if model is not None:
         ranked = ranked[ranked.model == model]
     if dataset is not None:
         ranked = ranked[ranked.dataset == dataset]
+    scope = table if model is None else table[table.model == model]
+    scope = scope if dataset is None else scope[scope.dataset == dataset]
+    left_out = unranked(scope, min_range, complete_only=complete) if ranking == "reviewed" else 0
     limit = max(1, min(int(limit), MAX_LIMIT))
     page = ranked.iloc[offset : offset + limit]
-    return {"metric": metric, "level": level, "by": by, "ascending": ascending, "total": len(ranked),
-            "offset": offset, "columns": list(map(str, page.columns)), "rows": records(page)}  # fmt: skip
+    return {"metric": metric, "level": level, "by": by, "ascending": ascending, "ranking": ranking,
+            "min_range": min_range, "unranked": left_out, "total": len(ranked), "offset": offset,
+            "columns": list(map(str, page.columns)), "rows": records(page)}  # fmt: skip
 
 
 def problem(
@@ -151,6 +160,7 @@ def problem(
         budgets.append({
             "budget": budget,
             "answers": [{"seed": int(r["seed"]), "answer": r["answer"], "correct": r["correct"],
+                         "unclosed": _flag(r.get("unclosed")), "truncated": _flag(r.get("truncated")),
                          "p_correct": r["p_correct"], "thinking_tokens": int(r["thinking_tokens"]),
                          "continuations": int(r["continuations"]),
                          "answer_text": extra.get(r["cell_id"], {}).get("answer_text")} for r in g],
@@ -172,6 +182,11 @@ def problem(
         "reasoning": {"seed": seed, "mode": reasoning["mode"], "text": reasoning["text"],
                       "cuts": [{"budget": b, "chars": c} for b, c in sorted(reasoning["cuts"].items())]},
     })  # fmt: skip
+
+
+def _flag(value) -> bool | None:
+    """A row's nullable flag as JSON: true, false or null (not recorded)."""
+    return None if value is None or value is pd.NA or value != value else bool(value)
 
 
 def _mean(values) -> float | None:

@@ -4,8 +4,8 @@
 
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#1f77b4", "#d62728"];
-const LEADER_COLUMNS = ["problem_id", "model", "p_breakthroughness", "breakthroughness", "p_delta_bic_hinge",
-  "jump_budget", "jump_size", "direction", "n_budgets"];
+const LEADER_COLUMNS = ["problem_id", "model", "p_breakthroughness", "breakthroughness", "signed_range",
+  "p_delta_bic_hinge", "jump_size", "jump_interval_lo", "jump_interval_hi", "jump_slope", "direction", "n_budgets"];
 const state = { options: null, generation: -1, sort: { by: "breakthroughness", ascending: false }, problem: null };
 
 async function api(path, params = {}) {
@@ -76,7 +76,7 @@ async function drawCurve() {
 
 async function drawLeaderboard() {
   const params = { metric: $("metric").value, model: $("model").value, dataset: $("dataset").value,
-    by: state.sort.by, ascending: state.sort.ascending ? "1" : "", limit: 50 };
+    by: state.sort.by, ascending: state.sort.ascending ? "1" : "", ranking: $("ranking").value, limit: 50 };
   let table;
   try { table = await api("emergence", params); } catch (e) { $("leaderboard-meta").textContent = e.message; return; }
   const columns = LEADER_COLUMNS.filter((c) => table.columns.includes(c));
@@ -86,8 +86,20 @@ async function drawLeaderboard() {
     `<tr data-problem="${escapeHtml(r.problem_id)}" data-model="${escapeHtml(r.model)}" data-dataset="${escapeHtml(r.dataset)}">` +
     `<td class="num">${table.offset + i + 1}</td>` + columns.map((c) =>
       `<td class="${typeof r[c] === "number" ? "num" : ""}">${escapeHtml(fmt(r[c]))}</td>`).join("") + "</tr>").join("");
+  const how = table.ranking === "reviewed"
+    ? `, curves moving by at least ${table.min_range} (|I(y)|, signed_range) only, significant first ` +
+      `(${table.unranked} moving less not ranked)`
+    : " alone (scale-free: a curve that barely moves can rank first)";
   $("leaderboard-meta").textContent = `${table.total} complete problem curves of ${table.metric}, ranked by ${table.by}` +
-    (table.ascending ? " (least emergent first)" : " (most emergent first; p-values smallest first)");
+    how + (table.ascending ? "; least emergent first" : "; most emergent first, p-values smallest first");
+}
+
+function unclosedNote(a) {
+  // METHOD §4: an answer cut by the answer cap is unfinished (graded wrong); one that ended on its own is graded as written
+  if (!a.unclosed) return "";
+  const why = a.truncated === true ? "cut by the answer cap: graded wrong"
+    : a.truncated === false ? "unclosed, ended on its own" : "unclosed";
+  return ` <small class="unclosed" title="the forced \\boxed{ never closed">(${why})</small>`;
 }
 
 async function openProblem(model, dataset, problemId, seed = null) {
@@ -106,7 +118,7 @@ async function openProblem(model, dataset, problemId, seed = null) {
     yaxis: { range: [-0.05, 1.05] }, legend: { orientation: "h", y: -0.25 } }, { displaylogo: false, responsive: true });
   $("budget-table").tBodies[0].innerHTML = p.budgets.map((b) => {
     const answers = b.answers.map((a) => `${a.seed}: <span class="${a.correct === 1 ? "ok" : "bad"}">` +
-      `${escapeHtml(a.answer ?? "∅")} ${a.correct === 1 ? "✔" : "✘"}</span>`).join("<br>");
+      `${escapeHtml(a.answer ?? "∅")} ${a.correct === 1 ? "✔" : "✘"}</span>` + unclosedNote(a)).join("<br>");
     const top = b.top_answers.map((t) => `${escapeHtml(t.answer)} ${fmt(t.p, 2)}`).join(", ");
     const tail = b.thinking ? "…" + b.thinking.slice(-240) : "";
     return `<tr data-budget="${b.budget}"><td class="num">${b.budget}</td><td class="num">${fmt(b.thinking_tokens)}</td>` +
@@ -165,6 +177,7 @@ async function main() {
   await loadOptions();
   for (const id of ["model", "dataset", "compare"]) $(id).addEventListener("change", redraw);
   $("metric").addEventListener("change", () => { state.pickedMetric = true; redraw(); });
+  $("ranking").addEventListener("change", drawLeaderboard);
   $("leaderboard").tHead.addEventListener("click", (e) => {
     const column = e.target.closest("th")?.dataset.column;
     if (!column) return;
