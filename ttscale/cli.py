@@ -434,18 +434,29 @@ def status(
 
 @app.command()
 def convert(
-    config: Annotated[Path, typer.Argument(metavar="OLD_CONFIG", help="A config in the original study's format.")],
+    config: Annotated[
+        str,
+        typer.Argument(
+            metavar="OLD_CONFIG",
+            help="An original-study config (YAML), a run script holding `python main.py ...` commands, or one "
+            "such command line in quotes.",
+        ),
+    ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the native sweep here instead of printing it.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
 ) -> None:
-    """Print the native sweep file an original-study config stands for, with a comment per mapped key."""
+    """Print the native sweep file an original-study config or command line stands for, a comment per mapped key."""
     try:
-        from ttscale.sweeps.legacy import convert_file
+        from ttscale.sweeps.command_line import is_command_text
+        from ttscale.sweeps.legacy import convert_commands, convert_file
 
         with _warnings_as_lines():  # written to a file, the notes are also shown here
-            text = convert_file(config, output, force=force)
+            if not Path(config).exists() and is_command_text(config):
+                text = convert_commands(config, Path("command-line"), output, force=force)
+            else:
+                text = convert_file(Path(config), output, force=force)
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     if output is None:

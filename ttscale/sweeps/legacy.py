@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 import textwrap
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,8 +32,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
-from ttscale.errors import ConfigError, TtscaleError
+from ttscale.errors import ConfigError, TtscaleError, TtscaleWarning
 from ttscale.families import infer_family
+from ttscale.sweeps.command_line import Command, is_command_text, read_commands
 from ttscale.sweeps.spec import MAX_SEEDS, LoadedSweep, SweepSpec, one_line, short_repr
 from ttscale.tasks.original import ORIGINAL_DATASETS, task_for
 
@@ -489,14 +491,67 @@ def render_sweep(loaded: LoadedSweep) -> str:
 
 def convert_file(path: Path, output: Path | None = None, *, force: bool = False) -> str:
     """The native sweep file of an original config; with `output`, also written there whole (or not at all) and
-    the load's notes warned (printed to a terminal, the text itself says them in its comments)."""
+    the load's notes warned (printed to a terminal, the text itself says them in its comments). A file that is
+    not YAML but a run script holding `python main.py ...` commands is read by `convert_commands`."""
     from ttscale.sweeps.spec import load_sweep
 
     path = Path(path)
+    if path.is_file() and path.suffix not in (".yaml", ".yml") and is_command_text(_text(path)):
+        return convert_commands(_text(path), path, output, force=force)
     text = render_sweep(load_sweep(path, warn=output is not None))
     if output is not None:
         _write(Path(output), text, source=path, force=force)
     return text
+
+
+def convert_commands(text: str, source: Path, output: Path | None = None, *, force: bool = False) -> str:
+    """The native sweep of the original's command lines (a command, or a run script holding several): their flags
+    are the original's keys (`command_line.read_commands`); several commands become one sweep of all their models
+    and datasets, and must agree on everything else."""
+    from ttscale.sweeps.spec import parse_sweep
+
+    conversion = to_native(merged_commands(read_commands(text, str(source)), source), source)
+    native = render(conversion, source)
+    parse_sweep(native, source)  # what it wrote must load as a native sweep
+    if output is not None:
+        for note in conversion.notes:
+            warnings.warn(note, TtscaleWarning, stacklevel=2)
+        _write(Path(output), native, source=source, force=force)
+    return native
+
+
+def merged_commands(commands: list[Command], source: Path) -> dict[str, Any]:
+    """One original config for several commands: their model and dataset names listed (each once), every other
+    key the same in all of them, or a one-line ConfigError naming the first that differs."""
+    merged: dict[str, Any] = {"model_name": [], "dataset_name": []}
+    for command in commands:
+        for key in ("model_name", "dataset_name"):
+            names = command.config.get(key)
+            for name in names if isinstance(names, list) else [names] if names is not None else []:
+                if name not in merged[key]:
+                    merged[key].append(name)
+    first = commands[0]
+    for command in commands[1:]:
+        for key in sorted((set(first.config) | set(command.config)) - {"model_name", "dataset_name"}):
+            if first.config.get(key) != command.config.get(key):
+                raise ConfigError(
+                    f"{source}: the commands at lines {first.line} and {command.line} differ in --{key} "
+                    f"({short_repr(first.config.get(key))} and {short_repr(command.config.get(key))}); one sweep has "
+                    "one value for it. Put them in separate scripts and convert each."
+                )
+    for key in ("model_name", "dataset_name"):
+        if not merged[key]:
+            del merged[key]
+        elif len(merged[key]) == 1:
+            merged[key] = merged[key][0]
+    return {**{k: v for k, v in first.config.items() if k not in merged}, **merged}
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read {path}: {exc}. Give a readable text file.") from None
 
 
 def _write(output: Path, text: str, *, source: Path, force: bool) -> None:
