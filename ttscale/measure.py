@@ -120,6 +120,7 @@ def measure(
         forcing=forcing or ForcingConfig(),
         sampling=sampling or DEFAULT_SAMPLING,
         dtype=(engine_options or {}).get("dtype", "float32") if isinstance(model, str) else model.info.dtype,
+        quantization=(engine_options or {}).get("quantization") if isinstance(model, str) else None,
     )
     llm = create_engine(engine, model, **(engine_options or {})) if isinstance(model, str) else model
     stored = stored.to_pylist() if isinstance(stored, pa.Table) else list(stored)

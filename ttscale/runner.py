@@ -57,9 +57,12 @@ class RunSettings:
     forcing: ForcingConfig = field(default_factory=ForcingConfig)
     sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.6, top_p=0.95))
     dtype: str = "float32"
+    quantization: int | None = None  # bitsandbytes bits (8 or 4), or the model's own weights
 
     def model_identity(self) -> dict[str, Any]:
-        return {"name": self.model, "engine": self.engine, "dtype": self.dtype}
+        """What a cell id hashes of the model; quantisation only when set, so unquantised ids never change."""
+        identity = {"name": self.model, "engine": self.engine, "dtype": self.dtype}
+        return identity if self.quantization is None else {**identity, "quantization": self.quantization}
 
     def settings_identity(self) -> dict[str, Any]:
         return {

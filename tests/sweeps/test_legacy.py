@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from ttscale.errors import ConfigError, TtscaleWarning
 from ttscale.sweeps.legacy import KNOWN_KEYS, MAPPED, NO_EFFECT, convert_file, render_sweep
-from ttscale.sweeps.plan import build_plan
+from ttscale.sweeps.plan import build_plan, run_settings
 from ttscale.sweeps.spec import load_sweep, parse_sweep
 from ttscale.tasks import get_task
 
@@ -222,7 +222,7 @@ def test_an_unknown_key_is_refused_in_one_line_listing_the_known_keys(tmp_path):
 @pytest.mark.parametrize(
     ("keys", "message"),
     [
-        ({"quantization": 8}, "Got 8 for .*old.yaml: `quantization`. ttscale does not quantise weights on the fly"),
+        ({"quantization": 8, "inference_engine": "vllm"}, "quantization: 8 with engine vllm .* no bitsandbytes"),
         ({"quantization": 3}, "`quantization`. The original took 8 or 4"),
         ({"start_token_budget": 9}, "Got 7 for .*: `end_token_budget`. It is below start_token_budget \\(9\\)"),
         ({"end_token_budget": 31}, "Got 31 for .*: `end_token_budget`. Input should be less than or equal to 30"),
@@ -288,3 +288,14 @@ def test_mutated_original_configs_give_a_sweep_or_one_line_naming_the_file(tmp_p
         assert "\n" not in str(exc) and "mutated.yaml" in str(exc)
         return
     assert parse_sweep(render_sweep(loaded), path).spec == loaded.spec  # and it converts, exactly
+
+
+def test_quantization_maps_onto_the_model_and_its_identity(tmp_path):
+    """The original's example config sets quantization: 8: it becomes the model's own setting, in its cell ids."""
+    quantised = load_sweep(old_config(tmp_path, name="q8.yaml", quantization=8))
+    plain = load_sweep(old_config(tmp_path, name="plain.yaml", quantization=None))
+    assert quantised.spec.models[0].quantization == 8 and plain.spec.models[0].quantization is None
+    assert "quantization: 8" in convert_file(tmp_path / "q8.yaml")
+    q_settings, p_settings = (run_settings(s.spec, s.spec.models[0]) for s in (quantised, plain))
+    assert q_settings.config_id != p_settings.config_id  # quantised rows are another curve
+    assert "quantization" not in p_settings.model_identity()  # unquantised cell ids are what they were

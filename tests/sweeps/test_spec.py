@@ -109,7 +109,7 @@ def test_the_hf_engine_options_the_spec_accepts_are_the_ones_the_engine_takes():
     from ttscale.actors.engines.hf import HFEngine
     from ttscale.sweeps.spec import ENGINE_OPTIONS
 
-    from_model_fields = {"self", "model", "dtype", "threads", "device"}  # set from ModelSpec's own fields
+    from_model_fields = {"self", "model", "dtype", "threads", "device", "quantization"}  # ModelSpec's own fields
     assert set(ENGINE_OPTIONS["hf"]) == set(inspect.signature(HFEngine.__init__).parameters) - from_model_fields
 
 

@@ -50,7 +50,7 @@ MAPPED: dict[str, str] = {
     "normalise_over_solution_set": "p_correct (every row is normalised over the solution set)",
     "inference_engine": "models[].engine",
     "vllm_gpu_memory_utilization": "models[].engine_options.gpu_memory_utilization",
-    "quantization": "None only (the model's own weights)",
+    "quantization": "models[].quantization (8 or 4 bits, bitsandbytes on the hf engine)",
     "max_model_len": "models[].engine_options.max_model_len",
     "batch_size": "problems_per_unit",
     # Documented in the original README's "Additional configuration parameters", with exact native equivalents:
@@ -140,17 +140,10 @@ class OriginalConfig(BaseModel):
 
     @field_validator("quantization")
     @classmethod
-    def _no_quantization(cls, value: int | None) -> int | None:
-        if value is None:
-            return value
-        if value not in (4, 8):
+    def _bits(cls, value: int | None) -> int | None:
+        if value is not None and value not in (4, 8):
             raise ValueError("The original took 8 or 4 (bits) or None")
-        raise ValueError(
-            "ttscale does not quantise weights on the fly: bitsandbytes weights change results but not the model "
-            "name a cell id hashes, so their rows would pass for unquantised ones. Set `quantization: None` to "
-            "measure the model's own weights, or give a pre-quantised checkpoint (an AWQ or GPTQ model id) as "
-            "`model_name` (docs/migrating.md)"
-        )
+        return value
 
 
 @dataclass
@@ -276,6 +269,11 @@ def _models(c: Conversion, config: OriginalConfig) -> None:
         if given:
             model["engine_options"] = {VLLM_OPTIONS[key]: value for key, value in given.items()}
             c.comments.update({("models", i, "engine_options", VLLM_OPTIONS[key]): key for key in given})
+        if config.quantization is not None:
+            model["quantization"] = config.quantization
+            c.comments[("models", i, "quantization")] = (
+                f"quantization: {config.quantization}: bitsandbytes on the fly, as the original (rows of another curve)"
+            )
         if config.force_continue is not None:
             model["overrides"] = {"continuation": config.force_continue}
             c.comments[("models", i, "overrides", "continuation")] = "force_continue: injected after an early stop"
@@ -368,9 +366,9 @@ def _scoring(c: Conversion, config: OriginalConfig, data: dict) -> None:
         c.remarks.append(f"normalise_over_solution_set: true: {UNNORMALISED}")
     else:
         c.remarks.append(f"normalise_over_solution_set {'false' if normalise is False else 'unset'}: {UNNORMALISED}")
-    if "quantization" in data:
+    if "quantization" in data and config.quantization is None:
         c.remarks.append(f"quantization: None: {OWN_WEIGHTS}")
-    else:
+    elif "quantization" not in data:
         c.remarks.append(f"quantization unset (the original's code then quantised to 8 bits on GPUs): {OWN_WEIGHTS}")
     selected = config.num_samples is not None or config.sample_idxs_range is not None  # the other one chooses
     unset = [

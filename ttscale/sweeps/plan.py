@@ -25,7 +25,7 @@ from ttscale.sweeps.spec import DatasetSpec, ForcingSpec, ModelSpec, SamplingSpe
 # Every spec field is either part of a cell's identity or declared not to change results. A test fails
 # when a new field is in neither list, so nothing that changes results can go unhashed.
 HASHED_FIELDS: dict[type, frozenset[str]] = {
-    ModelSpec: frozenset({"name", "engine", "family", "overrides", "dtype"}),
+    ModelSpec: frozenset({"name", "engine", "family", "overrides", "dtype", "quantization"}),
     DatasetSpec: frozenset({"name", "path", "columns", "answer_format", "solution_set"}),  # via task.identity()
     ForcingSpec: frozenset(ForcingSpec.model_fields),
     SamplingSpec: frozenset(SamplingSpec.model_fields),
@@ -69,6 +69,8 @@ def engine_options(spec: SweepSpec, model: ModelSpec, *, threads: int) -> dict[s
     their GPUs; see sweeps/placement.py)."""
     options = dict(model.engine_options)
     options.setdefault("dtype", model.resolved_dtype)
+    if model.quantization is not None:  # bitsandbytes on the fly, hf only (the spec refuses it elsewhere)
+        options["quantization"] = model.quantization
     if model.engine == "hf":
         options.setdefault("threads", threads)
         if model.on_gpus:
@@ -95,6 +97,7 @@ def run_settings(spec: SweepSpec, model: ModelSpec) -> RunSettings:
         forcing=ForcingConfig(**spec.forcing.model_dump()),
         sampling=Sampling(**spec.sampling.model_dump()),
         dtype=model.resolved_dtype,
+        quantization=model.quantization,
     )
 
 

@@ -33,7 +33,7 @@ RAY_BUILTIN_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"
 # engine_options that are model fields: each is set once, where it is hashed or planned
 OWN_FIELDS = {
     "dtype": "dtype", "threads": "threads", "tensor_parallel": "tensor_parallel",
-    "tensor_parallel_size": "tensor_parallel", "model": "name", "device": "device",
+    "tensor_parallel_size": "tensor_parallel", "model": "name", "device": "device", "quantization": "quantization",
 }  # fmt: skip
 
 # Performance-only keyword arguments each engine takes through `engine_options` (None: passed through to
@@ -83,6 +83,9 @@ class ModelSpec(_Strict):
     """Actors for this model: a number, or auto (CPU: one per `threads` CPUs; GPU: free GPUs / tensor_parallel)."""
     dtype: Literal["float32", "bfloat16", "float16"] | None = None
     """Weights and activations dtype; default float32 on hf, bfloat16 on vllm. Changes results."""
+    quantization: Literal[4, 8] | None = None
+    """Quantise the weights on the fly with bitsandbytes, as the original study did: 8 (LLM.int8) or 4 bits, on the
+    hf engine (CPUs or a GPU; vLLM 0.22+ has no bitsandbytes). Changes results: part of the cells' identity."""
     threads: int | None = Field(default=None, ge=1, le=100_000)
     """hf engine: CPU threads (and Ray CPUs) per actor; default min(4, CPUs of the node)."""
     engine_options: dict[str, Any] = Field(default_factory=dict)
@@ -145,6 +148,19 @@ class ModelSpec(_Strict):
         if unknown:
             raise ValueError(f"Got {unknown}. The {info.data.get('engine')} engine takes: {', '.join(known)}")
         return value
+
+    @model_validator(mode="after")
+    def _quantization_fits_engine(self) -> ModelSpec:
+        if self.quantization is None or self.engine == "hf":
+            return self
+        if self.engine == "fake":
+            raise ValueError("Got quantization with engine fake. The test double has no weights: remove it")
+        raise ValueError(
+            f"Got quantization: {self.quantization} with engine vllm. The vLLM versions ttscale supports (0.22-0.33) "
+            "have no bitsandbytes quantisation (the original's older vLLM had it): use engine: hf (device: gpu on "
+            "GPUs) to quantise on the fly as the original did, or name a pre-quantised checkpoint (AWQ, GPTQ) as "
+            "the model"
+        )
 
     @model_validator(mode="after")
     def _device_fits_engine(self) -> ModelSpec:

@@ -9,6 +9,7 @@ on top of the cached prompt + thinking, and trie scoring starts from the forced-
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import random
 from collections import OrderedDict, deque
@@ -30,6 +31,7 @@ from ttscale.actors.engines.base import (
 )
 from ttscale.actors.engines.models import resolve_model
 from ttscale.actors.engines.tokenizer import TokenizerEngine
+from ttscale.errors import ModelError
 from ttscale.scoring import Trie, TrieScores
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values), each (1, kv_heads, L, head_dim)
@@ -96,6 +98,7 @@ class HFEngine(TokenizerEngine):
         prefix_cache_tokens: int = 32_768,
         score_logits: int = 100_000_000,
         device: str = "cpu",
+        quantization: int | None = None,
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
@@ -103,8 +106,15 @@ class HFEngine(TokenizerEngine):
         self._device = torch.device(device)
         self._dtype = getattr(torch, dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(self._resolved.path)
-        self.model = AutoModelForCausalLM.from_pretrained(self._resolved.path, dtype=self._dtype)
-        self.model.to(self._device).eval()
+        if quantization is None:
+            self.model = AutoModelForCausalLM.from_pretrained(self._resolved.path, dtype=self._dtype)
+            self.model.to(self._device)
+        else:  # bitsandbytes places the quantised weights itself: they are never moved after loading
+            self.model = AutoModelForCausalLM.from_pretrained(
+                self._resolved.path, dtype=self._dtype, device_map=str(self._device),
+                quantization_config=bitsandbytes_config(quantization, self._dtype),
+            )  # fmt: skip
+        self.model.eval()
         self._generation_eos = getattr(self.model.generation_config, "eos_token_id", None)
         # transformers >= 5.2x renamed `past_key_values` to `cache`; speak whichever this version knows.
         self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
@@ -117,7 +127,7 @@ class HFEngine(TokenizerEngine):
             engine_version=f"transformers-{transformers.__version__}+torch-{torch.__version__}",
             model=model,
             model_path=f"{self._resolved.source}@{self._resolved.revision}",
-            dtype=dtype,
+            dtype=dtype if quantization is None else f"{dtype}+bnb-int{quantization}",
         )
 
     # -- tokens (encode, decode, chat template, EOS, vocabulary: TokenizerEngine) ---------------------
@@ -534,3 +544,18 @@ def _left_pad_into(
 
 def _chunks(items: Sequence, size: int) -> list[Sequence]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def bitsandbytes_config(bits: int, compute_dtype: torch.dtype) -> transformers.BitsAndBytesConfig:
+    """transformers' on-the-fly bitsandbytes quantisation, as the original study loaded its models: 8 bits
+    (LLM.int8) or 4 bits computing in `compute_dtype`; one-line ModelError when bitsandbytes is missing."""
+    if bits not in (4, 8):
+        raise ModelError(f"Got quantization {bits!r}. Give 8 or 4 (bits), or leave it out for the model's own weights.")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ModelError(
+            f"quantization: {bits} needs bitsandbytes, which is not installed here. Install it with "
+            "pip install 'ttscale[quantization]'."
+        )
+    if bits == 8:
+        return transformers.BitsAndBytesConfig(load_in_8bit=True)
+    return transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=compute_dtype)
