@@ -123,10 +123,9 @@ def _topk_text(per_problem: pd.DataFrame, metric: str, score: str, ranking: str,
     if ranking == "score":
         return text + SCORE_RANKING_TEXT.format(min_range=min_range)
     curves = per_problem[per_problem["metric"] == metric]
-    complete = curves[curves["complete"].astype(bool)]
     return text + REVIEWED_TEXT.format(
-        metric=label(metric), min_range=min_range, alpha=RANK_ALPHA, left_out=unranked(complete, min_range),
-        total=len(complete),
+        metric=label(metric), min_range=min_range, alpha=RANK_ALPHA, left_out=unranked(curves, min_range),
+        total=int(curves["complete"].astype(bool).sum()),
     )  # fmt: skip
 
 

@@ -163,9 +163,7 @@ class Results:
 
     def on_grid(self, budgets: Sequence[int]) -> Results:
         """These results restricted to `budgets` (same options and recorded refinements, own cache)."""
-        rows = self.rows[self.rows["budget"].isin(list(budgets))].reset_index(drop=True)
-        return Results(rows=rows, roots=self.roots, n_boot=self.n_boot, n_sim=self.n_sim, seed=self.seed,
-                       refinements=self.refinements)  # fmt: skip
+        return self._subset(self.rows["budget"].isin(list(budgets)))
 
     def comparable(self) -> Results:
         """What comparisons across (model, dataset) use: these results when every scoring grid is the same, else
@@ -193,6 +191,10 @@ class Results:
         for (model, dataset), added in self.refined_pairs().items():
             inside = [b for b in added if lo < b < hi]
             keep |= (self.rows["model"] == model) & (self.rows["dataset"] == dataset) & self.rows["budget"].isin(inside)
+        return self._subset(keep)
+
+    def _subset(self, keep: pd.Series) -> Results:
+        """These results on the rows `keep` selects: same options and recorded refinements, own cache."""
         rows = self.rows[keep].reset_index(drop=True)
         return Results(rows=rows, roots=self.roots, n_boot=self.n_boot, n_sim=self.n_sim, seed=self.seed,
                        refinements=self.refinements)  # fmt: skip

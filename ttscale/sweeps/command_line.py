@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -184,8 +183,3 @@ def _typed(key: str, value: str) -> Any:
     except yaml.YAMLError:
         return value
     return parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
-
-
-def read_file(path: Path) -> list[Command]:
-    """The commands of a run script or a file holding one command line."""
-    return read_commands(path.read_text(encoding="utf-8"), str(path))

@@ -494,8 +494,10 @@ def convert_file(path: Path, output: Path | None = None, *, force: bool = False)
     from ttscale.sweeps.spec import load_sweep
 
     path = Path(path)
-    if path.is_file() and path.suffix not in (".yaml", ".yml") and is_command_text(_text(path)):
-        return convert_commands(_text(path), path, output, force=force)
+    if path.is_file() and path.suffix not in (".yaml", ".yml"):
+        text = _text(path)
+        if is_command_text(text):
+            return convert_commands(text, path, output, force=force)
     text = render_sweep(load_sweep(path, warn=output is not None))
     if output is not None:
         _write(Path(output), text, source=path, force=force)

@@ -258,11 +258,7 @@ def descendant_processes(root: int) -> list[dict[str, Any]]:
     """The processes under `root` (read from Linux's /proc; [] elsewhere): pid, parent, title (vLLM names its own
     VLLM::EngineCore and VLLM::Worker_TP<i>), name (/proc comm), command line and the RAY_ADDRESS in its
     environment."""
-    parents: dict[int, int] = {}
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            text = Path(stat).read_text()
-            parents[int(stat.split("/")[2])] = int(text[text.rindex(")") + 2 :].split()[1])  # after "(comm) state"
+    parents = {pid: _parent(pid) for pid in (int(stat.split("/")[2]) for stat in glob.glob("/proc/[0-9]*/stat"))}
     found, frontier = [], [root]
     while frontier:
         children = [pid for pid, parent in parents.items() if parent in frontier]
@@ -273,11 +269,15 @@ def descendant_processes(root: int) -> list[dict[str, Any]]:
 
 def process_info(pid: int) -> dict[str, Any]:
     """One process as `descendant_processes` lists it, read from /proc by its pid (parent -1 when unreadable)."""
-    parent = -1
+    return _process(pid, _parent(pid))
+
+
+def _parent(pid: int) -> int:
+    """A process's parent pid from /proc/<pid>/stat (after "(comm) state"); -1 when it is gone or unreadable."""
     with contextlib.suppress(OSError, ValueError, IndexError):
         text = Path(f"/proc/{pid}/stat").read_text()
-        parent = int(text[text.rindex(")") + 2 :].split()[1])
-    return _process(pid, parent)
+        return int(text[text.rindex(")") + 2 :].split()[1])
+    return -1
 
 
 def _process(pid: int, parent: int) -> dict[str, Any]:
