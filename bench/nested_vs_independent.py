@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import threads, timed, verdict
 
-from ttscale.actors.engines.hf import HFEngine
+from ttscale.engines.hf import HFEngine
 from ttscale.forcing import ForcingConfig
 from ttscale.measure import measure
 

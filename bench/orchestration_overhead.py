@@ -44,7 +44,7 @@ from ttscale.sweeps.spec import ModelSpec
 
 IN_PROCESS = """
 import json, sys, time
-from ttscale.actors.engines import create_engine
+from ttscale.engines import create_engine
 from ttscale.measure import measure
 from ttscale.sweeps.plan import run_settings
 from ttscale.sweeps.spec import load_sweep

@@ -18,8 +18,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import threads, timed, verdict
 
-from ttscale.actors.engines.base import GenerationRequest, Sampling, ScoreRequest
-from ttscale.actors.engines.hf import HFEngine
+from ttscale.engines.base import GenerationRequest, Sampling, ScoreRequest
+from ttscale.engines.hf import HFEngine
 from ttscale.scoring import build_trie, candidate_logprobs
 
 

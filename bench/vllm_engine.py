@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
 
-    from ttscale.actors.engines import vllm as vllm_engine
+    from ttscale.engines import vllm as vllm_engine
     from ttscale.families import get_family
     from ttscale.forcing import ForcingConfig
     from ttscale.runner import RunSettings, run_unit
@@ -121,9 +121,9 @@ def score_large_set(engine, args) -> None:
     """Score `--score-rows` forced-answer prefixes over the solution set on vLLM and on hf; print the cost per row."""
     import numpy as np
 
-    from ttscale.actors.engines.base import ScoreRequest
-    from ttscale.actors.engines.hf import HFEngine
-    from ttscale.actors.engines.vllm import _score_plan
+    from ttscale.engines.base import ScoreRequest
+    from ttscale.engines.hf import HFEngine
+    from ttscale.engines.vllm import _score_plan
     from ttscale.scoring import build_trie, candidate_logprobs
     from ttscale.tasks.solution_sets import solution_set_named
 

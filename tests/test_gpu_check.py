@@ -68,7 +68,7 @@ def test_the_tp_comparison_passes_identical_runs_and_fails_a_changed_token(tmp_p
     sys.path.insert(0, str(ROOT / "scripts"))
     from gpu_bare import compare_tp
 
-    from ttscale.actors.engines.fake import FakeEngine
+    from ttscale.engines.fake import FakeEngine
     from ttscale.measure import measure
     from ttscale.store import ResultStore, trajectories_table
 

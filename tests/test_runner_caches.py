@@ -6,7 +6,7 @@ engine is ever given another's token ids, not anything about a model."""
 import gc
 from dataclasses import replace
 
-from ttscale.actors.engines.fake import FakeEngine
+from ttscale.engines.fake import FakeEngine
 from ttscale.families import get_family
 from ttscale.runner import _forcing_tokens, _trie
 from ttscale.tasks.solution_sets import integers

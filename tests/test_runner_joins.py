@@ -4,7 +4,7 @@ The engine here is the FakeEngine double: what is checked is the runner's bookke
 
 import random
 
-from ttscale.actors.engines.fake import FakeEngine
+from ttscale.engines.fake import FakeEngine
 from ttscale.families import get_family
 from ttscale.forcing import ForcingConfig
 from ttscale.runner import RunSettings, run_unit

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ttscale.actors.engines.fake import FakeEngine
+from ttscale.engines.fake import FakeEngine
 from ttscale.families import get_family
 from ttscale.forcing import ForcingConfig, Trajectory, derive_seed, prompt_digest
 from ttscale.runner import RunSettings, run_unit

@@ -2,8 +2,8 @@
 
 The engines are FakeEngine doubles (byte tokens, known stop points): what is checked is bookkeeping."""
 
-from ttscale.actors.engines.base import Generation
-from ttscale.actors.engines.fake import FakeEngine
+from ttscale.engines.base import Generation
+from ttscale.engines.fake import FakeEngine
 from ttscale.families import get_family
 from ttscale.forcing import ForcingConfig
 from ttscale.runner import RunSettings, run_unit, text_offset

@@ -74,7 +74,7 @@ def run_local(
 ) -> None:
     """Run problems × seeds × budgets in this process, without Ray, and print accuracy per budget."""
     try:
-        from ttscale.actors.engines import Sampling
+        from ttscale.engines import Sampling
         from ttscale.forcing import ForcingConfig
         from ttscale.measure import budget_summary, measure
 

@@ -19,9 +19,5 @@ class TaskError(TtscaleError):
     """A dataset cannot be found, loaded or understood."""
 
 
-class EngineError(TtscaleError):
-    """An engine failed in a way that retrying on the same engine will not fix."""
-
-
 class TtscaleWarning(UserWarning):
     """Something the user should know that does not stop the work (the CLI prints it as one line)."""

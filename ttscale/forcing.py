@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ttscale.actors.engines.base import GREEDY, Engine, Generation, GenerationRequest, Sampling
+from ttscale.engines.base import GREEDY, Engine, Generation, GenerationRequest, Sampling
 from ttscale.families import Family
 
 TrajectoryMode = Literal["nested", "independent"]

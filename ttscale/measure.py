@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ttscale.actors.engines import Engine, Sampling, create_engine
+from ttscale.engines import Engine, Sampling, create_engine
 from ttscale.errors import ConfigError
 from ttscale.families import resolve_family
 from ttscale.forcing import ForcingConfig

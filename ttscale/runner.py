@@ -17,7 +17,7 @@ import numpy as np
 
 import ttscale
 from ttscale import ids
-from ttscale.actors.engines.base import Engine, Sampling, ScoreRequest
+from ttscale.engines.base import Engine, Sampling, ScoreRequest
 from ttscale.families import Family
 from ttscale.forcing import (
     ForcedAnswer,

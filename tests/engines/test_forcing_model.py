@@ -2,7 +2,7 @@
 
 import pytest
 
-from ttscale.actors.engines.base import GREEDY, Sampling
+from ttscale.engines.base import GREEDY, Sampling
 from ttscale.families import get_family
 from ttscale.forcing import ForcingConfig, ForcingTokens, Trajectory, derive_seed, generate_trajectories
 

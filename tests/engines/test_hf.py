@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ttscale.actors.engines.base import GenerationRequest, Sampling, ScoreRequest
+from ttscale.engines.base import GenerationRequest, Sampling, ScoreRequest
 from ttscale.scoring import build_trie, candidate_logprobs, set_metrics
 
 pytestmark = pytest.mark.model

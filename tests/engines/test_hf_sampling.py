@@ -5,8 +5,8 @@ import pytest
 import torch
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
-from ttscale.actors.engines.base import Sampling
-from ttscale.actors.engines.hf import sample_token, sampling_distribution
+from ttscale.engines.base import Sampling
+from ttscale.engines.hf import sample_token, sampling_distribution
 
 VOCAB = 49152  # SmolLM2's
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ttscale.actors.engines.base import GREEDY, GenerationRequest
-from ttscale.actors.engines.models import resolve_model
+from ttscale.engines.base import GREEDY, GenerationRequest
+from ttscale.engines.models import resolve_model
 from ttscale.errors import ModelError
 
 
@@ -19,7 +19,7 @@ def test_the_alias_is_dequantised_once_and_cached(smol):
 
 @pytest.mark.model
 def test_a_local_hugging_face_directory_loads_the_same_model(smol):
-    from ttscale.actors.engines.hf import HFEngine
+    from ttscale.engines.hf import HFEngine
 
     local = HFEngine(str(resolve_model("smollm2-135m").path), threads=2)
     assert local.info.model_path.startswith("dir@")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ttscale.actors.engines.base import GenerationRequest
-from ttscale.actors.engines.hf import HFEngine, bitsandbytes_config
+from ttscale.engines.base import GenerationRequest
+from ttscale.engines.hf import HFEngine, bitsandbytes_config
 from ttscale.errors import ConfigError, ModelError
 from ttscale.sweeps.spec import ModelSpec
 

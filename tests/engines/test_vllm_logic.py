@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ttscale.actors.engines.vllm import (
+from ttscale.engines.vllm import (
     MAX_LOGPROB_IDS,
     _generation,
     _prepare_environment,
@@ -93,7 +93,7 @@ def test_cpu_tensor_parallel_on_one_numa_node_shares_the_actors_threads_unbound(
     allowed NUMA nodes"): without binding, the actor's threads are split among its workers."""
     for key in ("VLLM_CPU_OMP_THREADS_BIND", "OMP_NUM_THREADS"):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setattr("ttscale.actors.engines.vllm._numa_nodes", lambda: 1)
+    monkeypatch.setattr("ttscale.engines.vllm._numa_nodes", lambda: 1)
     _prepare_environment(cpu=True, kv_cache_gib=None, tensor_parallel=1, threads=2)
     assert "VLLM_CPU_OMP_THREADS_BIND" not in os.environ
     _prepare_environment(cpu=True, kv_cache_gib=None, tensor_parallel=3, threads=6)
@@ -147,7 +147,7 @@ def test_supported_versions_pass_and_a_newer_one_only_warns():
 def test_an_installed_vllm_too_old_is_refused_before_anything_starts(monkeypatch):
     import importlib.metadata
 
-    from ttscale.actors.engines.vllm import installed_too_old
+    from ttscale.engines.vllm import installed_too_old
 
     def version(installed):
         def lookup(distribution):

@@ -106,21 +106,22 @@ def test_every_spec_field_is_classed_as_hashed_or_ignored(cls):
 def test_the_hf_engine_options_the_spec_accepts_are_the_ones_the_engine_takes():
     import inspect
 
-    from ttscale.actors.engines.hf import HFEngine
-    from ttscale.sweeps.spec import ENGINE_OPTIONS
+    from ttscale.engines.hf import HFEngine
+    from ttscale.engines.registry import ENGINE_KINDS
 
     from_model_fields = {"self", "model", "dtype", "threads", "device", "quantization"}  # ModelSpec's own fields
-    assert set(ENGINE_OPTIONS["hf"]) == set(inspect.signature(HFEngine.__init__).parameters) - from_model_fields
+    assert set(ENGINE_KINDS["hf"].options) == set(inspect.signature(HFEngine.__init__).parameters) - from_model_fields
 
 
 def test_the_fake_engine_options_the_spec_accepts_are_the_ones_the_double_takes():
     import inspect
 
-    from ttscale.actors.engines.fake import FakeEngine
-    from ttscale.sweeps.spec import ENGINE_OPTIONS
+    from ttscale.engines.fake import FakeEngine
+    from ttscale.engines.registry import ENGINE_KINDS
 
     from_model_fields = {"self", "model", "dtype", "tensor_parallel"}
-    assert set(ENGINE_OPTIONS["fake"]) == set(inspect.signature(FakeEngine.__init__).parameters) - from_model_fields
+    takes = set(inspect.signature(FakeEngine.__init__).parameters) - from_model_fields
+    assert set(ENGINE_KINDS["fake"].options) == takes
 
 
 def test_tensor_parallelism_needs_the_vllm_engine_on_gpus_or_its_cpu_build():

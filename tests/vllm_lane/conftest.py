@@ -32,7 +32,7 @@ def vllm_engine():
     a long TMPDIR inherited by a later Ray start breaks Ray's sockets (their paths have a length limit)."""
     import torch
 
-    from ttscale.actors.engines.vllm import VLLMEngine
+    from ttscale.engines.vllm import VLLMEngine
 
     cpu_only = {} if torch.cuda.is_available() else {"kv_cache_gib": 2}
     private = tempfile.mkdtemp(prefix="vllm-", dir="/tmp")

@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("vllm", reason="vLLM is not installed in this venv (make vllm-env builds one)")
 
-from ttscale.actors.engines.base import GREEDY, GenerationRequest, Sampling, ScoreRequest
-from ttscale.actors.engines.vllm import MAX_LOGPROB_IDS, ContextLengthError, _score_plan
+from ttscale.engines.base import GREEDY, GenerationRequest, Sampling, ScoreRequest
+from ttscale.engines.vllm import MAX_LOGPROB_IDS, ContextLengthError, _score_plan
 from ttscale.families import get_family
 from ttscale.forcing import ForcingConfig, ForcingTokens, Trajectory, derive_seed, generate_trajectories
 from ttscale.scoring import build_trie, candidate_logprobs

@@ -1,1 +1,1 @@
-"""Ray actors that own one engine each, and the engines they own."""
+"""Ray actors: each owns one engine (from ttscale.engines) and runs work units on it through the runner."""

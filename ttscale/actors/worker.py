@@ -16,12 +16,11 @@ from typing import Any
 import ray
 from ray.util import metrics
 
-from ttscale.actors.engines import create_engine
+from ttscale.engines import create_engine, engine_kind
 from ttscale.runner import RunSettings, UnitProgress, run_unit
 from ttscale.store import rows_table, trajectories_table
 from ttscale.tasks.base import Problem, Task
 
-BATCHING_ENGINES = frozenset({"vllm"})  # engines whose one running batch serves several callers at once
 UNITS_AT_ONCE = 2  # units in flight inside a batching engine's actor
 PROVENANCE = ("engine", "engine_version", "model_path", "family", "config_id", "config")  # into the manifest
 METRICS_EVERY_S = 5.0  # how often live token and trajectory counts go to the dashboard
@@ -211,8 +210,8 @@ BatchingWorkerActor = ray.remote(concurrency_groups={"units": UNITS_AT_ONCE, "mo
 
 def worker_class(engine: str):
     """The actor class for an engine: batching engines take UNITS_AT_ONCE units at once."""
-    return BatchingWorkerActor if engine in BATCHING_ENGINES else WorkerActor
+    return BatchingWorkerActor if engine_kind(engine).batches else WorkerActor
 
 
 def units_at_once(engine: str) -> int:
-    return UNITS_AT_ONCE if engine in BATCHING_ENGINES else 1
+    return UNITS_AT_ONCE if engine_kind(engine).batches else 1

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ttscale import ids
-from ttscale.actors.engines.base import Sampling
+from ttscale.engines.base import Sampling
+from ttscale.engines.registry import Placement
 from ttscale.families import resolve_family
 from ttscale.forcing import ForcingConfig
 from ttscale.runner import RunSettings
@@ -63,29 +64,17 @@ def context_tokens(spec: SweepSpec) -> int:
 
 
 def engine_options(spec: SweepSpec, model: ModelSpec, *, threads: int) -> dict[str, Any]:
-    """The keyword arguments one actor's engine is built with: the sweep's own `engine_options`, plus dtype,
-    CPU threads (CPU engines), and for vLLM the device its placement gave it, `max_model_len` from the budget
-    grid and tensor parallelism (vLLM's mp executor: the workers are processes of the actor, which holds all
-    their GPUs; see sweeps/placement.py)."""
-    options = dict(model.engine_options)
-    options.setdefault("dtype", model.resolved_dtype)
-    if model.quantization is not None:  # bitsandbytes on the fly, hf only (the spec refuses it elsewhere)
-        options["quantization"] = model.quantization
-    if model.engine == "hf":
-        options.setdefault("threads", threads)
-        if model.on_gpus:
-            options.setdefault("device", "cuda")
-    if model.engine == "vllm":
-        options["device"] = "cuda" if model.on_gpus else "cpu"  # from the placement, never from what torch sees
-        if not model.on_gpus:
-            options.setdefault("threads", threads)  # the actor's CPUs, shared by its tensor-parallel workers
-        options.setdefault("max_model_len", context_tokens(spec))
-        options["tensor_parallel"] = model.tensor_parallel
-        if model.tensor_parallel > 1:
-            options["distributed_executor_backend"] = "mp"
-    if model.engine == "fake" and model.tensor_parallel > 1:
-        options["tensor_parallel"] = model.tensor_parallel
-    return options
+    """The keyword arguments one actor's engine is built with: the sweep's own `engine_options`, plus what the
+    engine takes from its placement (ttscale/engines/registry.py says which, per engine)."""
+    placement = Placement(
+        dtype=model.resolved_dtype,
+        on_gpus=model.on_gpus,
+        threads=threads,
+        tensor_parallel=model.tensor_parallel,
+        context_tokens=context_tokens(spec),
+        quantization=model.quantization,
+    )
+    return model.kind.options_for(model.engine_options, placement)
 
 
 def run_settings(spec: SweepSpec, model: ModelSpec) -> RunSettings:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ttscale.actors.engines.models import ALIASES, model_context_length
+from ttscale.engines.models import ALIASES, model_context_length
 from ttscale.errors import ConfigError, TaskError
 from ttscale.store import ResultStore
 from ttscale.sweeps.plan import PROMPT_TOKENS, Plan, StoredLength, build_plan, context_tokens
@@ -38,7 +38,7 @@ class ResolvedSweep:
 def check_model_name(loaded: LoadedSweep, index: int, model: ModelSpec) -> None:
     """Refuse a model name that cannot resolve, without loading or downloading anything."""
     name = model.name
-    if name in ALIASES or model.engine == "fake":  # the test double loads nothing: any name labels it
+    if name in ALIASES or not model.kind.loads_weights:  # the test double loads nothing: any name labels it
         return
     path = Path(expand_user(name))
     if path.suffix == ".gguf":
@@ -71,10 +71,11 @@ def check_context(loaded: LoadedSweep, index: int, model: ModelSpec) -> None:
         f"the largest budget, {b_max} tokens, needs about {needed} tokens of context ({PROMPT_TOKENS} for the "
         f"prompt, the thinking, injected continuations and the forced answer)"
     )
-    configured = model.engine_options.get("max_model_len")
-    if model.engine == "vllm" and configured is not None and int(configured) < needed:
+    option = model.kind.context_option
+    configured = model.engine_options.get(option) if option else None
+    if configured is not None and int(configured) < needed:
         raise ConfigError(
-            f"Got {configured} for {loaded.path}: `models.{index}.engine_options.max_model_len`. But {why}. Raise "
+            f"Got {configured} for {loaded.path}: `models.{index}.engine_options.{option}`. But {why}. Raise "
             "it, or lower the largest budget."
         )
     window = model_context_length(model.name)

@@ -16,8 +16,8 @@ from typing import Any
 import ray
 
 import ttscale
-from ttscale.actors.engines import engine_unavailable
-from ttscale.actors.engines.models import hub_model_problem
+from ttscale.engines import engine_unavailable
+from ttscale.engines.models import hub_model_problem
 from ttscale.run_lock import RunLock
 from ttscale.store import ResultStore
 from ttscale.sweeps.driver import Driver, ProgressFn, SweepOutcome
@@ -64,7 +64,7 @@ def check_models_can_start(loaded: LoadedSweep, resolved: ResolvedSweep, *, loca
         if problem:
             where = f"{loaded.path}: `models.{i}.engine` ({model.engine}): {problem}"
             refuse_or_warn(where, fatal=local or engine_unavailable(model.engine, anywhere=True) is not None)
-        if model.engine != "fake" and is_hub_id(model.name) and (hub := hub_model_problem(model.name)):
+        if model.kind.loads_weights and is_hub_id(model.name) and (hub := hub_model_problem(model.name)):
             where = f"Got '{model.name}' for {loaded.path}: `models.{i}.name`. {hub.message}."
             refuse_or_warn(where, fatal=local or hub.missing)
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from ttscale.engines.registry import ENGINE_KINDS, EngineKind
 from ttscale.errors import ConfigError, TtscaleWarning
 from ttscale.families import FAMILIES, OVERRIDABLE
 
@@ -36,24 +37,6 @@ OWN_FIELDS = {
     "tensor_parallel_size": "tensor_parallel", "model": "name", "device": "device", "quantization": "quantization",
 }  # fmt: skip
 
-# Performance-only keyword arguments each engine takes through `engine_options` (None: passed through to
-# the engine unchecked). tests/sweeps/test_spec.py checks the hf list against HFEngine's signature.
-ENGINE_OPTIONS: dict[str, tuple[str, ...] | None] = {
-    "hf": ("max_batch", "prefix_cache_tokens", "score_logits"),
-    "vllm": None,
-    "fake": (
-        "stop_every",
-        "stop_token",
-        "seconds_per_token",
-        "answer",
-        "hang_on",
-        "oom_above",
-        "memory_per_sequence_mb",
-        "memory_limit_mb",  # fault injection (the double only)
-    ),
-}
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -63,9 +46,9 @@ class ModelSpec(_Strict):
 
     name: str = Field(min_length=1)
     """An alias (smollm2-135m), a local Hugging Face directory, a .gguf file, or a hub id (org/name)."""
-    engine: Literal["hf", "vllm", "fake"] = "hf"
-    """hf: transformers on CPU (or one GPU); vllm: vLLM on GPUs (or its CPU build); fake: a deterministic test
-    double for orchestration tests and benchmarks, not a language model."""
+    engine: str = "hf"
+    """An engine of the registry (ttscale/engines/registry.py): hf (transformers on CPU or one GPU), vllm (vLLM on
+    GPUs or its CPU build), fake (a deterministic test double for orchestration tests, not a language model)."""
     family: str | None = None
     """Model family (think markers, continuation, forced answer); inferred from the name when omitted."""
     overrides: dict[str, str | None] = Field(default_factory=dict)
@@ -129,6 +112,13 @@ class ModelSpec(_Strict):
             )
         return value
 
+    @field_validator("engine")
+    @classmethod
+    def _registered_engine(cls, value: str) -> str:
+        if value not in ENGINE_KINDS:
+            raise ValueError(f"Got {short_repr(value)}. Known engines: {', '.join(ENGINE_KINDS)}")
+        return value
+
     @field_validator("engine_options")
     @classmethod
     def _known_engine_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
@@ -136,45 +126,43 @@ class ModelSpec(_Strict):
         if own_fields:
             named = ", ".join(OWN_FIELDS[f] for f in own_fields)
             raise ValueError(f"Got {own_fields}. Set them as model fields ({named}), not inside engine_options")
-        executor = value.get("distributed_executor_backend", "mp")
-        if info.data.get("engine") == "vllm" and executor != "mp":
-            raise ValueError(
-                f"Got distributed_executor_backend: {short_repr(executor)}. ttscale runs a tensor-parallel vLLM "
-                "engine's workers as processes of its actor, on one node (vLLM's mp executor; see docs/cluster.md): "
-                "remove it"
-            )
-        known = ENGINE_OPTIONS.get(info.data.get("engine", "hf"))
-        unknown = sorted(set(value) - set(known)) if known is not None else []
+        kind = ENGINE_KINDS.get(info.data.get("engine", "hf"))
+        if kind is None:  # the engine field already failed
+            return value
+        problem = kind.check_options(value)
+        if problem:
+            raise ValueError(problem)
+        unknown = sorted(set(value) - set(kind.options)) if kind.options is not None else []
         if unknown:
-            raise ValueError(f"Got {unknown}. The {info.data.get('engine')} engine takes: {', '.join(known)}")
+            raise ValueError(f"Got {unknown}. The {kind.name} engine takes: {', '.join(kind.options)}")
         return value
 
     @model_validator(mode="after")
     def _quantization_fits_engine(self) -> ModelSpec:
-        if self.quantization is None or self.engine == "hf":
+        refused = self.kind.quantization_refused
+        if self.quantization is None or refused is None:
             return self
-        if self.engine == "fake":
-            raise ValueError("Got quantization with engine fake. The test double has no weights: remove it")
-        raise ValueError(
-            f"Got quantization: {self.quantization} with engine vllm. The vLLM versions ttscale supports (0.22-0.33) "
-            "have no bitsandbytes quantisation (the original's older vLLM had it): use engine: hf (device: gpu on "
-            "GPUs) to quantise on the fly as the original did, or name a pre-quantised checkpoint (AWQ, GPTQ) as "
-            "the model"
-        )
+        raise ValueError(f"Got quantization: {self.quantization} with engine {self.engine}. {refused}")
 
     @model_validator(mode="after")
     def _device_fits_engine(self) -> ModelSpec:
-        if self.tensor_parallel > 1 and self.engine == "hf":
+        if self.tensor_parallel > 1 and not self.kind.tensor_parallel:
+            capable = ", ".join(k.name for k in ENGINE_KINDS.values() if k.tensor_parallel and k.loads_weights)
             raise ValueError(
-                f"Got tensor_parallel: {self.tensor_parallel} with engine hf. The hf engine runs on one device: use "
-                "engine: vllm for tensor parallelism, or tensor_parallel: 1"
+                f"Got tensor_parallel: {self.tensor_parallel} with engine {self.engine}. The {self.engine} engine runs "
+                f"on one device: use engine: {capable} for tensor parallelism, or tensor_parallel: 1"
             )
         return self
 
     @property
+    def kind(self) -> EngineKind:
+        """This model's engine, as the registry describes it."""
+        return ENGINE_KINDS[self.engine]
+
+    @property
     def on_gpus(self) -> bool:
-        """Does this model's engine run on GPUs (vllm and the fake by default, hf only with device: gpu)?"""
-        return self.device == "gpu" or (self.device == "auto" and self.engine != "hf")
+        """Does this model's engine run on GPUs (device: gpu, or device: auto on an engine that defaults to GPUs)?"""
+        return self.device == "gpu" or (self.device == "auto" and self.kind.gpu_by_default)
 
     @property
     def resolved_dtype(self) -> str:

@@ -23,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ttscale.actors.engines.base import Engine, EngineInfo, Generation, GenerationRequest, ScoreRequest
+from ttscale.engines.base import Engine, EngineInfo, Generation, GenerationRequest, ScoreRequest
 from ttscale.scoring import TrieScores, log_mass
 
 EOS, THINK_END = 256, 257
 VOCAB = 258
 _THOUGHT = b"abcdefghij klmnop"  # what "thinking" tokens look like
-_ANSWER = b"0123456789"
 
 
 class FakeEngine(Engine):

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ttscale.actors.engines.base import EngineInfo, Generation, GenerationRequest, OnFinish, ScoreRequest
-from ttscale.actors.engines.models import resolve_model
-from ttscale.actors.engines.tokenizer import TokenizerEngine, generation_eos, load_tokenizer
+from ttscale.engines.base import EngineInfo, Generation, GenerationRequest, OnFinish, ScoreRequest
+from ttscale.engines.models import resolve_model
+from ttscale.engines.tokenizer import TokenizerEngine, generation_eos, load_tokenizer
 from ttscale.errors import ModelError, TtscaleWarning
 from ttscale.scoring import Trie, TrieScores
 

@@ -21,7 +21,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from ttscale.actors.engines.base import (
+from ttscale.engines.base import (
     EngineInfo,
     Generation,
     GenerationRequest,
@@ -29,8 +29,8 @@ from ttscale.actors.engines.base import (
     Sampling,
     ScoreRequest,
 )
-from ttscale.actors.engines.models import resolve_model
-from ttscale.actors.engines.tokenizer import TokenizerEngine
+from ttscale.engines.models import resolve_model
+from ttscale.engines.tokenizer import TokenizerEngine
 from ttscale.errors import ModelError
 from ttscale.scoring import Trie, TrieScores
 
@@ -140,9 +140,6 @@ class HFEngine(TokenizerEngine):
         return self.model(**inputs, **{self._cache_kw: cache}, use_cache=True)
 
     # -- prefill --------------------------------------------------------------------------------------
-
-    def _prefill(self, ids: Sequence[int]) -> _Cached:
-        return self._prefill_many([ids])[0]
 
     def warm(self, prefixes: Sequence[Sequence[int]]) -> None:
         """Prefill these sequences into the prefix cache: budgets cut from a stored trajectory (no generation

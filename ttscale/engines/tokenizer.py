@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-from ttscale.actors.engines.base import Engine
+from ttscale.engines.base import Engine
 
 
 class TokenizerEngine(Engine):
