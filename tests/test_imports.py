@@ -19,7 +19,7 @@ HEAVY = ("torch", "vllm", "ray", "transformers")
         "ttscale.measure",
         "ttscale.sweeps.plan",
         "ttscale.sweeps.spec",
-        "ttscale.sweeps.legacy",
+        "ttscale.sweeps.original",
         "ttscale.sweeps.resolve",
         "ttscale.analysis",
         "ttscale.analysis.emergence",

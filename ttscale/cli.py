@@ -450,7 +450,7 @@ def convert(
     """Print the native sweep file an original-study config or command line stands for, a comment per mapped key."""
     try:
         from ttscale.sweeps.command_line import is_command_text
-        from ttscale.sweeps.legacy import convert_commands, convert_file
+        from ttscale.sweeps.original import convert_commands, convert_file
 
         with _warnings_as_lines():  # written to a file, the notes are also shown here
             if not Path(config).exists() and is_command_text(config):

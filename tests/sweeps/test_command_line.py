@@ -12,7 +12,7 @@ import yaml
 
 from ttscale.errors import ConfigError
 from ttscale.sweeps.command_line import read_commands
-from ttscale.sweeps.legacy import convert_commands, convert_file
+from ttscale.sweeps.original import convert_commands, convert_file
 from ttscale.sweeps.spec import load_sweep, parse_sweep
 
 RUN_SCRIPT = r"""#!/bin/bash

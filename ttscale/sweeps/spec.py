@@ -318,7 +318,7 @@ class LoadedSweep(BaseModel):
     path: Path
     text: str
     original: Any = None
-    """A config in the original study's format: its `ttscale.sweeps.legacy.Conversion` (None for a native file)."""
+    """A config in the original study's format: its `ttscale.sweeps.original.Conversion` (None for a native file)."""
 
     @property
     def sha256(self) -> str:
@@ -364,7 +364,7 @@ def parse_sweep(text: str, path: Path) -> LoadedSweep:
         raise ConfigError(f"{path}: the file is empty. Write the sweep's fields (see docs/sweeps.md).")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sweep fields at the top level, got {type(data).__name__}.")
-    from ttscale.sweeps import legacy  # the original study's flat configs (docs/migrating.md)
+    from ttscale.sweeps import original as legacy  # the original study's flat configs (docs/migrating.md)
 
     original = legacy.to_native(data, path) if legacy.recognise(data, path) else None
     try:
