@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from ttscale.analysis import Results
-from ttscale.analysis.metrics import default_pass_k
 from ttscale.analysis.report import DISCRETE, curve_metrics, fig_curves, fig_scores, fig_thinking_tokens
+from ttscale.analysis.values import default_pass_k
 
 
 def main(results_dir: str, out: str) -> None:

@@ -1,11 +1,18 @@
-"""What every result row must satisfy, whatever engine made it: one helper that the hf and vllm tests share."""
+"""Test helpers the suites share: what every result row must satisfy, whatever engine made it, and small
+questions about the registries that only tests ask."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from ttscale.metrics import get_metric
 from ttscale.tasks.grading import check_golds
+
+
+def is_discrete(name: str) -> bool:
+    """Whether the metric takes few values per problem (accuracy, pass@k) rather than a continuum."""
+    return get_metric(name).discrete
 
 
 def assert_rows_are_sound(rows: pd.DataFrame, trajectories: pd.DataFrame, task, problems, *, engine: str) -> None:

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from ttscale.scoring import TrieScores, build_trie, candidate_logprobs, log_mass, set_metrics
+from ttscale.metrics import set_metrics
+from ttscale.scoring import TrieScores, build_trie, candidate_logprobs, log_mass
 
 
 def test_trie_shares_prefixes_and_orders_parents_first():

@@ -32,7 +32,8 @@ from ttscale.forcing import (
     open_thinking,
     prompt_digest,
 )
-from ttscale.scoring import Trie, build_trie, candidate_logprobs, set_metrics
+from ttscale.metrics import set_metrics, set_metrics_declared
+from ttscale.scoring import Trie, build_trie, candidate_logprobs
 from ttscale.tasks.base import Problem, PromptedProblem, Task
 
 MEASUREMENT_VERSION = 3
@@ -349,30 +350,12 @@ def _answer_fields(engine: Engine, task: Task, prompted: PromptedProblem, forced
     }  # fmt: skip
 
 
-_NO_SET = dict.fromkeys(
-    [
-        "solution_set",
-        "p_correct",
-        "logp_correct",
-        "rank",
-        "entropy",
-        "entropy_norm",
-        "brier",
-        "mass_on_set",
-        "distribution",
-    ]
-)
-
-
 def _set_fields(solution_set, prompted: PromptedProblem, logp: np.ndarray | None) -> dict[str, Any]:
+    """The solution-set columns of a row: every set metric of the registry (ttscale/metrics.py) and q itself."""
     if solution_set is None or logp is None:
-        return dict(_NO_SET)
+        return {"solution_set": None, **dict.fromkeys(m.column for m in set_metrics_declared()), "distribution": None}
     m = set_metrics(logp, solution_set.index_of(prompted.gold))
-    return {
-        "solution_set": solution_set.name, "p_correct": m.p_correct, "logp_correct": m.logp_correct,
-        "rank": m.rank, "entropy": m.entropy, "entropy_norm": m.entropy_norm, "brier": m.brier,
-        "mass_on_set": m.mass_on_set, "distribution": m.distribution.tolist(),
-    }  # fmt: skip
+    return {"solution_set": solution_set.name, **m.columns, "distribution": m.distribution.tolist()}
 
 
 def _thinking_fields(

@@ -4,12 +4,11 @@ Everything here is numpy. An engine fills in one number per trie node, log P(tok
 and one per candidate, log Σ_{t ∈ closing} P(t | prefix, candidate): the probability that the answer
 closes right after it, summed over every token whose text begins with `}` (`}`, `}$`, `}.`, `}\\n\\n`, …),
 from **raw logits at temperature 1** (no top-k, top-p or penalties); this module turns those numbers into
-candidate log-probabilities and the per-row metrics.
+candidate log-probabilities; the per-row metrics over the set are declared in ttscale/metrics.py.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -150,52 +149,3 @@ def log_mass(logprobs: np.ndarray, ids: np.ndarray) -> np.ndarray:
     top = picked.max(axis=-1, keepdims=True)
     finite = np.where(np.isfinite(top), top, 0.0)
     return (finite + np.log(np.exp(picked - finite).sum(axis=-1, keepdims=True)))[..., 0]
-
-
-@dataclass(frozen=True)
-class SetMetrics:
-    """Continuous metrics of one forced answer over the solution set S (METHOD.md §5)."""
-
-    p_correct: float | None  # q(gold), q = P normalised over S
-    logp_correct: float | None  # log q(gold), in nats, computed in log space (no underflow)
-    rank: int | None  # 1 = most likely; ties share the best rank
-    entropy: float  # -Σ q ln q, nats
-    entropy_norm: float  # entropy / ln|S|, in [0, 1]
-    brier: float | None  # Σ_c (q(c) - 1[c = gold])²
-    mass_on_set: float  # Σ_c P(c), unnormalised: probability landing on well-formed answers
-    distribution: np.ndarray  # q as float32, aligned with the solution set's candidates
-
-
-def set_metrics(logp: np.ndarray, gold_index: int | None) -> SetMetrics:
-    """Normalise candidate log-probs over the set and compute every metric; gold-dependent ones are None
-    when the gold is not in the set."""
-    logp = np.asarray(logp, dtype=np.float64)
-    log_mass = _logsumexp(logp)
-    logq = logp - log_mass  # (|S|,)
-    q = np.exp(logq)
-    entropy = float(-np.sum(np.where(q > 0, q * logq, 0.0)))
-    size = len(logp)
-    metrics = dict(
-        entropy=entropy,
-        entropy_norm=entropy / math.log(size) if size > 1 else 0.0,
-        mass_on_set=float(math.exp(log_mass)),
-        distribution=q.astype(np.float32),
-    )
-    if gold_index is None:
-        return SetMetrics(p_correct=None, logp_correct=None, rank=None, brier=None, **metrics)
-    onehot = np.zeros(size)
-    onehot[gold_index] = 1.0
-    return SetMetrics(
-        p_correct=float(q[gold_index]),
-        logp_correct=float(logq[gold_index]),
-        rank=int(np.sum(logp > logp[gold_index])) + 1,
-        brier=float(np.sum((q - onehot) ** 2)),
-        **metrics,
-    )
-
-
-def _logsumexp(x: np.ndarray) -> float:
-    top = float(np.max(x))
-    if not math.isfinite(top):
-        return top
-    return top + math.log(float(np.sum(np.exp(x - top))))

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ttscale.errors import TtscaleError, TtscaleWarning
+from ttscale.metrics import set_metrics_declared
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,13 +59,7 @@ ROW_SCHEMA = pa.schema(
         pa.field("error", pa.string()),  # why grading or scoring failed; null when they worked
         # continuous metrics over the solution set (METHOD.md §5); null without a finite set
         pa.field("solution_set", pa.string()),
-        pa.field("p_correct", pa.float64()),
-        pa.field("logp_correct", pa.float64()),
-        pa.field("rank", pa.int32()),
-        pa.field("entropy", pa.float64()),
-        pa.field("entropy_norm", pa.float64()),
-        pa.field("brier", pa.float64()),
-        pa.field("mass_on_set", pa.float64()),
+        *(pa.field(m.column, pa.type_for_alias(m.arrow_type)) for m in set_metrics_declared()),  # ttscale/metrics.py
         pa.field("distribution", pa.list_(pa.float32())),
         # token accounting (METHOD.md §3)
         pa.field("prompt_tokens", pa.int32(), nullable=False),

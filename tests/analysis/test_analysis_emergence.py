@@ -11,9 +11,9 @@ import pytest
 from ttscale.analysis.curves import dataset_curves
 from ttscale.analysis.emergence import COLUMNS, emergence_table, top_k, unranked
 from ttscale.analysis.fits import FIT_COLUMNS
-from ttscale.analysis.metrics import problem_values
 from ttscale.analysis.scores import SCORE_COLUMNS, infinite_counts
 from ttscale.analysis.significance import P_COLUMNS
+from ttscale.analysis.values import problem_values
 
 BUDGETS = [128, 256, 512, 1024, 2048, 4096]
 KEYS = ["model", "dataset", "problem_id"]

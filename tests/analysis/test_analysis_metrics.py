@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ttscale.analysis.metrics import METRICS, default_pass_k, get_metric, is_discrete, pass_at_k, problem_values
+from invariants import is_discrete
+from ttscale.analysis.values import default_pass_k, pass_at_k, problem_values
+from ttscale.metrics import METRICS, get_metric
 
 
 @pytest.mark.parametrize(

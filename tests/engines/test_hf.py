@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from ttscale.engines.base import GenerationRequest, Sampling, ScoreRequest
-from ttscale.scoring import build_trie, candidate_logprobs, set_metrics
+from ttscale.metrics import set_metrics
+from ttscale.scoring import build_trie, candidate_logprobs
 
 pytestmark = pytest.mark.model
 

@@ -15,7 +15,7 @@ from ttscale.analysis import Results
 from ttscale.analysis.emergence import top_k
 from ttscale.analysis.gaps import dataset_gaps, log_spaced
 from ttscale.analysis.grids import interval_width
-from ttscale.analysis.metrics import problem_values
+from ttscale.analysis.values import problem_values
 from ttscale.store import ResultStore
 from ttscale.sweeps.refine import plan_refinement, record_refinement
 from ttscale.sweeps.resolve import resolve_in

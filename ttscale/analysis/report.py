@@ -26,24 +26,21 @@ from ttscale.analysis.emergence import (
     lead_columns,
     unranked,
 )
-from ttscale.analysis.metrics import default_pass_k, get_metric
 from ttscale.analysis.refined import fig_refined, refined_table
 from ttscale.analysis.results import model_table
 from ttscale.analysis.scores import infinite_counts
+from ttscale.analysis.values import default_pass_k
 from ttscale.errors import ConfigError, TtscaleWarning
+from ttscale.metrics import METRICS, get_metric, shown_metrics
 from ttscale.store import ResultStore
 
 if TYPE_CHECKING:
     from ttscale.analysis.results import Results
 
-DISCRETE = "accuracy"
-CONTINUOUS = ("p_correct", "neg_entropy", "neg_brier", "mass_on_set")
+DISCRETE = "accuracy"  # the discrete metric every curve figure and fallback uses
+CONTINUOUS = tuple(shown_metrics(discrete=False))  # the continuous metrics of the registry (ttscale/metrics.py)
 RANKABLE = (DISCRETE, *CONTINUOUS)  # the metrics `metric=` (analyze --metric) may rank problems by
 TOKENS = "thinking_tokens"
-LABELS = {
-    "accuracy": "accuracy", "p_correct": "p(correct)", "neg_entropy": "−entropy (nats)",
-    "neg_brier": "−Brier", "mass_on_set": "mass on set", "thinking_tokens": "thinking tokens",
-}  # fmt: skip
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")  # local dataset files (ttscale.tasks.sources.FILE_SUFFIXES)
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f"]
 
@@ -161,7 +158,7 @@ def curve_metrics(rows: pd.DataFrame, pass_k: int) -> list[str]:
 
 def label(metric: str) -> str:
     """How a metric is named in the report ("pass@4" stays as it is)."""
-    return LABELS.get(metric, metric)
+    return METRICS[metric].label if metric in METRICS and metric != "pass@k" else metric
 
 
 def dataset_labels(datasets: Iterable[str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ttscale.analysis.grids import ScoringGrid, scoring_grid
 from ttscale.errors import TtscaleError, TtscaleWarning
+from ttscale.metrics import curve_columns
 from ttscale.store import ResultStore, refinement_budgets
 
 # What analysis reads: never the per-row distributions (1000 floats each) nor the reasoning text. A DataFrame given
@@ -20,7 +21,7 @@ from ttscale.store import ResultStore, refinement_budgets
 # the report then says they are not counted.
 ANALYSIS_COLUMNS = [
     "model", "dataset", "problem_id", "seed", "budget", "cell_id", "trajectory_id", "config_id", "family",
-    "answer", "correct", "gold", "p_correct", "entropy", "brier", "mass_on_set", "thinking_tokens",
+    *dict.fromkeys(["answer", "correct", "gold", *curve_columns()]),  # the curve metrics' columns (ttscale/metrics.py)
     "continuations", "natural_end", "trajectory_mode", "thinking_chars", "unclosed", "truncated",
 ]  # fmt: skip
 DEFAULT_METRIC = "p_correct"
@@ -74,7 +75,7 @@ class Results:
 
     def problem_values(self, metric: str = DEFAULT_METRIC) -> pd.DataFrame:
         """One value per (model, dataset, problem, budget): the metric averaged over seeds."""
-        from ttscale.analysis.metrics import problem_values
+        from ttscale.analysis.values import problem_values
 
         return self._cached(("values", metric), lambda: problem_values(self.rows, metric))
 

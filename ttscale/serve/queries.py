@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from ttscale.analysis.emergence import MIN_RANGE, RANKINGS, top_k, unranked
-from ttscale.analysis.metrics import default_pass_k, get_metric, problem_values
 from ttscale.analysis.report import curve_metrics, dataset_labels, label
+from ttscale.analysis.values import default_pass_k, problem_values
 from ttscale.errors import TtscaleError
+from ttscale.metrics import get_metric
 from ttscale.serve.index import CURVES, RANKED, NotFound, ResultsIndex, Snapshot, read_trajectory
 from ttscale.store import ROW_SCHEMA, read_shard
 
