@@ -52,8 +52,10 @@ test: setup
 test-vllm: vllm-env
 	$(VLLM_BIN)/python -m pytest -q tests/vllm_lane
 
+# ruff, then the import layers and circles of docs/architecture.md (import-linter; contracts in pyproject.toml)
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python bench/nested_vs_independent.py
