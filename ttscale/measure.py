@@ -9,10 +9,12 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from ttscale import grid
 from ttscale.engines import Engine, Sampling, create_engine
 from ttscale.errors import ConfigError
 from ttscale.families import resolve_family
 from ttscale.forcing import ForcingConfig
+from ttscale.messages import one_line, said_of
 from ttscale.runner import RunSettings, run_unit
 from ttscale.store import rows_table, trajectories_table
 from ttscale.tasks import get_task
@@ -53,32 +55,15 @@ def budget_summary(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def parse_budgets(budgets: Sequence[int]) -> list[int]:
-    """Budgets as a sorted list of distinct positive ints; anything else is a one-line ConfigError."""
-    if isinstance(budgets, (int, str)) or not budgets:
-        raise ConfigError(
-            f"Got {budgets!r} for budgets. Give a non-empty list of positive integers, e.g. [16, 32, 64]."
-        )
-    for b in budgets:
-        if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
-            raise ConfigError(
-                f"Got {b!r} in budgets. Every budget must be a positive integer number of thinking tokens."
-            )
-    return sorted(set(budgets))
-
-
-def parse_seeds(seeds: int | Sequence[int]) -> list[int]:
-    """`seeds: n` means seeds 0..n-1; a list is taken as given (distinct ints >= 0)."""
-    if isinstance(seeds, bool):
-        raise ConfigError(f"Got {seeds!r} for seeds. Give a count >= 1 or a list of integers.")
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise ConfigError(f"Got {seeds} for seeds. Give a count >= 1 or a list of integers.")
-        return list(range(seeds))
-    values = list(seeds)
-    if not values or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in values):
-        raise ConfigError(f"Got {seeds!r} for seeds. Give a count >= 1 or a non-empty list of integers >= 0.")
-    return sorted(set(values))
+def _grid_of(field: str, value: Any) -> list[int]:
+    """`budgets` or `seeds` checked as a sweep file's (`ttscale.grid`), or a one-line ConfigError naming the
+    argument; any sequence (a tuple, a range) is taken as a list."""
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, list)):
+        value = list(value)
+    try:
+        return grid.budgets(value) if field == "budgets" else grid.seeds(value)
+    except ValueError as exc:
+        raise ConfigError(one_line(said_of(str(exc), field))) from None
 
 
 def measure(
@@ -104,12 +89,14 @@ def measure(
     `dataset` a registered name, hub id, local file, or a Task. Work is split into units of
     `problems_per_unit` problems × all seeds × all budgets, exactly as the Ray driver splits it;
     `on_unit(done_units, total_units, generated_tokens)` is called after each unit.
+    `budgets` and `seeds` are checked as a sweep file's are (`ttscale.grid`): budgets positive, at most 2^30
+    tokens (or {"log2": [lo, hi]}); seeds a count, or distinct integers >= 0.
 
     `stored` (nested mode): trajectories an earlier call returned (its `.trajectories`), to cut new budgets from
     (no thinking generated) or extend, as a sweep reuses its store; only trajectories that are new or grew are
     returned.
     """
-    budgets, seed_list = parse_budgets(budgets), parse_seeds(seeds)
+    budgets, seed_list = _grid_of("budgets", budgets), _grid_of("seeds", seeds)
     task = get_task(dataset) if isinstance(dataset, str) else dataset
     problems = task.load(limit)
     model_name = model if isinstance(model, str) else model.info.model

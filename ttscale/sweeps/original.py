@@ -34,8 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from ttscale.errors import ConfigError, TtscaleError, TtscaleWarning
 from ttscale.families import infer_family
+from ttscale.grid import MAX_LOG2, MAX_SEEDS
+from ttscale.messages import one_line, short_repr
 from ttscale.sweeps.command_line import Command, is_command_text, read_commands
-from ttscale.sweeps.spec import MAX_SEEDS, LoadedSweep, SweepSpec, one_line, short_repr
+from ttscale.sweeps.spec import LoadedSweep, SweepSpec
 from ttscale.tasks.original import ORIGINAL_DATASETS, task_for
 
 # The keys of the original format that ttscale maps, and where each goes (docs/migrating.md has the same table).
@@ -95,8 +97,8 @@ class OriginalConfig(BaseModel):
     """A hub id (org/name), or anything a native sweep takes: an alias, a local directory, a .gguf file."""
     dataset_name: StrictStr | list[StrictStr]
     """An original id (Idavidrein/gpqa, math-ai/aime25, Maxwell-Jia/AIME_2024), or any native dataset name."""
-    start_token_budget: StrictInt = Field(ge=0, le=30)
-    end_token_budget: StrictInt = Field(ge=0, le=30)
+    start_token_budget: StrictInt = Field(ge=0, le=MAX_LOG2)
+    end_token_budget: StrictInt = Field(ge=0, le=MAX_LOG2)
     num_completions: StrictInt = Field(default=1, ge=1, le=MAX_SEEDS)
     num_samples: StrictInt | None = Field(default=None, ge=1)
     sample_idxs_range: tuple[StrictInt, StrictInt] | None = None

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from ttscale.engines.models import ALIASES, model_context_length
 from ttscale.errors import ConfigError, TaskError
+from ttscale.messages import one_line
 from ttscale.store import ResultStore
 from ttscale.sweeps.plan import PROMPT_TOKENS, Plan, StoredLength, build_plan, context_tokens
-from ttscale.sweeps.spec import LoadedSweep, ModelSpec, expand_user, one_line
+from ttscale.sweeps.spec import LoadedSweep, ModelSpec, expand_user
 from ttscale.tasks import RowReport, get_task
 from ttscale.tasks.base import Problem
 from ttscale.tasks.spec import DatasetTask

@@ -16,17 +16,16 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from ttscale import grid
 from ttscale.engines.registry import ENGINE_KINDS, EngineKind
 from ttscale.errors import ConfigError, TtscaleWarning
 from ttscale.families import FAMILIES, OVERRIDABLE
+from ttscale.messages import one_line, short_repr
 
 # Bounds on what a sweep file may hold, so a hostile or broken file fails in one line instead of hanging.
 MAX_SWEEP_BYTES = 1 << 20  # a real sweep file is a few kB
 MAX_YAML_DEPTH = 32  # nesting of mappings and lists (a sweep needs 4)
 MAX_YAML_NODES = 100_000  # values after expanding aliases: bounds "billion laughs" alias bombs
-MAX_BUDGET = 2**30  # tokens; the same cap as {log2: [lo, hi]}
-MAX_SEEDS = 100_000  # seeds in one sweep
-MAX_SEED = 2**32 - 1  # the largest seed every engine's RNG takes (numpy's limit)
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")  # a dataset name ending so is a local file
 
 MAX_RESOURCE = 1e6  # of one custom Ray resource per actor
@@ -267,38 +266,12 @@ class SweepSpec(_Strict):
     @field_validator("budgets", mode="before")
     @classmethod
     def _budgets(cls, value: Any) -> list[int]:
-        if isinstance(value, dict):
-            if set(value) != {"log2"} or not isinstance(value["log2"], list) or len(value["log2"]) != 2:
-                raise ValueError(f"Got {short_repr(value)}. Write a list like [16, 32, 64] or {{log2: [4, 8]}}")
-            lo, hi = value["log2"]
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) or not 0 <= lo <= hi <= 30:
-                raise ValueError(f"Got log2: {short_repr(value['log2'])}. Give two integers 0 <= lo <= hi <= 30")
-            return [2**k for k in range(lo, hi + 1)]
-        if not isinstance(value, list) or not value:
-            raise ValueError(f"Got {short_repr(value)}. Write a list like [16, 32, 64] or {{log2: [4, 8]}}")
-        for b in value:
-            if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
-                raise ValueError(f"Got {short_repr(b)}. Every budget must be a positive integer number of tokens")
-            if b > MAX_BUDGET:
-                raise ValueError(f"Got {short_repr(b)}. A budget is at most 2^30 = {MAX_BUDGET} tokens")
-        return sorted(set(value))
+        return grid.budgets(value)
 
     @field_validator("seeds", mode="before")
     @classmethod
     def _seeds(cls, value: Any) -> list[int]:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if not 1 <= value <= MAX_SEEDS:
-                raise ValueError(
-                    f"Got {short_repr(value)}. Give a count >= 1 (at most {MAX_SEEDS}) or a list of integers >= 0"
-                )
-            return list(range(value))
-        if not isinstance(value, list) or not value or len(value) > MAX_SEEDS:
-            raise ValueError(f"Got {short_repr(value)}. Give a count >= 1 or a list of integers >= 0")
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value) or len(set(value)) != len(value):
-            raise ValueError(f"Got {short_repr(value)}. Seeds must be distinct integers >= 0")
-        if max(value) > MAX_SEED:
-            raise ValueError(f"Got {short_repr(max(value))}. A seed is at most 2^32 - 1 = {MAX_SEED}")
-        return sorted(value)
+        return grid.seeds(value)
 
     @model_validator(mode="after")
     def _unique_names(self) -> SweepSpec:
@@ -512,24 +485,6 @@ def _absolute(path: Path) -> str:
 def expand_user(value: str) -> str:
     """`~` and `~user` expanded (a user that does not exist leaves the text unchanged, never raises)."""
     return os.path.expanduser(value)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def one_line(message: str) -> str:
-    """`message` as one printable line: control characters and lone surrogates escaped."""
-    message = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), message)
-    return message.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def short_repr(value: Any, limit: int = 80) -> str:
-    """repr(value) cut to `limit` characters (an int too long to print says how many digits it has)."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # ints past Python's 4300-digit repr limit
-        text = f"<{type(value).__name__} too long to show>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _likely_key(loc: tuple) -> str | None:
