@@ -51,7 +51,8 @@ class Trie:
 
     @property
     def internal(self) -> np.ndarray:
-        """Indices of nodes with children: the positions whose next-token distribution is needed."""
+        """Indices of nodes with children (`expanded` without a closing set). Kept public for tests/test_scoring.py,
+        which checks `ancestors` on it; the engines score `expanded`."""
         has_child = np.zeros(self.num_nodes, dtype=bool)
         has_child[self.parents[self.parents >= 0]] = True
         return np.flatnonzero(has_child)

@@ -6,7 +6,7 @@ import torch
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from ttscale.engines.base import Sampling
-from ttscale.engines.hf import sample_token, sampling_distribution
+from ttscale.engines.sampling import sample_token, sampling_distribution
 
 VOCAB = 49152  # SmolLM2's
 

@@ -175,3 +175,15 @@ class Engine(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release memory and processes held by the engine."""
+
+
+class RunningBatchEngine(Engine):
+    """An engine that admits follow-ups into its own running batch: it overrides `generate`, and its one batched
+    call (`_generate`) is `generate` with no follow-ups."""
+
+    @abc.abstractmethod
+    def generate(self, requests: Sequence[GenerationRequest], on_finish: OnFinish | None = None) -> list[Generation]:
+        """As `Engine.generate`, each follow-up joining the running batch as soon as its request finishes."""
+
+    def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return self.generate(requests)

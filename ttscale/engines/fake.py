@@ -52,7 +52,6 @@ class FakeEngine(Engine):
         self.model = model
         self.dtype = dtype
         self.tensor_parallel = tensor_parallel  # recorded only: the double has no workers of its own
-        self.visible_devices = os.environ.get("CUDA_VISIBLE_DEVICES")  # what Ray gave the actor, for placement tests
         self.stop_every = stop_every
         self.stop_token = stop_token
         self.seconds_per_token = seconds_per_token

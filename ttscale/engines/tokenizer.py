@@ -1,4 +1,4 @@
-"""The tokenizer half of engines that load a Hugging Face directory: ids, text, chat template, EOS, vocabulary.
+"""What engines that load a Hugging Face directory share: ids, text, chat template, EOS, vocabulary, provenance.
 
 `hf` and `vllm` both tokenise with the model directory's own `AutoTokenizer`, so the same prompt becomes the
 same token ids on either engine (vLLM then receives ids, never text).
@@ -10,15 +10,22 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-from ttscale.engines.base import Engine
+from ttscale.engines.base import Engine, EngineInfo
+from ttscale.engines.models import ResolvedModel
 
 
 class TokenizerEngine(Engine):
-    """An engine whose tokenizer is `AutoTokenizer` of a model directory; subclasses set `tokenizer` and
-    `_generation_eos` (the `eos_token_id` of the model's generation config, an id, a list or None)."""
+    """An engine whose tokenizer is `AutoTokenizer` of a model directory; subclasses set `tokenizer`, `_info`
+    (see `model_info`) and `_generation_eos` (the `eos_token_id` of the model's generation config, an id, a list
+    or None)."""
 
     tokenizer: object
+    _info: EngineInfo
     _generation_eos: int | list[int] | None = None
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
 
     @cached_property
     def eos_token_ids(self) -> frozenset[int]:
@@ -44,6 +51,18 @@ class TokenizerEngine(Engine):
     @cached_property
     def _vocab_texts(self) -> list[str]:
         return [self.tokenizer.decode([i]) for i in range(len(self.tokenizer))]
+
+
+def model_info(engine: str, engine_version: str, model: str, resolved: ResolvedModel, dtype: str) -> EngineInfo:
+    """The record of a model loaded from `resolved`: `model` as the user named it, and what was loaded as
+    `<source>@<revision>`."""
+    return EngineInfo(
+        engine=engine,
+        engine_version=engine_version,
+        model=model,
+        model_path=f"{resolved.source}@{resolved.revision}",
+        dtype=dtype,
+    )
 
 
 def load_tokenizer(path: Path):

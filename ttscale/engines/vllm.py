@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ttscale.engines.base import EngineInfo, Generation, GenerationRequest, OnFinish, ScoreRequest
+from ttscale.engines.base import Generation, GenerationRequest, OnFinish, RunningBatchEngine, ScoreRequest
 from ttscale.engines.models import resolve_model
-from ttscale.engines.tokenizer import TokenizerEngine, generation_eos, load_tokenizer
+from ttscale.engines.tokenizer import TokenizerEngine, generation_eos, load_tokenizer, model_info
 from ttscale.errors import ModelError, TtscaleWarning
 from ttscale.scoring import Trie, TrieScores
 
@@ -52,7 +52,7 @@ class ContextLengthError(ValueError):
     """A request does not fit the engine's `max_model_len`."""
 
 
-class VLLMEngine(TokenizerEngine):
+class VLLMEngine(TokenizerEngine, RunningBatchEngine):
     """vLLM with prefix caching, seeded per-request sampling and exact raw log-probs; see the module docstring.
 
     Keyword options mirror vLLM's `LLM(...)` (`tensor_parallel` is `tensor_parallel_size`); anything not
@@ -100,12 +100,12 @@ class VLLMEngine(TokenizerEngine):
         self.tokenizer = load_tokenizer(self._resolved.path)
         self._generation_eos = generation_eos(self._resolved.path)
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
-        self._info = EngineInfo(
-            engine="vllm",
-            engine_version=f"vllm-{vllm.__version__}",
-            model=model,
-            model_path=f"{self._resolved.source}@{self._resolved.revision}",
-            dtype=str(self.llm.llm_engine.model_config.dtype).removeprefix("torch."),
+        self._info = model_info(
+            "vllm",
+            f"vllm-{vllm.__version__}",
+            model,
+            self._resolved,
+            str(self.llm.llm_engine.model_config.dtype).removeprefix("torch."),
         )
         self._loop = _StepLoop(self.llm.llm_engine, on_tokens=self._count)
         self._loop.start()
@@ -129,10 +129,6 @@ class VLLMEngine(TokenizerEngine):
         resources = getattr(getattr(self.llm.llm_engine, "engine_core", None), "resources", None)
         manager = getattr(resources, "engine_manager", None)
         return [int(p.pid) for p in getattr(manager, "processes", []) if p.pid is not None]
-
-    @property
-    def info(self) -> EngineInfo:
-        return self._info
 
     def _count(self, tokens: int) -> None:
         self.generated_tokens += tokens
@@ -159,9 +155,6 @@ class VLLMEngine(TokenizerEngine):
         self._loop.submit([_VLLMRequest(r.prompt_ids, _sampling_params(r)) for r in requests], follow)
         return results  # type: ignore[return-value]
 
-    def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        return self.generate(requests)
-
     def warm(self, prefixes: Sequence[Sequence[int]]) -> None:
         """Prefill each sequence once, as a 1-token request, so that the prefix cache holds its full blocks
         before the forced answers cut from it arrive: requests scheduled in one step do not share blocks that
@@ -177,7 +170,8 @@ class VLLMEngine(TokenizerEngine):
 
     @property
     def cached_prompt_tokens(self) -> int:
-        """Prompt tokens served from vLLM's prefix cache so far (for tests and benchmarks)."""
+        """Prompt tokens served from vLLM's prefix cache so far: kept public for the vLLM lane's prefix-cache test
+        (tests/vllm_lane) and bench/vllm_engine.py, which read it; nothing in a sweep does."""
         return self._loop.cached_tokens
 
     def _check_fits(self, tokens: int) -> None:
