@@ -12,7 +12,7 @@ from ttscale.analysis import AnalysisWorkflow
 AnalysisWorkflow(paths=["results/demo"], results_save_dir="analysis").emergence_scores(model_name="smollm2")
 """
 
-from ttscale.analysis.results import Results
+from ttscale.analysis.notebook import Results
 from ttscale.analysis.workflow import AnalysisWorkflow
 
 __all__ = ["AnalysisWorkflow", "Results"]

@@ -1,4 +1,5 @@
-"""The notebook API: open one or more results directories and ask for curves, emergence and top-k problems."""
+"""Result rows and their analyses: open one or more results directories and ask for curves, emergence and top-k
+problems (the notebook's `ttscale.analysis.Results` adds the report, analysis/notebook.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ DEFAULT_SCORE = "breakthroughness"
 
 @dataclass
 class Results:
-    """Result rows of one or more results directories (or a DataFrame), with cached analyses."""
+    """Result rows of one or more results directories (or a DataFrame), with cached analyses.
+
+    Every view that makes new results (`open`, `from_frame`, `on_grid`, `comparable`) makes them of this class, so
+    a subclass (`ttscale.analysis.Results`, with `report`) stays one."""
 
     rows: pd.DataFrame
     roots: list[Path] = field(default_factory=list)
@@ -197,8 +201,8 @@ class Results:
     def _subset(self, keep: pd.Series) -> Results:
         """These results on the rows `keep` selects: same options and recorded refinements, own cache."""
         rows = self.rows[keep].reset_index(drop=True)
-        return Results(rows=rows, roots=self.roots, n_boot=self.n_boot, n_sim=self.n_sim, seed=self.seed,
-                       refinements=self.refinements)  # fmt: skip
+        return type(self)(rows=rows, roots=self.roots, n_boot=self.n_boot, n_sim=self.n_sim, seed=self.seed,
+                          refinements=self.refinements)  # fmt: skip
 
     def _warn_uneven_grids(self) -> None:
         """Say once which (model, dataset) grids are not doubling grids: their scores count uneven steps."""
@@ -218,12 +222,6 @@ class Results:
         r = self.rows
         sel = r[(r.model == model) & (r.dataset == dataset) & (r.problem_id == problem_id)]
         return sel.sort_values(["seed", "budget"])[["seed", "budget", "answer", "correct", "gold", "thinking_tokens"]]
-
-    def report(self, out: str | Path, **options) -> Path:
-        """Write the self-contained HTML report (and the tables) into `out`; returns the HTML path."""
-        from ttscale.analysis.report import write_report
-
-        return write_report(self, Path(out), **options)
 
     def _cached(self, key, compute):
         if key not in self._cache:

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ttscale.analysis.emergence import MIN_RANGE, PROBLEM_CURVE_KEYS, top_k
-from ttscale.analysis.results import DEFAULT_METRIC, DEFAULT_SCORE, Results
+from ttscale.analysis.notebook import Results
+from ttscale.analysis.results import DEFAULT_METRIC, DEFAULT_SCORE
 from ttscale.errors import TtscaleError
 from ttscale.tasks.original import task_for
 

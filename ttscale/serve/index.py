@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ttscale.analysis.results import ANALYSIS_COLUMNS, Results
+from ttscale.analysis import Results
+from ttscale.analysis.results import ANALYSIS_COLUMNS
 from ttscale.errors import TtscaleError, TtscaleWarning
 from ttscale.store import ROW_SCHEMA, TRAJECTORY_SCHEMA, ResultStore, read_shard
 
