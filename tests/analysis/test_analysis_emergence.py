@@ -167,7 +167,7 @@ def test_pipeline_smoke_at_small_scale():
 
 
 def test_analysis_modules_do_not_import_ray_or_torch():
-    modules = ["metrics", "curves", "scores", "fits", "significance", "emergence"]
+    modules = ["values", "curves", "scores", "fits", "significance", "emergence"]
     code = "import sys\n" + "".join(f"import ttscale.analysis.{m}\n" for m in modules)
     code += "print(','.join(m for m in ('torch', 'ray', 'vllm', 'transformers') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
