@@ -1,4 +1,7 @@
-"""Math grading off the main thread: run in a child process, killed and replaced when one answer overruns."""
+"""Math grading off the main thread: run in a child process, killed and replaced when one answer overruns.
+
+Both sides of the child are here, below `grading` and the child's entry point (`_grading_child`): the parent's
+`IsolatedGrader`, and `serve`, the loop the child runs. Neither imports `grading`."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ import select
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 READY_TIMEOUT_S = 120.0  # starting the child (python + sympy + math-verify); not counted against an answer
+CHILD_MODULE = "ttscale.tasks._grading_child"  # what the child runs: `serve` over `grading`
 
 
 class Overran(Exception):
@@ -58,7 +63,7 @@ class IsolatedGrader:
     def _ready(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "ttscale.tasks._isolated"],
+                [sys.executable, "-m", CHILD_MODULE],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -84,20 +89,15 @@ class IsolatedGrader:
             self._proc = None
 
 
-def _serve() -> None:
-    """The child: warm math-verify up, then answer one JSON request per line until stdin closes."""
-    from ttscale.tasks import grading
-
-    grading.grade_math("1", "1")  # imports and first-call costs, paid before "ready"
+def serve(functions: Any, warm: Callable[[], Any]) -> None:
+    """The child: `warm()` (imports and first-call costs, paid before "ready"), then answer one JSON request per
+    line until stdin closes, calling the attribute of `functions` the request names."""
+    warm()
     print("ready", flush=True)
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            reply = {"value": getattr(grading, request["op"])(*request["args"])}
+            reply = {"value": getattr(functions, request["op"])(*request["args"])}
         except Exception as exc:
             reply = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
         print(json.dumps(reply), flush=True)
-
-
-if __name__ == "__main__":
-    _serve()

@@ -2,8 +2,8 @@
 
 Time is bounded per answer. math-verify bounds each parse and comparison with `signal.alarm`, which only works
 in the main thread; off it (Ray threaded actors, thread pools) the sympy work runs in a child process
-(`_isolated.py`) that is killed and replaced when an answer overruns `ANSWER_LIMIT_S`. Answers longer than
-`MAX_ANSWER_CHARS` are refused (an `error`, not a wrong answer).
+(`_grading_child.py`, started by `_isolated.py`) that is killed and replaced when an answer overruns
+`ANSWER_LIMIT_S`. Answers longer than `MAX_ANSWER_CHARS` are refused (an `error`, not a wrong answer).
 
 Known issues:
 - math-verify reads `1,000` as one thousand, `1,2` as the set {1, 2}; `204.` does not parse as 204.
