@@ -47,7 +47,7 @@ import json, sys, time
 from ttscale.engines import create_engine
 from ttscale.measure import measure
 from ttscale.sweeps.plan import run_settings
-from ttscale.sweeps.spec import load_sweep
+from ttscale.sweeps.original import load_sweep
 spec = load_sweep(sys.argv[1]).spec
 model, dataset = spec.models[0], spec.datasets[0]
 settings = run_settings(spec, model)

@@ -34,9 +34,9 @@ from _common import threads, timed, verdict
 
 from ttscale.analysis import Results
 from ttscale.store import ResultStore
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.refine import plan_refinement, record_refinement
 from ttscale.sweeps.run import run_sweep
-from ttscale.sweeps.spec import load_sweep
 
 DEMO = Path(__file__).resolve().parent.parent / "sweeps" / "demo.yaml"
 

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import verdict
 
 from ttscale.store import ResultStore
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.placement import connect
 from ttscale.sweeps.run import run_sweep
-from ttscale.sweeps.spec import load_sweep
 
 BUDGET = 64  # thinking tokens per trajectory; one problem and one seed per unit
 ANSWER_TOKENS = 4  # a fake forced answer ("42}") and its pauses, roughly

@@ -122,8 +122,8 @@ def plan(
     refuse a model whose GPUs and custom resources no node type of the cluster file offers."""
     try:
         from ttscale.store import ResultStore
+        from ttscale.sweeps.original import load_sweep
         from ttscale.sweeps.resolve import resolve_in
-        from ttscale.sweeps.spec import load_sweep
 
         with _warnings_as_lines():  # a config in the original format, skipped bad dataset rows, an unreadable shard
             loaded = load_sweep(sweep)
@@ -197,9 +197,9 @@ def sweep(
     try:
         from ttscale.measure import budget_summary
         from ttscale.store import ResultStore
+        from ttscale.sweeps.original import load_sweep
         from ttscale.sweeps.resolve import resolve_in
         from ttscale.sweeps.run import check_models_can_start, is_local
-        from ttscale.sweeps.spec import load_sweep
 
         with _warnings_as_lines():  # a config in the original study's format: what differs, once
             loaded = load_sweep(sweep_file)

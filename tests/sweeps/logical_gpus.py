@@ -14,9 +14,9 @@ import time
 import ray
 
 from ttscale.store import ResultStore
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.placement import connect
 from ttscale.sweeps.run import run_sweep
-from ttscale.sweeps.spec import load_sweep
 
 
 def main(sweep: str, gpus: int) -> None:

@@ -12,8 +12,7 @@ import yaml
 
 from ttscale.errors import ConfigError
 from ttscale.sweeps.command_line import read_commands
-from ttscale.sweeps.original import convert_commands, convert_file
-from ttscale.sweeps.spec import load_sweep, parse_sweep
+from ttscale.sweeps.original import convert_commands, convert_file, load_sweep, parse_sweep
 
 RUN_SCRIPT = r"""#!/bin/bash
 #SBATCH --gres=gpu:1

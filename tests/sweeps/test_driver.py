@@ -17,8 +17,8 @@ import pytest
 
 from invariants import assert_rows_are_sound
 from ttscale.store import ResultStore
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.run import run_sweep
-from ttscale.sweeps.spec import load_sweep
 from ttscale.tasks import get_task
 
 pytestmark = [pytest.mark.ray, pytest.mark.model]

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from invariants import rows_without_timings
 from ttscale.cli import app
 from ttscale.store import ResultStore
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.run import run_sweep
-from ttscale.sweeps.spec import load_sweep
 from ttscale.tasks import get_task
 
 pytestmark = pytest.mark.ray

@@ -16,9 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ttscale.errors import ConfigError, TtscaleWarning
-from ttscale.sweeps.original import KNOWN_KEYS, MAPPED, NO_EFFECT, convert_file, render_sweep
+from ttscale.sweeps.original import KNOWN_KEYS, MAPPED, NO_EFFECT, convert_file, load_sweep, parse_sweep, render_sweep
 from ttscale.sweeps.plan import build_plan, run_settings
-from ttscale.sweeps.spec import load_sweep, parse_sweep
 from ttscale.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[2]

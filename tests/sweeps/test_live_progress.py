@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.run import run_sweep
-from ttscale.sweeps.spec import load_sweep
 
 pytestmark = pytest.mark.ray
 

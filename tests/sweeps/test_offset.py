@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from ttscale.errors import ConfigError, TaskError
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.resolve import resolve
-from ttscale.sweeps.spec import load_sweep
 from ttscale.tasks import get_task
 
 

@@ -17,10 +17,10 @@ from ttscale.analysis.gaps import dataset_gaps, log_spaced
 from ttscale.analysis.grids import interval_width
 from ttscale.analysis.values import problem_values
 from ttscale.store import ResultStore
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.refine import plan_refinement, record_refinement
 from ttscale.sweeps.resolve import resolve_in
 from ttscale.sweeps.run import run_sweep
-from ttscale.sweeps.spec import load_sweep
 from ttscale.sweeps.status import sweep_status
 
 pytestmark = pytest.mark.ray

@@ -9,8 +9,8 @@ import pytest
 from stored_trajectories import FAKE_MODEL, cut, trajectories
 
 from ttscale.store import ResultStore
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.run import run_sweep
-from ttscale.sweeps.spec import load_sweep
 
 pytestmark = pytest.mark.ray
 

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 from ttscale.errors import TtscaleError
-from ttscale.sweeps.spec import load_sweep
+from ttscale.sweeps.original import load_sweep
 
 LOOK = """
 import json, os, sys, urllib.error, urllib.request
@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 import psutil
 from ttscale.sweeps.run import run_sweep
-from ttscale.sweeps.spec import load_sweep
+from ttscale.sweeps.original import load_sweep
 
 def status(url, token):
     headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -5,8 +5,9 @@ import textwrap
 import pytest
 
 from ttscale.errors import ConfigError
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.plan import HASHED_FIELDS, IGNORED_FIELDS
-from ttscale.sweeps.spec import DatasetSpec, ForcingSpec, ModelSpec, SamplingSpec, SweepSpec, load_sweep
+from ttscale.sweeps.spec import DatasetSpec, ForcingSpec, ModelSpec, SamplingSpec, SweepSpec
 
 GOOD = """
 name: t

@@ -23,8 +23,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ttscale.errors import TtscaleError
+from ttscale.sweeps.loading import MAX_YAML_NODES
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.resolve import resolve
-from ttscale.sweeps.spec import MAX_YAML_NODES, DatasetSpec, ForcingSpec, ModelSpec, SweepSpec, load_sweep
+from ttscale.sweeps.spec import DatasetSpec, ForcingSpec, ModelSpec, SweepSpec
 
 CASES: Counter[str] = Counter()
 FUZZ = settings(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ttscale.errors import ConfigError
-from ttscale.sweeps.spec import load_sweep
+from ttscale.sweeps.original import load_sweep
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from ttscale.store import ResultStore
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.resolve import resolve
 from ttscale.sweeps.run import manifest_for
-from ttscale.sweeps.spec import load_sweep
 from ttscale.sweeps.status import sweep_status
 
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from ttscale.errors import ConfigError, TaskError, TtscaleWarning
+from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.resolve import resolve
-from ttscale.sweeps.spec import load_sweep
 from ttscale.tasks import get_task
 
 GOOD = [{"id": f"q{i}", "problem": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(4)]

@@ -80,9 +80,9 @@ def _planned(
     """(model, dataset, cell ids, problems) of every pair of a manifest's sweep and its refinements, planned as
     `ttscale status` plans it (from the recorded identities and problem ids: no dataset is loaded); None without
     a usable manifest."""
+    from ttscale.sweeps.original import parse_sweep
     from ttscale.sweeps.plan import build_plan
     from ttscale.sweeps.refinements import refined_budgets
-    from ttscale.sweeps.spec import parse_sweep
 
     datasets = json.loads(datasets_json)
     if not sweep_text or not datasets:

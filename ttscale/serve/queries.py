@@ -262,7 +262,7 @@ def _question(index: ResultsIndex, run: str, dataset: str, problem_id: str) -> t
 @lru_cache(maxsize=16)
 def _questions(sweep_text: str, sweep_path: str, dataset: str) -> dict[str, str]:
     """problem id → question of one dataset of a sweep file (loaded once per sweep text and dataset)."""
-    from ttscale.sweeps.spec import parse_sweep
+    from ttscale.sweeps.original import parse_sweep
     from ttscale.tasks import get_task
 
     spec = parse_sweep(sweep_text, Path(sweep_path)).spec

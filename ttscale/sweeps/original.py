@@ -1,6 +1,7 @@
 """The original study's flat YAML configs: recognise one, map each key onto a native sweep, render that as YAML.
 
-The original study (../shared/seed/README.md) ran one model on one dataset per flat config file:
+The original study (the study ttscale continues; ../shared/seed/README.md) ran one model on one dataset per
+flat config file:
 
     model_name: "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
     dataset_name: "Idavidrein/gpqa"
@@ -9,10 +10,12 @@ The original study (../shared/seed/README.md) ran one model on one dataset per f
     num_completions: 3
     normalise_over_solution_set: true
 
-`parse_sweep` (sweeps/spec.py) recognises such a file (`recognise`) and validates `to_native(...).native`
-instead, so `ttscale plan`, `sweep` and `status` take it as it is; `load_sweep` warns `notes` once (what
-ttscale measures differently, and the keys that have no effect); `render` writes the native sweep file with
-a comment per mapped key (`ttscale convert`). Pure Python: no Ray, no torch. docs/migrating.md has the table.
+This module is the front-end that takes a sweep file in either format: `parse_sweep` and `load_sweep`
+recognise such a file (`recognise`) and validate `to_native(...).native` instead, and hand anything else to
+the native loader (`loading.py`, which never imports this module), so `ttscale plan`, `sweep` and `status`
+take it as it is; `load_sweep` warns `notes` once (what ttscale measures differently, and the keys that have
+no effect); `render` writes the native sweep file with a comment per mapped key (`ttscale convert`). Pure
+Python: no Ray, no torch. docs/migrating.md has the table.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from ttscale.families import infer_family
 from ttscale.grid import MAX_LOG2, MAX_SEEDS
 from ttscale.messages import one_line, short_repr
 from ttscale.sweeps.command_line import Command, is_command_text, read_commands
+from ttscale.sweeps.loading import check_paths, read_sweep_text, sweep_mapping, validated, validation_message
+from ttscale.sweeps.plan import context_tokens
 from ttscale.sweeps.spec import LoadedSweep, SweepSpec
 from ttscale.tasks.original import ORIGINAL_DATASETS, task_for
 
@@ -164,6 +169,27 @@ class Conversion:
     """What `load_sweep` warns, once each: the differences in meaning, the ignored keys, anything else to know."""
 
 
+def load_sweep(path: str | Path, *, warn: bool = True) -> LoadedSweep:
+    """Read and validate a sweep file, native or in the original study's format, and check the paths it names;
+    any problem is a one-line ConfigError naming file, field and fix. With `warn`, what an original config
+    means here is said in TtscaleWarnings."""
+    path = Path(path)
+    loaded = parse_sweep(read_sweep_text(path), path)
+    check_paths(loaded)
+    if warn and loaded.original is not None:  # what the original study's config means here, said once per load
+        for note in loaded.original.notes:
+            warnings.warn(note, TtscaleWarning, stacklevel=2)
+    return loaded
+
+
+def parse_sweep(text: str, path: Path) -> LoadedSweep:
+    """Validate sweep YAML text, native or in the original study's format; `path` is named in errors (and kept
+    with the spec)."""
+    data = sweep_mapping(text, path)
+    original = to_native(data, path) if recognise(data, path) else None
+    return validated(original.native if original is not None else data, text, path, original=original)
+
+
 def recognise(data: dict, path: Path) -> bool:
     """Is this mapping a config in the original study's flat format? A file mixing both formats is refused."""
     keys = {k for k in data if isinstance(k, str)}
@@ -185,7 +211,10 @@ def to_native(data: dict, path: Path) -> Conversion:
     try:
         config = OriginalConfig.model_validate({k: v for k, v in data.items() if k in MAPPED})
     except ValidationError as exc:
-        raise ConfigError(one_line(_one_line(path, exc))) from None
+        message = validation_message(
+            path, exc, OriginalConfig, docs="docs/migrating.md", required_in=" in a config of the original format"
+        )
+        raise ConfigError(one_line(message)) from None
     conversion = Conversion(native={})
     _name(conversion, path)
     _models(conversion, config)
@@ -213,18 +242,6 @@ def _refuse_unknown(data: dict, path: Path) -> None:
             "sweep (docs/migrating.md)."
         )
     )
-
-
-def _one_line(path: Path, exc: ValidationError) -> str:
-    """The first validation error as: Got X for `file`: `key`. Rule. Fix."""
-    err = exc.errors()[0]
-    key = str(err["loc"][0]) if err["loc"] else None
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "missing":
-        return f"{path}: `{key}` is required in a config of the original format. Add it (see docs/migrating.md)."
-    if key is None:
-        return f"{path}: {msg}."
-    return f"Got {short_repr(err.get('input'))} for {path}: `{key}`. {msg}."
 
 
 def _names(value: str | list[str]) -> list[str]:
@@ -404,8 +421,6 @@ def _check_context(c: Conversion, config: OriginalConfig, path: Path) -> None:
     """A max_model_len below what the largest budget needs is refused naming the original key."""
     if config.max_model_len is None or "engine_options" not in c.native["models"][0]:
         return
-    from ttscale.sweeps.plan import context_tokens
-
     try:
         needed = context_tokens(SweepSpec.model_validate(c.native))
     except ValidationError:
@@ -479,8 +494,6 @@ def render(c: Conversion, source: Path) -> str:
 
 def render_sweep(loaded: LoadedSweep) -> str:
     """The native sweep file of a loaded original config, checked to read back as the same sweep."""
-    from ttscale.sweeps.spec import parse_sweep
-
     if loaded.original is None:
         raise ConfigError(f"{loaded.path} is already a native sweep file: it has none of the original format's keys.")
     native = render(loaded.original, loaded.path)
@@ -493,8 +506,6 @@ def convert_file(path: Path, output: Path | None = None, *, force: bool = False)
     """The native sweep file of an original config; with `output`, also written there whole (or not at all) and
     the load's notes warned (printed to a terminal, the text itself says them in its comments). A file that is
     not YAML but a run script holding `python main.py ...` commands is read by `convert_commands`."""
-    from ttscale.sweeps.spec import load_sweep
-
     path = Path(path)
     if path.is_file() and path.suffix not in (".yaml", ".yml"):
         text = _text(path)
@@ -510,8 +521,6 @@ def convert_commands(text: str, source: Path, output: Path | None = None, *, for
     """The native sweep of the original's command lines (a command, or a run script holding several): their flags
     are the original's keys (`command_line.read_commands`); several commands become one sweep of all their models
     and datasets, and must agree on everything else."""
-    from ttscale.sweeps.spec import parse_sweep
-
     conversion = to_native(merged_commands(read_commands(text, str(source)), source), source)
     native = render(conversion, source)
     parse_sweep(native, source)  # what it wrote must load as a native sweep

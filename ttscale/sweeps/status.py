@@ -8,10 +8,11 @@ from typing import Any
 
 from ttscale.errors import ConfigError
 from ttscale.store import ResultStore
+from ttscale.sweeps.original import load_sweep, parse_sweep
 from ttscale.sweeps.plan import budget_completion, build_plan
 from ttscale.sweeps.refinements import refined_budgets
 from ttscale.sweeps.resolve import resolve
-from ttscale.sweeps.spec import LoadedSweep, load_sweep, parse_sweep
+from ttscale.sweeps.spec import LoadedSweep
 
 
 @dataclass

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from ttscale.errors import TaskError
 from ttscale.tasks.base import Problem
 
-FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet")  # a local dataset file; the one definition (sweeps, report)
 SPLIT_PREFERENCE = ("test", "validation", "train")  # for a bare hub id without a registered split
 _TRUE = {"1", "true", "yes", "on"}
 
