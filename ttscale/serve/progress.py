@@ -82,7 +82,7 @@ def _planned(
     a usable manifest."""
     from ttscale.sweeps.original import parse_sweep
     from ttscale.sweeps.plan import build_plan
-    from ttscale.sweeps.refinements import refined_budgets
+    from ttscale.sweeps.refinement_record import refined_budgets
 
     datasets = json.loads(datasets_json)
     if not sweep_text or not datasets:

@@ -24,7 +24,6 @@ from ttscale.actors.worker import units_at_once, worker_class
 from ttscale.errors import TtscaleError
 from ttscale.runner import nested_trajectory_ids
 from ttscale.store import ResultStore
-from ttscale.sweeps.metrics import SweepMetrics
 from ttscale.sweeps.placement import (
     PlacedActor,
     actor_shape,
@@ -35,6 +34,7 @@ from ttscale.sweeps.placement import (
 )
 from ttscale.sweeps.plan import WorkUnit, engine_options, run_settings, split_unit
 from ttscale.sweeps.resolve import ResolvedSweep
+from ttscale.sweeps.telemetry import SweepMetrics
 from ttscale.sweeps.writer import ShardWriter, Written
 
 WAITING_PER_ACTOR = 1  # units queued on an actor beyond those it runs, so it never idles between units

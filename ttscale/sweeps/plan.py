@@ -191,7 +191,7 @@ def build_plan(
 ) -> Plan:
     """Expand the sweep (datasets given as identity + ordered problem ids) and subtract `done` row keys.
 
-    `refined`: budgets `ttscale refine` added, per pair digest (see `refinements.refined_budgets`); they join
+    `refined`: budgets `ttscale refine` added, per pair digest (see `refinement_record.refined_budgets`); they join
     that pair's grid only. `stored`: nested trajectory id → how far its stored version reaches, so the
     estimate counts only thinking still to generate (a budget cut from a stored trajectory costs none)."""
     seeds, refined, stored = spec.seeds, refined or {}, stored or {}

@@ -19,8 +19,8 @@ from ttscale.analysis.gaps import LEVELS, PairRefinement, refine_grid
 from ttscale.errors import ConfigError
 from ttscale.store import ResultStore
 from ttscale.sweeps.original import parse_sweep
-from ttscale.sweeps.refinements import plan_inputs, refined_budgets, with_refinement
-from ttscale.sweeps.resolve import ResolvedSweep, resolve
+from ttscale.sweeps.refinement_record import refined_budgets, with_refinement
+from ttscale.sweeps.resolve import ResolvedSweep, plan_inputs, resolve
 from ttscale.sweeps.spec import LoadedSweep
 
 CURVE_COLUMNS = ["model", "dataset", "problem_id", "seed", "budget", "correct", "p_correct", "entropy", "brier",

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ttscale.engines.models import ALIASES, model_context_length
 from ttscale.errors import ConfigError, TaskError
 from ttscale.messages import one_line
 from ttscale.store import ResultStore
 from ttscale.sweeps.plan import PROMPT_TOKENS, Plan, StoredLength, build_plan, context_tokens
+from ttscale.sweeps.refinement_record import refined_budgets
 from ttscale.sweeps.spec import LoadedSweep, ModelSpec, expand_user
 from ttscale.tasks import RowReport, get_task
 from ttscale.tasks.base import Problem
@@ -137,6 +139,14 @@ def resolve(
 
 def resolve_in(loaded: LoadedSweep, store: ResultStore) -> ResolvedSweep:
     """`resolve` against what a results directory holds: its rows, its refinements and its trajectories."""
-    from ttscale.sweeps.refinements import plan_inputs
-
     return resolve(loaded, **plan_inputs(store))
+
+
+def plan_inputs(store: ResultStore) -> dict[str, Any]:
+    """What planning against a store needs besides the sweep: done rows, refined budgets, stored trajectories."""
+    return {"done": store.done_keys(), "refined": refined_budgets(store.manifest()), "stored": stored_lengths(store)}
+
+
+def stored_lengths(store: ResultStore) -> dict[str, StoredLength]:
+    """Every stored trajectory's reach, for the plan's estimate of the thinking still to generate."""
+    return {tid: StoredLength(tokens, finished) for tid, (tokens, finished) in store.trajectory_lengths().items()}

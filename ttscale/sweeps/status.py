@@ -10,7 +10,7 @@ from ttscale.errors import ConfigError
 from ttscale.store import ResultStore
 from ttscale.sweeps.original import load_sweep, parse_sweep
 from ttscale.sweeps.plan import budget_completion, build_plan
-from ttscale.sweeps.refinements import refined_budgets
+from ttscale.sweeps.refinement_record import refined_budgets
 from ttscale.sweeps.resolve import resolve
 from ttscale.sweeps.spec import LoadedSweep
 

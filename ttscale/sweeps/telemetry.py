@@ -1,4 +1,5 @@
-"""The driver's Ray metrics (Prometheus via the dashboard's metrics view): stored rows, cells, failures, latency.
+"""The driver's telemetry: Ray metrics (Prometheus via the dashboard's metrics view) of stored rows, cells,
+failures and latency. (The curve metrics a sweep measures are `ttscale/metrics.py`'s.)
 
 The driver records them, not the actors: it outlives every actor, so a killed or finished actor cannot take
 unexported increments with it, and it sees failures an actor cannot report (its own death)."""
