@@ -1,7 +1,10 @@
-"""Run a sweep: refuse what cannot start before anything is written, connect, record the manifest, drive.
+"""Run a sweep: refuse what cannot start before anything is written, claim the results directory, connect, drive.
 
-`run_sweep` is what `ttscale sweep` calls: resolve and plan (every input error first), check the models can
-start, connect to Ray, check the GPU models fit, write the manifest, then hand the plan to the `Driver`.
+`run_sweep_file` is what `ttscale sweep` calls and `run_refinement` what `ttscale refine` calls once it has chosen
+its budgets: each refuses what cannot start, claims the results directory, runs, and reads back what the
+command prints; a `RunView` (`sweeps/run_view.py`) shows each step as it goes. Both run through `run_sweep`:
+resolve and plan (every input error first), check the models can start, connect to Ray, check the GPU models
+fit, write the manifest, then hand the plan to the `Driver`.
 """
 
 from __future__ import annotations
@@ -10,30 +13,63 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import ray
 
 import ttscale
 from ttscale.engines import engine_unavailable
 from ttscale.engines.models import hub_model_problem
+from ttscale.errors import TtscaleError
+from ttscale.measure import budget_summary
 from ttscale.run_lock import RunLock
 from ttscale.store import ResultStore
-from ttscale.sweeps.driver import Driver, ProgressFn, SweepOutcome
+from ttscale.sweeps.driver import Driver
+from ttscale.sweeps.original import load_sweep
+from ttscale.sweeps.outcome import SweepOutcome
 from ttscale.sweeps.placement import Connection, check_resources, connect, is_local, node_resources, refuse_or_warn
-from ttscale.sweeps.plan import WorkUnit
+from ttscale.sweeps.plan import Plan, WorkUnit
+from ttscale.sweeps.progress import ProgressFn
 from ttscale.sweeps.resolve import ResolvedSweep, is_hub_id, resolve_in
+from ttscale.sweeps.run_view import RunView
 from ttscale.sweeps.spec import LoadedSweep
 
-__all__ = ["STOP_SIGNALS", "check_models_can_start", "is_local", "manifest_for", "run_sweep"]
+if TYPE_CHECKING:
+    from ttscale.sweeps.refine import Refinement
+
+__all__ = ["STOP_SIGNALS", "RefinementRun", "SweepRun", "check_models_can_start", "is_local", "manifest_for",
+           "run_refinement", "run_sweep", "run_sweep_file"]  # fmt: skip
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # preemption, and SLURM's --signal=B:USR1@N time-limit warning
 DEFAULT_STOP_GRACE_S = 30.0  # after a stop signal, how long finishing units may take to still be written
 
 
+@dataclass
+class SweepRun:
+    """What `run_sweep_file` did: the sweep, its run's outcome, its store, and its rows' accuracy per budget."""
+
+    loaded: LoadedSweep
+    outcome: SweepOutcome
+    store: ResultStore
+    summary: pd.DataFrame | None  # this sweep's stored rows per budget; None if none, or the run stopped early
+
+
+@dataclass
+class RefinementRun:
+    """What `run_refinement` did: its run's outcome, its store, and the refined curves before and after."""
+
+    outcome: SweepOutcome
+    store: ResultStore
+    before: pd.DataFrame
+    after: pd.DataFrame | None  # None when the run stopped early
+
+
 @contextlib.contextmanager
-def _stop_on_signals(stop: Callable[[str], None]):
+def _stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
     """While the driver runs, STOP_SIGNALS ask it to stop gracefully (main thread only: where Python runs
     signal handlers); the previous handlers come back afterwards."""
     if threading.current_thread() is not threading.main_thread():
@@ -91,6 +127,97 @@ def manifest_for(
         "runs": runs,
         "refinements": list(previous.get("refinements", [])) if previous else [],
     }
+
+
+def run_sweep_file(
+    path: Path,
+    *,
+    address: str = "local",
+    stop_grace_s: float = DEFAULT_STOP_GRACE_S,
+    view: RunView = RunView(),
+) -> SweepRun:
+    """`ttscale sweep`: load the sweep file and refuse, before Ray starts, a damaged manifest, any input error
+    and a model that cannot start; then claim the results directory, run, and read back this sweep's accuracy
+    per budget. A results directory that cannot be written is one TtscaleError."""
+    loaded = None
+    try:
+        with view.step():  # a config in the original study's format: what differs, once
+            loaded = load_sweep(path)
+        store = ResultStore(loaded.spec.output_dir)
+        store.manifest()  # a damaged manifest is one line before Ray starts
+        with view.step():  # an unreadable shard is set aside with one line, and its rows measured again
+            resolved = resolve_in(loaded, store)  # every input error, first
+        with view.step():
+            check_models_can_start(loaded, resolved, local=is_local(address))
+        outcome = _run_claimed(loaded, resolved, address=address, stop_grace_s=stop_grace_s, view=view)
+    except OSError as exc:  # the results directory: a full disk, no permission, a read-only file system
+        where = loaded.spec.output_dir if loaded is not None else path
+        raise TtscaleError(
+            f"Cannot write results to {where}: {exc}. Free space or fix the directory's permissions, then run the "
+            "same command again: finished units are kept."
+        ) from exc
+    store = ResultStore(loaded.spec.output_dir)
+    summary = None if outcome.stopped else _budget_summary(store, resolved.plan)
+    return SweepRun(loaded, outcome, store, summary)
+
+
+def run_refinement(
+    refinement: Refinement,
+    *,
+    address: str = "local",
+    stop_grace_s: float = DEFAULT_STOP_GRACE_S,
+    view: RunView = RunView(),
+) -> RefinementRun:
+    """`ttscale refine` once its budgets are chosen: refuse a model that cannot start, claim the results
+    directory, record the refinement in the manifest before any unit runs, run its forced answers, and read the
+    refined curves before and after."""
+    from ttscale.sweeps.refine import dataset_values, record_refinement  # the analysis it reads: only here
+
+    loaded, resolved = refinement.loaded, refinement.resolved
+    with view.step():
+        check_models_can_start(loaded, resolved, local=is_local(address))
+    before = dataset_values(refinement)
+    outcome = _run_claimed(
+        loaded, resolved, address=address, stop_grace_s=stop_grace_s, view=view,
+        before=lambda: record_refinement(refinement),
+    )  # fmt: skip
+    after = None if outcome.stopped else dataset_values(refinement)
+    return RefinementRun(outcome, ResultStore(loaded.spec.output_dir), before, after)
+
+
+def _run_claimed(
+    loaded: LoadedSweep,
+    resolved: ResolvedSweep,
+    *,
+    address: str,
+    stop_grace_s: float,
+    view: RunView,
+    before: Callable[[], None] | None = None,
+) -> SweepOutcome:
+    """Claim the results directory, run the planned units on Ray, and return the outcome.
+
+    `before()` runs once the directory is claimed, before any unit (refine records its refinement there)."""
+    plan = resolved.plan
+    lock = RunLock(loaded.spec.output_dir, sweep=loaded.spec.name)  # claimed before anything is shown
+    if plan.rows_remaining:
+        lock.acquire()  # a second driver on this results directory stops here, in one line
+    view.claimed(loaded, plan)
+    with contextlib.ExitStack() as held:
+        held.callback(lock.release)
+        if before is not None and plan.rows_remaining:
+            before()
+        on_progress = held.enter_context(view.running())
+        return run_sweep(
+            loaded, address=address, on_progress=on_progress, on_connect=view.connected, resolved=resolved,
+            stop_grace_s=stop_grace_s,
+        )  # fmt: skip
+
+
+def _budget_summary(store: ResultStore, plan: Plan) -> pd.DataFrame | None:
+    """Accuracy and p_correct per budget of this sweep's stored rows (other sweeps may share the directory)."""
+    columns = ["model", "dataset", "problem_id", "budget", "correct", "p_correct", "thinking_tokens"]
+    rows = store.rows_where("cell_id", sorted(set(plan.cell_ids.values())), columns).to_pandas()
+    return budget_summary(rows) if len(rows) else None
 
 
 def run_sweep(

@@ -1,0 +1,131 @@
+"""A run's progress: cells and rows done, and tokens and trajectories live from busy actors, reported to a callback.
+
+Stored units count as they are written; running units count from what their actors report when asked, every
+`PROGRESS_EVERY_S` (less often with many actors: at most `POLLS_PER_S` calls a second over all of them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import ray
+
+from ttscale.sweeps.jobs import Job
+from ttscale.sweeps.outcome import SweepOutcome
+from ttscale.sweeps.pool import Slot
+from ttscale.sweeps.telemetry import SweepMetrics
+
+if TYPE_CHECKING:
+    from ttscale.sweeps.spec import SweepSpec
+
+PROGRESS_EVERY_S = 2.0  # how often busy actors are asked for their live tokens and trajectories
+POLLS_PER_S = 10.0  # ...but no more progress calls than this per second over all actors
+
+__all__ = ["POLLS_PER_S", "PROGRESS_EVERY_S", "Progress", "ProgressFn", "RunProgress"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far this run is: cells (model, dataset, budget, seed) and rows (cell × problem) it set out to do,
+    and, live from the actors, tokens generated and thinking trajectories finished."""
+
+    cells_done: int
+    cells_to_do: int
+    rows_done: int
+    rows_to_do: int
+    tokens: int  # generated so far by this run's actors, running units included
+    trajectories_done: int = 0  # of the units stored or running
+    trajectories_total: int = 0  # of the units stored or running (known once a unit starts)
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+class RunProgress:
+    """Counts a run's cells, rows, tokens and trajectories, and hands each change to `on_progress`."""
+
+    def __init__(
+        self, spec: SweepSpec, metrics: SweepMetrics, outcome: SweepOutcome, on_progress: ProgressFn | None
+    ) -> None:
+        self.spec, self.metrics, self.outcome, self.on_progress = spec, metrics, outcome, on_progress
+        self.rows_to_do = 0
+        self.rows_left_per_cell: Counter[str] = Counter()
+        self.cells_to_do = [0] * len(spec.models)
+        self.cells_done = [0] * len(spec.models)
+        self._actor_tokens: dict[str, int] = {}  # label -> tokens its engine reported (dead actors' stay)
+        self._live_units: dict[str, dict[str, Any]] = {}  # unit id -> its latest progress, while it runs
+        self._trajectories_stored = [0, 0]  # done, total of stored units
+        self._last_poll = 0.0
+
+    def start(self, queues: list[deque[Job]]) -> None:
+        """What this run sets out to do: the rows and cells of every queued job."""
+        self.rows_to_do = sum(len(j.expected) for q in queues for j in q)
+        self.rows_left_per_cell = Counter(cell for q in queues for j in q for cell, _ in j.expected)
+        for m, (model, queue) in enumerate(zip(self.spec.models, queues, strict=True)):
+            self.cells_to_do[m] = len({cell for j in queue for cell, _ in j.expected})
+            self.metrics.cells(model.name, 0, self.cells_to_do[m])
+
+    def unit_ended(self, unit_id: str) -> None:
+        """A unit stopped running (stored or failed): its live progress no longer counts."""
+        self._live_units.pop(unit_id, None)
+
+    def unit_stored(self, job: Job, trajectories: int) -> None:
+        """A unit's shards are on disk: its cells and trajectories count as stored."""
+        self.unit_ended(job.unit.unit_id)
+        self._count_cells(job.expected, job.unit.model)
+        self._trajectories_stored[0] += trajectories
+        self._trajectories_stored[1] += trajectories
+
+    def poll(self, slots: list[Slot], running: Collection[Job]) -> None:
+        """Ask busy actors how far their running units are (tokens, trajectories), for `on_progress`; every
+        PROGRESS_EVERY_S, or less often with many actors (at most POLLS_PER_S calls a second in all)."""
+        if self.on_progress is None:
+            return
+        asked = {s.progress_ref: s for s in slots if s.progress_ref is not None}
+        if asked:
+            ready, _ = ray.wait(list(asked), num_returns=len(asked), timeout=0)
+            for ref in ready:
+                slot = asked[ref]
+                slot.progress_ref = None
+                try:
+                    live = ray.get(ref)
+                except ray.exceptions.RayError:
+                    continue  # a dead actor: its units' refs report it
+                self._actor_tokens[slot.label] = int(live["tokens"])
+                running_ids = {job.unit.unit_id for job in running}  # a late reply must not revive one
+                self._live_units.update({uid: p for uid, p in live["units"].items() if uid in running_ids})
+            if ready:
+                self.report()
+        busy = [s for s in slots if s.ready and s.in_flight and s.progress_ref is None]
+        now = time.monotonic()
+        if now - self._last_poll < max(PROGRESS_EVERY_S, len(busy) / POLLS_PER_S):
+            return
+        self._last_poll = now
+        for slot in busy:
+            slot.progress_ref = slot.handle.progress.remote()
+
+    def report(self) -> None:
+        if self.on_progress is None:
+            return
+        done, total, out = sum(self.cells_done), sum(self.cells_to_do), self.outcome
+        live = list(self._live_units.values())
+        self.on_progress(
+            Progress(
+                cells_done=done, cells_to_do=total, rows_done=out.rows_written, rows_to_do=self.rows_to_do,
+                tokens=max(sum(self._actor_tokens.values()), out.tokens),
+                trajectories_done=self._trajectories_stored[0] + sum(u["trajectories_done"] for u in live),
+                trajectories_total=self._trajectories_stored[1] + sum(u["trajectories_total"] for u in live),
+            )
+        )  # fmt: skip
+
+    def _count_cells(self, keys: set[tuple[str, str]], m: int) -> None:
+        """Cells whose last expected row just arrived count as done."""
+        for cell, _ in keys:
+            self.rows_left_per_cell[cell] -= 1
+            if self.rows_left_per_cell[cell] == 0:
+                self.cells_done[m] += 1
+        self.metrics.cells(self.spec.models[m].name, self.cells_done[m], self.cells_to_do[m])
