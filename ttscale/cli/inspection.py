@@ -1,0 +1,134 @@
+"""Commands that run nothing: a sweep's plan, a results directory's status, an original-study config converted."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ttscale.cli.console import console, fail, si, warnings_as_lines
+from ttscale.errors import TtscaleError
+
+
+def plan(
+    sweep: Annotated[Path, typer.Argument(help="Sweep .yaml file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    cluster: Annotated[
+        Path | None,
+        typer.Option(help="A `ray up` cluster file: check that every model's actor fits one of its node types."),
+    ] = None,
+) -> None:
+    """Show a sweep's cells, work units and estimated tokens, and what its store already holds; with --cluster,
+    refuse a model whose GPUs and custom resources no node type of the cluster file offers."""
+    try:
+        from ttscale.store import ResultStore
+        from ttscale.sweeps.original import load_sweep
+        from ttscale.sweeps.resolve import resolve_in
+
+        with warnings_as_lines():  # a config in the original format, skipped bad dataset rows, an unreadable shard
+            loaded = load_sweep(sweep)
+            resolved = resolve_in(loaded, ResultStore(loaded.spec.output_dir))
+        if cluster is not None:
+            from ttscale.sweeps.placement import check_resources, launcher_node_types
+
+            node_types = launcher_node_types(cluster)
+            check_resources(loaded, resolved, list(node_types.values()), where=f"{cluster}'s node types")
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        import json
+
+        print(json.dumps({"sweep": loaded.spec.name, "output_dir": str(loaded.spec.output_dir),
+                          **resolved.plan.to_json()}, indent=2))  # fmt: skip
+        return
+    _print_plan(loaded, resolved.plan)
+
+
+def _print_plan(loaded, the_plan) -> None:
+    spec = loaded.spec
+    table = Table(title=f"plan: {spec.name} → {spec.output_dir}")
+    columns = ("model", "dataset", "cells", "units", "rows", "done", "remaining", "thinking", "tokens nested",
+               "tokens indep.")  # fmt: skip
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("model", "dataset") else "right")
+    for p in the_plan.pairs:
+        table.add_row(
+            p.model, p.dataset, str(p.cells), str(p.units), str(p.rows), str(p.rows_done), str(p.rows_remaining),
+            si(p.thinking_tokens), si(p.tokens_nested), si(p.tokens_independent),
+        )  # fmt: skip
+    console.print(table)
+    for p in the_plan.pairs:
+        if p.budgets != sorted(spec.budgets):
+            console.print(f"{p.model} × {p.dataset}: refined grid {p.budgets}")
+    console.print(
+        f"budgets {spec.budgets}, seeds {spec.seeds}, trajectory {spec.forcing.trajectory}: "
+        f"{the_plan.rows_remaining} of {the_plan.rows_total} rows to run in {len(the_plan.units)} units "
+        "(token estimates are upper bounds for the remaining work; `thinking` and `tokens nested` count only what "
+        "stored trajectories do not already hold)"
+    )
+
+
+def status(
+    target: Annotated[Path, typer.Argument(metavar="RESULTS_DIR|SWEEP.yaml")],
+) -> None:
+    """Completion per model × dataset × budget, and failed work units with their errors."""
+    try:
+        from ttscale.sweeps.status import sweep_status
+
+        with warnings_as_lines():
+            report = sweep_status(target)
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"status: {report.sweep} ({report.root})")
+    for col in ("model", "dataset", "budget", "done", "rows", "%"):
+        table.add_column(col, justify="left" if col in ("model", "dataset") else "right")
+    for r in report.completion:
+        pct = 100.0 * r["done"] / r["rows"] if r["rows"] else 100.0
+        style = "green" if r["done"] == r["rows"] else None
+        table.add_row(
+            r["model"], r["dataset"], str(r["budget"]), str(r["done"]), str(r["rows"]), f"{pct:.0f}", style=style
+        )
+    console.print(table)
+    console.print(f"{report.rows_done} of {report.rows_total} rows stored in {report.shards} shards")
+    if report.failures:
+        failed = Table(title="failed work units (not since completed)")
+        for col in ("unit", "model", "dataset", "attempts", "last error"):
+            failed.add_column(col)
+        for f in report.failures:
+            failed.add_row(f["unit_id"], f.get("model", ""), f.get("dataset", ""), str(f["attempts"]), f["error"])
+        console.print(failed)
+
+
+def convert(
+    config: Annotated[
+        str,
+        typer.Argument(
+            metavar="OLD_CONFIG",
+            help="An original-study config (YAML), a run script holding `python main.py ...` commands, or one "
+            "such command line in quotes.",
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the native sweep here instead of printing it.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+) -> None:
+    """Print the native sweep file an original-study config or command line stands for, a comment per mapped key."""
+    try:
+        from ttscale.sweeps.command_line import is_command_text
+        from ttscale.sweeps.original import convert_commands, convert_file
+
+        with warnings_as_lines():  # written to a file, the notes are also shown here
+            if not Path(config).exists() and is_command_text(config):
+                text = convert_commands(config, Path("command-line"), output, force=force)
+            else:
+                text = convert_file(Path(config), output, force=force)
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        console.print(f"wrote {output}; check it with: ttscale plan {output}", highlight=False)

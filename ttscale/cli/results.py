@@ -1,0 +1,77 @@
+"""`ttscale analyze` and `ttscale serve`: a results directory's report, and its live explorer in the browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ttscale.cli.console import console, fail, progress_bar, warnings_as_lines
+from ttscale.cli.options import RayAddress
+from ttscale.errors import ConfigError, TtscaleError
+
+
+def analyze(
+    results_dirs: Annotated[list[Path], typer.Argument(metavar="RESULTS_DIR...", help="One or more results dirs.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where tables and report.html go (default: RESULTS_DIR/analysis).")
+    ] = None,
+    metric: Annotated[
+        str, typer.Option(help="Rank problems by: accuracy, p_correct, neg_entropy, neg_brier or mass_on_set.")
+    ] = "p_correct",
+    top: Annotated[int, typer.Option(min=1, help="How many of the most emergent problems to show.")] = 8,
+    n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the bands.")] = 1000,
+    n_sim: Annotated[int, typer.Option(min=10, help="Parametric-bootstrap simulations per p-value.")] = 200,
+    ranking: Annotated[
+        str,
+        typer.Option(help="Top-k order: reviewed (curves moving by >= --min-range, significant first) or score."),
+    ] = "reviewed",
+    min_range: Annotated[
+        float, typer.Option(min=0.0, help="Reviewed ranking: the least |max - min| of a ranked curve.")
+    ] = 0.05,
+) -> None:
+    """Curves, emergence scores, fits and p-values, and a self-contained HTML report."""
+    try:
+        from ttscale.analysis import Results
+
+        with progress_bar() as progress, warnings_as_lines():
+            progress.add_task("reading results through Ray Data", total=None)
+            results = Results.open(results_dirs, n_boot=n_boot, n_sim=n_sim)
+        target = out or results_dirs[0] / "analysis"
+        with progress_bar() as progress, warnings_as_lines():
+            progress.add_task(f"analysing {len(results.rows):,} rows", total=None)
+            report = results.report(target, metric=metric, k=top, ranking=ranking, min_range=min_range)
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"report: {report}  (tables: {target}/*.parquet, *.csv)")
+
+
+def serve(
+    results_dirs: Annotated[list[Path], typer.Argument(metavar="RESULTS_DIR...", help="One or more results dirs.")],
+    host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    address: RayAddress = "local",
+) -> None:
+    """Explore results in the browser (curves, emergence, each problem's reasoning), live while a sweep writes them."""
+    try:
+        for root in results_dirs:
+            if not root.is_dir():
+                raise ConfigError(f"Got '{root}' for RESULTS_DIR. It is not a directory; give a ttscale results dir.")
+        from ttscale.serve.app import start_explorer, stop_explorer
+        from ttscale.sweeps.placement import connect
+
+        connection = connect(address)
+        url = start_explorer(results_dirs, host=host, port=port, dashboard_url=connection.dashboard_url)
+    except TtscaleError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"explorer: {url}  (Ray dashboard: {connection.dashboard_url or 'none'}); Ctrl-C stops it")
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl-C
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stop_explorer()
