@@ -202,6 +202,11 @@ def shown_metrics(*, discrete: bool) -> list[str]:
     return [m.name for m in METRICS.values() if m.curve and m.shown and m.discrete == discrete]
 
 
+def named_list(names: list[str]) -> str:
+    """"a, b or c": metric names as help texts and errors list them."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def set_metrics_declared() -> list[Metric]:
     """The metrics computed per answer over the solution set, in row-schema order."""
     return [m for m in METRICS.values() if m.over_set]

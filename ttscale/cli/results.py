@@ -10,6 +10,9 @@ import typer
 from ttscale.cli.console import console, fail, progress_bar, warnings_as_lines
 from ttscale.cli.options import RayAddress
 from ttscale.errors import ConfigError, TtscaleError
+from ttscale.metrics import named_list, shown_metrics
+
+RANKABLE = [*shown_metrics(discrete=True), *shown_metrics(discrete=False)]  # ttscale/metrics.py
 
 
 def analyze(
@@ -18,7 +21,7 @@ def analyze(
         Path | None, typer.Option(help="Where tables and report.html go (default: RESULTS_DIR/analysis).")
     ] = None,
     metric: Annotated[
-        str, typer.Option(help="Rank problems by: accuracy, p_correct, neg_entropy, neg_brier or mass_on_set.")
+        str, typer.Option(help=f"Rank problems by: {named_list(RANKABLE)}.")
     ] = "p_correct",
     top: Annotated[int, typer.Option(min=1, help="How many of the most emergent problems to show.")] = 8,
     n_boot: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the bands.")] = 1000,

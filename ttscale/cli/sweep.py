@@ -15,7 +15,10 @@ from rich.table import Table
 from ttscale.cli.console import console, err_console, fail, print_summary, progress_bar, si, warnings_as_lines
 from ttscale.cli.options import RayAddress
 from ttscale.errors import TtscaleError
+from ttscale.metrics import curve_metric_names, named_list
 from ttscale.sweeps.run_view import RunView
+
+GAP_METRICS = [*(m for m in curve_metric_names() if m != "pass@k"), "pass@<k>"]  # ttscale/metrics.py
 
 if TYPE_CHECKING:
     from ttscale.sweeps.progress import ProgressFn
@@ -64,7 +67,7 @@ def sweep(
 def refine(
     results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="A results directory of a nested sweep.")],
     metric: Annotated[
-        str, typer.Option(help="Find gaps on this metric: p_correct, accuracy, neg_entropy, neg_brier, ...")
+        str, typer.Option(help=f"Find gaps on this metric: {named_list(GAP_METRICS)}.")
     ] = "p_correct",
     per_gap: Annotated[int, typer.Option(min=1, help="Budgets added inside each chosen gap (log-spaced).")] = 1,
     max_budgets: Annotated[int, typer.Option(min=1, help="At most this many new budgets per model × dataset.")] = 4,
