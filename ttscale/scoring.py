@@ -1,4 +1,4 @@
-"""Solution-set scoring: the candidate trie and the continuous metrics of METHOD.md §5.
+"""Solution-set scoring: the candidate trie and candidate log-probabilities over it (METHOD.md §5).
 
 Everything here is numpy. An engine fills in one number per trie node, log P(token | prefix, ancestors),
 and one per candidate, log Σ_{t ∈ closing} P(t | prefix, candidate): the probability that the answer
