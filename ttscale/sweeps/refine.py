@@ -17,14 +17,14 @@ import pandas as pd
 
 from ttscale.analysis.gaps import LEVELS, PairRefinement, refine_grid
 from ttscale.errors import ConfigError
+from ttscale.metrics import curve_columns
 from ttscale.store import ResultStore
 from ttscale.sweeps.original import parse_sweep
 from ttscale.sweeps.refinement_record import refined_budgets, with_refinement
 from ttscale.sweeps.resolve import ResolvedSweep, plan_inputs, resolve
 from ttscale.sweeps.spec import LoadedSweep
 
-CURVE_COLUMNS = ["model", "dataset", "problem_id", "seed", "budget", "correct", "p_correct", "entropy", "brier",
-                 "mass_on_set", "thinking_tokens"]  # fmt: skip
+CURVE_COLUMNS = ["model", "dataset", "problem_id", "seed", "budget", *curve_columns()]
 
 
 @dataclass
@@ -117,7 +117,7 @@ def record_refinement(refinement: Refinement) -> None:
 
 
 def _check_options(metric: str, level: str, per_gap: int, max_budgets: int) -> None:
-    from ttscale.analysis.metrics import get_metric
+    from ttscale.metrics import get_metric
 
     try:
         get_metric(metric)
@@ -147,7 +147,7 @@ def sweep_values(
 ) -> pd.DataFrame:
     """Per-problem values of `metric` (model, dataset, problem_id, budget, value) from the rows of this sweep's
     cells (of `pairs` only, if given), named as the sweep names its models and datasets."""
-    from ttscale.analysis.metrics import problem_values
+    from ttscale.analysis.values import problem_values
 
     spec = resolved.spec
     pair_of = {c: (spec.models[m].name, spec.datasets[d].name) for (m, d, _, _), c in resolved.plan.cell_ids.items()}
