@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ttscale import grid
 from ttscale.engines import Engine, Sampling, create_engine
@@ -32,6 +34,13 @@ class Measurement:
 
     def to_pandas(self) -> pd.DataFrame:
         return self.rows.to_pandas()
+
+    def write(self, path: Path) -> None:
+        """The rows as one Parquet file at `path` (a .parquet name), and the trajectories beside it, if any."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(self.rows, path)
+        if self.trajectories.num_rows:
+            pq.write_table(self.trajectories, path.with_name(path.stem + ".trajectories.parquet"))
 
     def summary(self) -> pd.DataFrame:
         """Per budget: accuracy (mean over problems of the mean over seeds), mean p_correct, mean thinking tokens."""

@@ -24,18 +24,10 @@ def plan(
     """Show a sweep's cells, work units and estimated tokens, and what its store already holds; with --cluster,
     refuse a model whose GPUs and custom resources no node type of the cluster file offers."""
     try:
-        from ttscale.store import ResultStore
-        from ttscale.sweeps.original import load_sweep
-        from ttscale.sweeps.resolve import resolve_in
+        from ttscale.sweeps.run import plan_sweep
 
         with warnings_as_lines():  # a config in the original format, skipped bad dataset rows, an unreadable shard
-            loaded = load_sweep(sweep)
-            resolved = resolve_in(loaded, ResultStore(loaded.spec.output_dir))
-        if cluster is not None:
-            from ttscale.sweeps.placement import check_resources, launcher_node_types
-
-            node_types = launcher_node_types(cluster)
-            check_resources(loaded, resolved, list(node_types.values()), where=f"{cluster}'s node types")
+            loaded, resolved = plan_sweep(sweep, cluster=cluster)
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -118,14 +110,10 @@ def convert(
 ) -> None:
     """Print the native sweep file an original-study config or command line stands for, a comment per mapped key."""
     try:
-        from ttscale.sweeps.command_line import is_command_text
-        from ttscale.sweeps.original import convert_commands, convert_file
+        from ttscale.sweeps.original import convert as convert_config
 
         with warnings_as_lines():  # written to a file, the notes are also shown here
-            if not Path(config).exists() and is_command_text(config):
-                text = convert_commands(config, Path("command-line"), output, force=force)
-            else:
-                text = convert_file(Path(config), output, force=force)
+            text = convert_config(config, output, force=force)
     except TtscaleError as exc:
         raise fail(str(exc)) from None
     if output is None:

@@ -63,10 +63,5 @@ def run_local(
         raise fail(str(exc)) from None
     print_summary(budget_summary(result.to_pandas()))
     if out is not None:
-        import pyarrow.parquet as pq
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(result.rows, out)
-        if result.trajectories.num_rows:
-            pq.write_table(result.trajectories, out.with_name(out.stem + ".trajectories.parquet"))
+        result.write(out)
         console.print(f"wrote {result.rows.num_rows} rows to {out}")

@@ -9,7 +9,7 @@ import typer
 
 from ttscale.cli.console import console, fail, progress_bar, warnings_as_lines
 from ttscale.cli.options import RayAddress
-from ttscale.errors import ConfigError, TtscaleError
+from ttscale.errors import TtscaleError
 from ttscale.metrics import named_list, shown_metrics
 
 RANKABLE = [*shown_metrics(discrete=True), *shown_metrics(discrete=False)]  # ttscale/metrics.py
@@ -58,17 +58,12 @@ def serve(
 ) -> None:
     """Explore results in the browser (curves, emergence, each problem's reasoning), live while a sweep writes them."""
     try:
-        for root in results_dirs:
-            if not root.is_dir():
-                raise ConfigError(f"Got '{root}' for RESULTS_DIR. It is not a directory; give a ttscale results dir.")
-        from ttscale.serve.app import start_explorer, stop_explorer
-        from ttscale.sweeps.placement import connect
+        from ttscale.serve.app import serve_results, stop_explorer
 
-        connection = connect(address)
-        url = start_explorer(results_dirs, host=host, port=port, dashboard_url=connection.dashboard_url)
+        url, dashboard_url = serve_results(results_dirs, host=host, port=port, address=address)
     except TtscaleError as exc:
         raise fail(str(exc)) from None
-    console.print(f"explorer: {url}  (Ray dashboard: {connection.dashboard_url or 'none'}); Ctrl-C stops it")
+    console.print(f"explorer: {url}  (Ray dashboard: {dashboard_url or 'none'}); Ctrl-C stops it")
     import signal
     import time
 

@@ -13,6 +13,9 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ttscale.errors import ConfigError
+from ttscale.sweeps.placement import connect
+
 APP_NAME = "ttscale-explorer"
 WARM_METRICS = ("accuracy", "p_correct")  # curves and emergence computed when the replica starts
 
@@ -50,6 +53,19 @@ class ExplorerDeployment:
         )
         body = b"" if request.method == "HEAD" else reply.body
         return Response(body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
+
+
+def serve_results(
+    results_dirs: list[Path], *, host: str = "127.0.0.1", port: int = 8000, address: str = "local"
+) -> tuple[str, str | None]:
+    """What `ttscale serve` does: connect to Ray (`address` as `ttscale sweep` takes it) and start the explorer over
+    existing results directories; returns its URL and the Ray dashboard's."""
+    for root in results_dirs:
+        if not Path(root).is_dir():
+            raise ConfigError(f"Got '{root}' for RESULTS_DIR. It is not a directory; give a ttscale results dir.")
+    connection = connect(address)
+    url = start_explorer(results_dirs, host=host, port=port, dashboard_url=connection.dashboard_url)
+    return url, connection.dashboard_url
 
 
 def start_explorer(

@@ -502,6 +502,14 @@ def render_sweep(loaded: LoadedSweep) -> str:
     return native
 
 
+def convert(config: str, output: Path | None = None, *, force: bool = False) -> str:
+    """What `ttscale convert` does: the native sweep of an original config file, run script, or one command line
+    given in quotes (`convert_file` or `convert_commands`), written to `output` if given."""
+    if not Path(config).exists() and is_command_text(config):
+        return convert_commands(config, Path("command-line"), output, force=force)
+    return convert_file(Path(config), output, force=force)
+
+
 def convert_file(path: Path, output: Path | None = None, *, force: bool = False) -> str:
     """The native sweep file of an original config; with `output`, also written there whole (or not at all) and
     the load's notes warned (printed to a terminal, the text itself says them in its comments). A file that is

@@ -31,7 +31,15 @@ from ttscale.store import ResultStore
 from ttscale.sweeps.driver import Driver
 from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.outcome import SweepOutcome
-from ttscale.sweeps.placement import Connection, check_resources, connect, is_local, node_resources, refuse_or_warn
+from ttscale.sweeps.placement import (
+    Connection,
+    check_resources,
+    connect,
+    is_local,
+    launcher_node_types,
+    node_resources,
+    refuse_or_warn,
+)
 from ttscale.sweeps.plan import Plan, WorkUnit
 from ttscale.sweeps.progress import ProgressFn
 from ttscale.sweeps.resolve import ResolvedSweep, is_hub_id, resolve_in
@@ -83,6 +91,17 @@ def _stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def plan_sweep(path: Path, *, cluster: Path | None = None) -> tuple[LoadedSweep, ResolvedSweep]:
+    """What `ttscale plan` shows: a sweep file loaded and planned against what its results directory holds; with a
+    `ray up` cluster file, refused if a model's actor fits none of its node types. Runs nothing."""
+    loaded = load_sweep(path)
+    resolved = resolve_in(loaded, ResultStore(loaded.spec.output_dir))
+    if cluster is not None:
+        node_types = launcher_node_types(cluster)
+        check_resources(loaded, resolved, list(node_types.values()), where=f"{cluster}'s node types")
+    return loaded, resolved
 
 
 def check_models_can_start(loaded: LoadedSweep, resolved: ResolvedSweep, *, local: bool = True) -> None:
