@@ -1,0 +1,65 @@
+"""maj@k (METHOD.md §6b): the exact expectation over k-subsets, checked against counting every subset."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ttscale.analysis.parallel import maj_at_k
+
+
+def counted(answers: list[str | None], gold: str, k: int) -> Fraction:
+    """maj@k by brute force: every k-subset's vote, a tie split evenly among the answers tied for most votes."""
+    wins = Fraction(0)
+    subsets = list(itertools.combinations(range(len(answers)), k))
+    for subset in subsets:
+        votes: dict[str, int] = {}
+        for i in subset:
+            if answers[i] is not None:
+                votes[answers[i]] = votes.get(answers[i], 0) + 1
+        if votes:
+            top = max(votes.values())
+            leaders = [a for a, v in votes.items() if v == top]
+            wins += Fraction(int(gold in leaders), len(leaders))
+    return wins / len(subsets)
+
+
+def test_three_correct_of_eight_against_two_wrong_answers_split_three_and_two():
+    answers = ["7"] * 3 + ["9"] * 3 + ["4"] * 2
+    got = [maj_at_k(3, [3, 2], 0, k) for k in range(1, 9)]
+    assert got == pytest.approx([float(counted(answers, "7", k)) for k in range(1, 9)], abs=1e-12)
+    assert got[0] == pytest.approx(3 / 8)  # maj@1 is accuracy
+    assert got[7] == pytest.approx(1 / 2)  # all eight: 3 against 3 (and 2), a coin flip between "7" and "9"
+    # k = 2: a win needs both from the gold (3 of 28 pairs) or one gold and one other answer, then a coin flip
+    assert got[1] == pytest.approx((3 + (3 * 5) / 2) / 28)
+
+
+def test_ties_split_evenly_and_abstainers_never_win():
+    assert maj_at_k(1, [1], 0, 2) == pytest.approx(0.5)
+    assert maj_at_k(1, [1, 1], 0, 3) == pytest.approx(1 / 3)
+    assert maj_at_k(0, [], 4, 2) == 0.0  # nobody answered
+    assert maj_at_k(1, [], 3, 4) == 1.0  # the only vote cast is the gold's
+    assert maj_at_k(2, [], 2, 1) == pytest.approx(0.5)  # maj@1 = accuracy, abstainers included in n
+
+
+def test_too_few_seeds_is_not_estimable_and_bad_counts_are_refused():
+    assert math.isnan(maj_at_k(1, [1], 0, 3))
+    with pytest.raises(ValueError, match="counts >= 0, k >= 1"):
+        maj_at_k(1, [-1], 0, 1)
+    with pytest.raises(ValueError, match="counts >= 0, k >= 1"):
+        maj_at_k(1, [], 0, 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", None]), min_size=1, max_size=9), st.data())
+def test_the_exact_expectation_equals_counting_every_subset(answers, data):
+    k = data.draw(st.integers(1, len(answers)))
+    counts = {a: answers.count(a) for a in set(answers) if a is not None}
+    wrong = [v for a, v in counts.items() if a != "a"]
+    got = maj_at_k(counts.get("a", 0), wrong, answers.count(None), k)
+    assert got == pytest.approx(float(counted(answers, "a", k)), abs=1e-12)
