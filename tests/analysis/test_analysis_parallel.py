@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttscale.analysis.parallel import maj_at_k
+from ttscale.analysis.parallel import frontier, maj_at_k, point_cost
 
 
 def counted(answers: list[str | None], gold: str, k: int) -> Fraction:
@@ -63,3 +63,24 @@ def test_the_exact_expectation_equals_counting_every_subset(answers, data):
     wrong = [v for a, v in counts.items() if a != "a"]
     got = maj_at_k(counts.get("a", 0), wrong, answers.count(None), k)
     assert got == pytest.approx(float(counted(answers, "a", k)), abs=1e-12)
+
+
+def test_the_cost_of_a_point_is_k_times_the_tokens_a_seed_really_spent():
+    assert point_cost([100, 60], [10, 10], k=4) == 4 * 90  # one seed stopped early at 60 of B = 100
+
+
+def test_a_frontier_that_switches_from_parallel_to_sequential_at_a_known_cost():
+    # Budgets 64..512 at k = 1 (cost = B), and budget 64 at k = 2, 4, 8 (cost 128, 256, 512). Sampling more at 64
+    # beats thinking longer up to cost 256; at 512 the longer thought wins.
+    sequential = [(64, 1, 64.0, 0.10), (128, 1, 128.0, 0.12), (256, 1, 256.0, 0.20), (512, 1, 512.0, 0.60)]
+    parallel = [(64, 2, 128.0, 0.15), (64, 4, 256.0, 0.25), (64, 8, 512.0, 0.30)]
+    got = frontier(sequential + parallel)
+    steps = [(cost, budget, k) for cost, _, budget, k in got]
+    assert steps == [(64, 64, 1), (128, 64, 2), (256, 64, 4), (512, 512, 1)]
+    assert [value for _, value, _, _ in got] == [0.10, 0.15, 0.25, 0.60]
+
+
+def test_the_frontier_never_falls_and_ignores_points_that_are_not_estimable():
+    points = [(64, 1, 64.0, 0.5), (128, 1, 128.0, 0.2), (64, 16, 1024.0, math.nan)]
+    assert frontier(points) == [(64.0, 0.5, 64, 1), (128.0, 0.5, 64, 1)]
+    assert frontier([(64, 1, 64.0, 0.3), (32, 2, 64.0, 0.3)]) == [(64.0, 0.3, 64, 1)]  # a tie: sequential stays

@@ -1,9 +1,11 @@
-"""Parallel test-time compute (METHOD.md §6b): maj@k of a point's seeds, as its exact expectation over k-subsets.
+"""Parallel test-time compute (METHOD.md §6b): maj@k as its exact expectation, the cost of (B, k), the frontier.
 
 The n seeds of one (problem, budget) are n independent samples. maj@k draws k of them, takes the answer most of
 them gave (a tie broken uniformly at random among the answers tied for most votes) and scores it against the
 gold; reported is the expectation over all C(n, k) subsets, the way the unbiased pass@k averages them. Seeds that
 gave no answer abstain: they vote for nothing, and a subset of abstainers only scores 0. So maj@1 is accuracy.
+A point (B, k) costs k times the tokens a seed really spent at B; the compute frontier is the best value at or
+below each cost, and the (B, k) that reaches it.
 """
 
 from __future__ import annotations
@@ -59,3 +61,30 @@ def _wrong_draws(wrong: tuple[int, ...], most: int, cap: int) -> dict[tuple[int,
                 grown[key] = grown.get(key, 0) + ways * comb(size, x)
         states = grown
     return states
+
+
+def point_cost(thinking_tokens: Sequence[float], answer_tokens: Sequence[float], k: int) -> float:
+    """The cost of (B, k): k times the mean tokens a seed spent at B (its real thinking tokens, which an accepted
+    early stop leaves below B, plus its forced answer's tokens)."""
+    spent = [t + a for t, a in zip(thinking_tokens, answer_tokens, strict=True)]
+    return k * sum(spent) / len(spent)
+
+
+def frontier(points: Sequence[tuple[int, int, float, float]]) -> list[tuple[float, float, int, int]]:
+    """The compute frontier of (budget, k, cost, value) points: at each measured cost, the best value at or below
+    it and the (budget, k) that reaches it, as (cost, value, budget, k) sorted by cost.
+
+    At a tie in value the cheaper point stays on the frontier (then the smaller k: sequential before parallel).
+    NaN values (not estimable, e.g. k above the seeds run) never enter it."""
+    best: tuple[float, float, int, int] | None = None
+    out: list[tuple[float, float, int, int]] = []
+    estimable = [p for p in points if p[3] == p[3]]  # NaN != NaN
+    for budget, k, cost, value in sorted(estimable, key=lambda p: (p[2], p[1], p[0])):
+        if best is None or value > best[1]:
+            best = (cost, value, budget, k)
+        step = (cost, best[1], best[2], best[3])
+        if out and out[-1][0] == cost:
+            out[-1] = step
+        else:
+            out.append(step)
+    return out
