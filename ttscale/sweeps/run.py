@@ -175,7 +175,6 @@ def run_sweep_file(
             f"Cannot write results to {where}: {exc}. Free space or fix the directory's permissions, then run the "
             "same command again: finished units are kept."
         ) from exc
-    store = ResultStore(loaded.spec.output_dir)
     summary = None if outcome.stopped else _budget_summary(store, resolved.plan)
     return SweepRun(loaded, outcome, store, summary)
 

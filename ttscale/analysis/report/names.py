@@ -45,7 +45,7 @@ def curve_metrics(rows: pd.DataFrame, pass_k: int) -> list[str]:
 
 def label(metric: str) -> str:
     """How a metric is named in the report ("pass@4" stays as it is)."""
-    return METRICS[metric].label if metric in METRICS and metric != "pass@k" else metric
+    return METRICS[metric].label if metric in METRICS else metric
 
 
 def dataset_labels(datasets: Iterable[str]) -> dict[str, str]:
