@@ -5,8 +5,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
+from ttscale.engines.fake import FakeEngine
 from ttscale.errors import ConfigError, ModelError, TaskError
 from ttscale.forcing import ForcingConfig
 from ttscale.measure import measure
@@ -105,3 +107,15 @@ def test_measure_cuts_new_budgets_from_the_trajectories_an_earlier_call_returned
         assert row.trajectory_tokens == 32 and row.thinking_tokens == 16
         # text[:thinking_chars] of the same stored trajectory, between the cuts at 8 and 32 tokens
         assert chars[row.trajectory_id, 8] <= row.thinking_chars <= chars[row.trajectory_id, 32]
+
+
+def test_a_measurement_writes_its_rows_and_trajectories_beside_them(tmp_path):
+    result = measure(FakeEngine(), "demo-arith", budgets=[8, 16], seeds=2, limit=2)
+    result.write(str(tmp_path / "out" / "rows.parquet"))  # a str, as the README writes it
+    assert pq.read_table(tmp_path / "out" / "rows.parquet").equals(result.rows)
+    assert pq.read_table(tmp_path / "out" / "rows.trajectories.parquet").num_rows == result.trajectories.num_rows == 4
+
+
+def test_measure_refuses_the_seeds_a_sweep_file_refuses():
+    with pytest.raises(ConfigError, match="Seeds must be distinct"):
+        measure(FakeEngine(), "demo-arith", budgets=[8], seeds=[1, 1], limit=1)

@@ -35,8 +35,9 @@ class Measurement:
     def to_pandas(self) -> pd.DataFrame:
         return self.rows.to_pandas()
 
-    def write(self, path: Path) -> None:
+    def write(self, path: str | Path) -> None:
         """The rows as one Parquet file at `path` (a .parquet name), and the trajectories beside it, if any."""
+        path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(self.rows, path)
         if self.trajectories.num_rows:
