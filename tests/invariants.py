@@ -3,11 +3,30 @@ questions about the registries that only tests ask."""
 
 from __future__ import annotations
 
+import itertools
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 
 from ttscale.metrics import get_metric
 from ttscale.tasks.grading import check_golds
+
+
+def counted(answers: list[str | None], gold: str, k: int) -> Fraction:
+    """maj@k by brute force: every k-subset's vote, a tie split evenly among the answers tied for most votes."""
+    wins = Fraction(0)
+    subsets = list(itertools.combinations(range(len(answers)), k))
+    for subset in subsets:
+        votes: dict[str, int] = {}
+        for i in subset:
+            if answers[i] is not None:
+                votes[answers[i]] = votes.get(answers[i], 0) + 1
+        if votes:
+            top = max(votes.values())
+            leaders = [a for a, v in votes.items() if v == top]
+            wins += Fraction(int(gold in leaders), len(leaders))
+    return wins / len(subsets)
 
 
 def is_discrete(name: str) -> bool:

@@ -34,7 +34,7 @@ from ttscale.forcing import (
 )
 from ttscale.metrics import set_metrics, set_metrics_declared
 from ttscale.scoring import Trie, build_trie, candidate_logprobs
-from ttscale.tasks.base import Problem, PromptedProblem, Task
+from ttscale.tasks.base import Problem, PromptedProblem, Task, vote_key
 
 MEASUREMENT_VERSION = 3
 """The version of what a row's numbers mean, hashed into every cell id, so that rows measured under older
@@ -340,10 +340,12 @@ def _answer_fields(engine: Engine, task: Task, prompted: PromptedProblem, forced
     try:
         grade = task.grade(text, prompted.gold, truncated=forced.truncated)
         answer, correct, unclosed, error = grade.answer, grade.correct, grade.unclosed, grade.error
+        key = vote_key(grade, prompted.choice_order)
     except Exception as exc:  # a grader bug must not lose the row: record it, keep going
         answer, correct, unclosed, error = None, None, None, f"grading failed: {type(exc).__name__}: {exc}"
+        key = None
     return {
-        "answer": answer, "answer_text": text, "unclosed": unclosed, "truncated": forced.truncated,
+        "answer": answer, "answer_key": key, "answer_text": text, "unclosed": unclosed, "truncated": forced.truncated,
         "correct": None if correct is None else int(correct), "gold": prompted.gold,
         "choice_order": list(prompted.choice_order) if prompted.choice_order is not None else None,
         "error": error,

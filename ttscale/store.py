@@ -50,6 +50,9 @@ ROW_SCHEMA = pa.schema(
         pa.field("config", pa.string(), nullable=False),
         # discrete answer (METHOD.md §4)
         pa.field("answer", pa.string()),  # extracted from the forced \boxed{...}; null if nothing was written
+        # what the answer votes for in maj@k (METHOD.md §6b): the grader's normalised form, the source option for
+        # shuffled choices; null when it is no vote (nothing written, unfinished, not graded) and in older rows
+        pa.field("answer_key", pa.string()),
         pa.field("answer_text", pa.string()),  # the raw forced-answer generation
         pa.field("unclosed", pa.bool_()),  # the model never closed the forced \boxed{
         pa.field("truncated", pa.bool_()),  # ... because the answer's token cap cut it (graded incorrect)

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import math
-from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from invariants import counted
 from ttscale.analysis.parallel import frontier, maj_at_k, point_cost
-
-
-def counted(answers: list[str | None], gold: str, k: int) -> Fraction:
-    """maj@k by brute force: every k-subset's vote, a tie split evenly among the answers tied for most votes."""
-    wins = Fraction(0)
-    subsets = list(itertools.combinations(range(len(answers)), k))
-    for subset in subsets:
-        votes: dict[str, int] = {}
-        for i in subset:
-            if answers[i] is not None:
-                votes[answers[i]] = votes.get(answers[i], 0) + 1
-        if votes:
-            top = max(votes.values())
-            leaders = [a for a, v in votes.items() if v == top]
-            wins += Fraction(int(gold in leaders), len(leaders))
-    return wins / len(subsets)
 
 
 def test_three_correct_of_eight_against_two_wrong_answers_split_three_and_two():

@@ -22,9 +22,9 @@ from ttscale.store import ResultStore, refinement_budgets
 # the report then says they are not counted.
 ANALYSIS_COLUMNS = [
     "model", "dataset", "problem_id", "seed", "budget", "cell_id", "trajectory_id", "config_id", "family",
-    *dict.fromkeys(["answer", "correct", "gold", *curve_columns()]),  # the curve metrics' columns (ttscale/metrics.py)
+    *dict.fromkeys(["answer", "answer_key", "correct", "gold", *curve_columns(), "thinking_tokens", "answer_tokens"]),
     "continuations", "natural_end", "trajectory_mode", "thinking_chars", "unclosed", "truncated",
-]  # fmt: skip
+]  # fmt: skip  (the curve metrics' columns: ttscale/metrics.py; answer_key and tokens: maj@k and cost, METHOD.md §6b)
 DEFAULT_METRIC = "p_correct"
 DEFAULT_SCORE = "breakthroughness"
 
@@ -135,6 +135,43 @@ class Results:
         table = self.comparable().emergence(metric, level="problem")
         return top_k(table, k, by=by, complete_only=complete_only, ranking=ranking,
                      min_range=MIN_RANGE if min_range is None else min_range)  # fmt: skip
+
+    # -- sequential vs parallel compute (METHOD.md §6b) ------------------------------------------------------
+
+    def parallel(self, metric: str = "maj", by: str = "dataset") -> pd.DataFrame:
+        """Every (budget, k) point, k = 1…seeds: `metric` ("maj" for maj@k, "pass" for pass@k, or "accuracy") per
+        problem (`by="problem"`), or per (model, dataset) with its 95% bootstrap band over problems and its cost,
+        k × the tokens a seed spent at that budget (`by="dataset"`)."""
+        from ttscale.analysis.frontier import check_metric, point_curves, problem_points, seed_tokens
+
+        check_metric(metric)
+        points = self._cached(("points", metric), lambda: problem_points(self.rows, metric))
+        if by == "problem":
+            return points
+        if by != "dataset":
+            raise ValueError(f"Got by={by!r}. Use 'dataset' or 'problem'.")
+        return self._cached(
+            ("parallel", metric),
+            lambda: point_curves(points, seed_tokens(self.rows), n_boot=self.n_boot, seed=self.seed),
+        )
+
+    def frontier(self, metric: str = "maj") -> pd.DataFrame:
+        """The compute frontier of each (model, dataset): at each measured cost, the best `metric` at or below it
+        over every (budget, k), the (budget, k) reaching it, and that point's band."""
+        from ttscale.analysis.frontier import frontier_table
+
+        return self._cached(("frontier", metric), lambda: frontier_table(self.parallel(metric)))
+
+    def frontier_emergence(self, metric: str = "maj", grid: str = "doubling") -> pd.DataFrame:
+        """Emergence scores and p-values of each (model, dataset)'s k = 1 curve (over log2 B) and of its frontier
+        (over log2 cost, on a doubling grid of costs by default), with the sentence that compares them (`answer`,
+        on the frontier's row): is a jump along k = 1 still one on the frontier?"""
+        from ttscale.analysis.frontier import frontier_scores, with_answers
+
+        return self._cached(
+            ("frontier_emergence", metric, grid),
+            lambda: with_answers(frontier_scores(self.parallel(metric), n_sim=self.n_sim, seed=self.seed, grid=grid)),
+        )
 
     # -- budget grids --------------------------------------------------------------------------------------
 

@@ -43,7 +43,18 @@ class Grade:
     correct: bool | None  # None when grading itself failed
     unclosed: bool = False  # the model never closed the forced \boxed{
     error: str | None = None  # why grading failed, or None
+    key: str | None = None  # the answer after the grader's normalisation: equivalent answers share it (maj@k votes)
 
+
+def vote_key(grade: Grade, choice_order: Sequence[int] | None) -> str | None:
+    """What a row's answer votes for in maj@k: the grader's normalised answer, and for shuffled options the option
+    itself (`#2`: source option 2), since one letter names a different option under each seed's shuffle. None when
+    the answer is no vote: nothing written, unfinished (graded incorrect), or not graded."""
+    if grade.key is None or grade.correct is None:
+        return None
+    if choice_order is not None and len(grade.key) == 1 and 0 <= ord(grade.key) - ord("A") < len(choice_order):
+        return f"#{choice_order[ord(grade.key) - ord('A')]}"
+    return grade.key
 
 class Task(Protocol):
     """A dataset definition: how to load it, prompt it, grade it and which solution set it has."""

@@ -112,7 +112,7 @@ def grade_integer(answer: str | None, gold: str) -> Grade:
     value = parse_int(answer)
     if value is None:  # `\text{204}`, `204^\circ`...; never strip characters to force a number
         return grade_math(answer, str(gold_value))
-    return Grade(answer, value == gold_value)
+    return Grade(answer, value == gold_value, key=str(value))
 
 
 def grade_math(answer: str | None, gold: str) -> Grade:
@@ -123,17 +123,17 @@ def grade_math(answer: str | None, gold: str) -> Grade:
         return Grade(answer, None, error=f"answer longer than {MAX_ANSWER_CHARS} characters; not graded")
     if not _on_main_thread():  # no signal timeout here: grade in the child process, which can be killed
         try:
-            correct, error = _isolated().call("math_outcome", [answer, gold], ANSWER_LIMIT_S)
+            correct, error, key = _isolated().call("math_outcome", [answer, gold], ANSWER_LIMIT_S)
         except Exception as exc:  # Overran, or the child failed
             return Grade(answer, None, error=f"math-verify {type(exc).__name__}: {exc}"[:300])
-        return Grade(answer, correct, error=error)
+        return Grade(answer, correct, error=error, key=key)
     return _grade_math_here(answer, gold)
 
 
 def math_outcome(answer: str, gold: str) -> list[Any]:
-    """[correct, error] of `grade_math` in this process: what the grading child sends back."""
+    """[correct, error, key] of `grade_math` in this process: what the grading child sends back."""
     grade = _grade_math_here(answer, gold)
-    return [grade.correct, grade.error]
+    return [grade.correct, grade.error, grade.key]
 
 
 def _grade_math_here(answer: str, gold: str) -> Grade:
@@ -154,7 +154,14 @@ def _verify(answer: str, gold: str) -> Grade:
     if not gold_parsed:
         return Grade(answer, None, error=f"math-verify could not parse the gold {gold!r}")
     pred = parse("\\boxed{" + answer + "}", _extraction_config(), parsing_timeout=timeout, raise_on_error=True)
-    return Grade(answer, bool(verify(gold_parsed, pred, timeout_seconds=timeout, raise_on_error=True)))
+    correct = bool(verify(gold_parsed, pred, timeout_seconds=timeout, raise_on_error=True))
+    return Grade(answer, correct, key=math_key(pred, answer))
+
+
+def math_key(parsed: Sequence[Any], answer: str) -> str:
+    """What an answer votes for: the expression math-verify parsed (`\\frac{1}{2}`, `1/2` and `\\dfrac12` are one
+    `1/2`), or the answer's text with its spaces removed when it parsed to nothing."""
+    return str(parsed[0]) if parsed else "".join(answer.split())
 
 
 @lru_cache(maxsize=4096)
@@ -200,7 +207,8 @@ def grade_choice(answer: str | None, gold_letter: str, n_choices: int) -> Grade:
         return Grade(None, False)
     letter = canonical_letter(answer)
     in_options = letter is not None and ord(letter) - ord("A") < n_choices
-    return Grade(answer, in_options and letter == gold)
+    return Grade(answer, in_options and letter == gold, key=letter if in_options else "".join(answer.split()))
+
 
 
 def join_golds(problem_ids: Sequence[str], problems: Sequence[Problem]) -> list[Problem]:
