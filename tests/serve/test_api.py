@@ -73,6 +73,39 @@ def test_the_leaderboard_ranks_curves_that_move_significant_first_by_default(exp
     assert wide["total"] >= table["total"]
 
 
+def test_compute_view_has_every_point_its_cost_and_the_frontier(explorer):
+    c = get(explorer, "/api/compute", model="fake-a", dataset="demo-arith")
+    assert c["metric"] == "maj" and c["label"] == "maj@k"
+    p = c["points"]
+    points = list(zip(p["k"], p["budget"], p["cost"], p["tokens_per_seed"], p["value"], strict=True))
+    assert sorted(b for k, b, *_ in points if k == 1) == BUDGETS  # a k = 1 point at every budget
+    assert {k for k, *_ in points} == {1, 2}  # the sweep ran two seeds
+    rows = explorer.index.snapshot().rows
+    rows = rows[(rows.model == "fake-a") & (rows.dataset == "demo-arith")]
+    spent = (rows.thinking_tokens + rows.answer_tokens).groupby(rows.budget).mean()
+    for k, budget, cost, tokens, value in points:
+        assert tokens == pytest.approx(spent[budget]) and tokens > 0  # the tokens a seed really spent at B
+        assert cost == pytest.approx(k * tokens) and 0 <= value <= 1
+    f = c["frontier"]
+    assert f["cost"] == sorted(f["cost"]) and f["value"] == sorted(f["value"])  # non-decreasing in cost and value
+    assert f["cost"][0] == min(p["cost"])  # it starts at the cheapest point
+    cheapest = min(points, key=lambda q: q[2])
+    assert (f["budget"][0], f["k"][0], f["value"][0]) == (cheapest[1], cheapest[0], cheapest[4])
+    assert [s["curve"] for s in c["scores"]] == ["k = 1", "frontier"] and isinstance(c["answer"], str)
+    assert {"n_points", "breakthroughness", "p_breakthroughness", "parallel_points"} <= set(c["scores"][0])
+    assert c["scores"][0]["n_points"] == len(BUDGETS)
+    assert get(explorer, "/api/compute", model="fake-b", dataset="demo-mc", metric="pass")["label"] == "pass@k"
+
+
+def test_compute_view_refuses_an_unknown_metric_model_or_dataset(explorer):
+    error = get(explorer, "/api/compute", 400, model="fake-a", dataset="demo-arith", metric="p_correct")["error"]
+    assert "maj" in error and "\n" not in error  # one line, naming the metrics it takes
+    get(explorer, "/api/compute", 404, model="nobody", dataset="demo-arith")
+    get(explorer, "/api/compute", 404, model="fake-a", dataset="nothing")
+    get(explorer, "/api/compute", 400, dataset="demo-arith")  # no model
+    assert [m["name"] for m in get(explorer, "/api/options")["compute_metrics"]] == ["maj", "pass", "accuracy"]
+
+
 def test_problem_detail_slices_the_nested_reasoning_at_each_budget(explorer):
     p = get(explorer, "/api/problem", model="fake-a", dataset="demo-mc", problem_id="mc-000")
     assert p["question"].startswith("Which of these numbers") and "(A)" in p["question"] and p["gold"]

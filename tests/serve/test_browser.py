@@ -1,6 +1,6 @@
 """The explorer page in a real headless Chromium (Debian's `chromium`, driven by Playwright): pick a dataset, read
-the curve's SVG, open a problem, and watch the progress panel move while a slowed fake-engine sweep runs beside it
-(`ttscale sweep --serve`). Screenshots go to $TTSCALE_ARTIFACTS (default: the test's tmp_path)."""
+the curve's SVG and the compute panel's, open a problem, and watch the progress panel move while a slowed fake-engine
+sweep runs beside it (`ttscale sweep --serve`). Screenshots go to $TTSCALE_ARTIFACTS (default: the test's tmp_path)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,17 @@ def test_page_curve_leaderboard_problem_and_reasoning(demo_results, page, artifa
         assert page.locator("#curve g.trace.scatter:has(path.point) path.point").count() == len(BUDGETS)
         assert "significant first" in page.locator("#leaderboard-meta").inner_text()  # the default ranking, said
         assert "signed_range" in page.locator("#leaderboard thead").inner_text()  # the effect size beside the score
+
+        page.wait_for_selector("#compute[data-pair='fake-a|demo-mc'][data-metric='maj']", timeout=30_000)
+        traces = page.locator("#compute g.trace.scatter").count()
+        assert traces == len(BUDGETS) + 4  # a line of k growing per budget, k = 1 and its band (2), the frontier
+        assert page.evaluate("document.getElementById('compute').data.at(-1).line.shape") == "hv"  # a step line
+        assert "frontier" in page.locator("#compute-answer").inner_text()  # the sentence that compares the curves
+        assert page.locator("#compute-scores tbody tr").count() == 2  # k = 1 and the frontier, scored
+        page.select_option("#compute-metric", "pass")
+        page.wait_for_selector("#compute[data-metric='pass']", timeout=30_000)
+        assert page.locator("#compute g.trace.scatter").count() == traces
+        assert page.locator("#compute-answer").inner_text()
         page.select_option("#ranking", "score")
         page.wait_for_function("document.getElementById('leaderboard-meta').textContent.includes('alone')")
         assert page.locator("#leaderboard tbody tr").count() == 3  # demo-mc's 3 problems for fake-a

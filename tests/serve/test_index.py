@@ -65,6 +65,7 @@ def test_in_the_background_requests_never_wait_and_the_next_snapshot_comes_warm(
     first = index.snapshot()
     queries.curve(first, "fake-a", "demo-arith", "accuracy")  # what the page shows now
     queries.emergence(first, "p_correct")
+    queries.compute(first, "fake-a", "demo-arith", "pass")
     for shard in held.iterdir():
         shard.rename(root / "rows" / shard.name)
     assert index.snapshot() is first  # answered at once from the current snapshot; the scan runs in a thread
@@ -74,6 +75,7 @@ def test_in_the_background_requests_never_wait_and_the_next_snapshot_comes_warm(
     second = index.snapshot()
     assert second.generation == 1 and len(second.rows) > len(first.rows)
     assert {("curves", "accuracy"), ("emergence", "p_correct", "problem")} <= set(second.results._cache)
+    assert {("frontier", "pass"), ("frontier_emergence", "pass", "doubling")} <= set(second.results._cache)
 
 
 def test_an_unreadable_shard_is_skipped_and_left_in_place(copy_without_two_shards):

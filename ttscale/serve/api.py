@@ -77,6 +77,8 @@ class Explorer:
             "/api/options": lambda: queries.options(self.index.snapshot()),
             "/api/curve": lambda: queries.curve(self.index.snapshot(), p["model"], p["dataset"],
                                                 p.get("metric", "p_correct")),
+            "/api/compute": lambda: queries.compute(self.index.snapshot(), p["model"], p["dataset"],
+                                                    p.get("metric", "maj")),
             "/api/emergence": lambda: queries.emergence(
                 self.index.snapshot(), p.get("metric", "p_correct"), by=p.get("by", "breakthroughness"),
                 ascending=_flag(p.get("ascending")), level=p.get("level", "problem"), model=p.get("model") or None,

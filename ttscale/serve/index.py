@@ -22,13 +22,14 @@ from ttscale.errors import TtscaleError, TtscaleWarning
 from ttscale.store import ROW_SCHEMA, TRAJECTORY_SCHEMA, ResultStore, read_shard
 
 # The analysis columns, plus what progress and the problem view need; never the distributions or the reasoning.
-INDEX_COLUMNS = [*ANALYSIS_COLUMNS, "answer_tokens", "solution_set", "created_at"]
+INDEX_COLUMNS = [*ANALYSIS_COLUMNS, "solution_set", "created_at"]
 RESCAN_S = 2.0  # the shard lists are listed again at most this often (seconds); only new shards are read
 PROBLEM_KEYS = ["model", "dataset", "problem_id"]
-CURVES, RANKED = (
+CURVES, RANKED, COMPUTE = (
     "curves_by_pair",
     "ranked",
-)  # memo keys of queries' derived tables: (CURVES, metric), (RANKED, metric, level, …)
+    "compute_by_pair",
+)  # memo keys of queries' derived tables: (CURVES, metric), (RANKED, metric, level, …), (COMPUTE, metric)
 
 
 class NotFound(LookupError):
@@ -69,7 +70,8 @@ class Snapshot:
         return self.results.rows
 
     def warm_like(self, old: Snapshot) -> None:
-        """Compute the curves and emergence tables `old` had computed (what the page is showing), and the lookup."""
+        """Compute the curves, emergence tables and compute frontiers `old` had computed (what the page is showing),
+        and the lookup."""
         self.problem_lookup()
         for key in list(old._memo):
             try:
@@ -77,6 +79,9 @@ class Snapshot:
                     self.results.curves(key[1])
                 elif key[0] == RANKED:
                     self.results.emergence(key[1], level=key[2])
+                elif key[0] == COMPUTE:
+                    self.results.frontier(key[1])
+                    self.results.frontier_emergence(key[1])
             except Exception:  # a metric the new rows cannot give: the request that asks for it says why
                 continue
 

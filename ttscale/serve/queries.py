@@ -1,4 +1,5 @@
-"""The explorer's JSON answers, computed from an index snapshot: runs, curves, the emergence table, one problem."""
+"""The explorer's JSON answers, computed from an index snapshot: runs, curves, the emergence table, sequential vs
+parallel compute, one problem."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ import numpy as np
 import pandas as pd
 
 from ttscale.analysis.emergence import MIN_RANGE, RANKINGS, top_k, unranked
+from ttscale.analysis.frontier import PARALLEL_METRICS, check_metric
 from ttscale.analysis.report import curve_metrics, dataset_labels, label
 from ttscale.analysis.values import default_pass_k, problem_values
 from ttscale.errors import TtscaleError
 from ttscale.metrics import get_metric
-from ttscale.serve.index import CURVES, RANKED, NotFound, ResultsIndex, Snapshot, read_trajectory
+from ttscale.serve.index import COMPUTE, CURVES, RANKED, NotFound, ResultsIndex, Snapshot, read_trajectory
 from ttscale.store import ROW_SCHEMA, read_shard
 
 TOP_ANSWERS = 5  # answers of the solution-set distribution shown per budget
 MAX_LIMIT = 500  # emergence rows per page
+POINT_COLUMNS = ("k", "budget", "cost", "value", "lo", "hi", "n_problems", "tokens_per_seed")
+FRONTIER_COLUMNS = ("cost", "value", "budget", "k", "lo", "hi")
+SCORE_COLUMNS = ("curve", "n_points", "breakthroughness", "p_breakthroughness", "parallel_points")
 
 
 def jsonable(value: Any) -> Any:
@@ -57,7 +62,8 @@ def options(snap: Snapshot) -> dict[str, Any]:
 def _options(snap: Snapshot) -> dict[str, Any]:
     rows = snap.rows
     if rows.empty:
-        return {"models": [], "datasets": [], "labels": {}, "metrics": [], "budgets": [], "pairs": [], "rows": 0}
+        return {"models": [], "datasets": [], "labels": {}, "metrics": [], "budgets": [], "pairs": [], "rows": 0,
+                "compute_metrics": _compute_metrics()}  # fmt: skip
     pairs = rows[["model", "dataset"]].drop_duplicates().sort_values(["model", "dataset"])
     metrics = curve_metrics(rows, default_pass_k(rows))
     return {
@@ -67,9 +73,14 @@ def _options(snap: Snapshot) -> dict[str, Any]:
         "metrics": [{"name": m, "label": label(m)} for m in metrics],
         "budgets": sorted(int(b) for b in rows.budget.unique()),
         "pairs": pairs.values.tolist(),
+        "compute_metrics": _compute_metrics(),
         "rows": len(rows),
         "generation": snap.generation,
     }
+
+
+def _compute_metrics() -> list[dict[str, str]]:
+    return [{"name": name, "label": text} for name, text in PARALLEL_METRICS.items()]
 
 
 def _metric(name: str) -> str:
@@ -97,6 +108,45 @@ def curve(snap: Snapshot, model: str, dataset: str, metric: str) -> dict[str, An
     points = {c: [] for c in ("budget", "value", "lo", "hi", "n_problems")} if g is None else g
     return jsonable({"model": model, "dataset": dataset, "metric": metric, "label": label(metric),
                      **{c: list(points[c]) for c in ("budget", "value", "lo", "hi", "n_problems")}})  # fmt: skip
+
+
+def compute(snap: Snapshot, model: str, dataset: str, metric: str = "maj") -> dict[str, Any]:
+    """Sequential vs parallel compute (METHOD.md §6b) for one (model, dataset): every (B, k) point with its band and
+    cost, the compute frontier, and the emergence scores of k = 1 and of the frontier with the sentence comparing
+    them (`Results.parallel`, `frontier`, `frontier_emergence`, computed once per snapshot and metric)."""
+    _has_pair(snap, model, dataset)
+    check_metric(metric)  # a ValueError: answered with 400
+    table = snap.memo((COMPUTE, metric), lambda: _compute_by_pair(snap, metric))
+    view = table.get((model, dataset)) or _compute_view(metric, None, None, None)
+    return {"model": model, "dataset": dataset, **view}
+
+
+def _compute_by_pair(snap: Snapshot, metric: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(model, dataset) → its compute view, from the three tables of every pair."""
+    results = snap.results
+    tables = [results.parallel(metric), results.frontier(metric), results.frontier_emergence(metric)]
+    groups = [{key: g for key, g in t.groupby(["model", "dataset"], observed=True, sort=False)} for t in tables]
+    pairs = {key for group in groups for key in group}
+    return {pair: _compute_view(metric, *(group.get(pair) for group in groups)) for pair in pairs}
+
+
+def _compute_view(
+    metric: str, points: pd.DataFrame | None, steps: pd.DataFrame | None, scores: pd.DataFrame | None
+) -> dict[str, Any]:
+    """One pair's points, frontier, scores and sentence as JSON (empty lists where a table has no rows for it)."""
+    scores = pd.DataFrame(columns=[*SCORE_COLUMNS, "answer"]) if scores is None else scores
+    answers = [a for a in scores["answer"] if isinstance(a, str)]
+    return jsonable({
+        "metric": metric, "label": PARALLEL_METRICS[metric],
+        "points": _columns(points, POINT_COLUMNS), "frontier": _columns(steps, FRONTIER_COLUMNS),
+        "scores": [{c: r[c] for c in SCORE_COLUMNS} for r in scores.to_dict("records")],
+        "answer": answers[0] if answers else None,
+    })  # fmt: skip
+
+
+def _columns(frame: pd.DataFrame | None, columns: tuple[str, ...]) -> dict[str, list]:
+    """`columns` of `frame` as lists (empty when there is no frame)."""
+    return {c: [] if frame is None else frame[c].tolist() for c in columns}
 
 
 def emergence(

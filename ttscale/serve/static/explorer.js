@@ -1,9 +1,12 @@
-// The explorer page: pickers → a curve with its band (and a second one to compare), the emergence leaderboard,
-// one problem's answers and reasoning, and a progress panel polled while a sweep runs. Plain JS, no build step.
+// The explorer page: pickers → a curve with its band (and a second one to compare), sequential vs parallel compute
+// (maj@k etc. against cost, with the compute frontier), the emergence leaderboard, one problem's answers and
+// reasoning, and a progress panel polled while a sweep runs. Plain JS, no build step.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#1f77b4", "#d62728"];
+const BUDGET_LINE = "#9aa7b8";  // the thin lines of k growing at one budget
+const PLOT_CONFIG = { displaylogo: false, responsive: true };
 const LEADER_COLUMNS = ["problem_id", "model", "p_breakthroughness", "breakthroughness", "signed_range",
   "p_delta_bic_hinge", "jump_size", "jump_interval_lo", "jump_interval_hi", "jump_slope", "direction", "n_budgets"];
 const state = { options: null, generation: -1, sort: { by: "breakthroughness", ascending: false }, problem: null };
@@ -37,6 +40,12 @@ function budgetAxis(budgets) {
   return { title: { text: "budget (tokens, log2)" }, tickvals: budgets.map(Math.log2), ticktext: budgets.map(String) };
 }
 
+function costAxis(costs) {
+  const logs = costs.filter((c) => c > 0).map(Math.log2), ticks = [];
+  for (let j = Math.floor(Math.min(...logs)); j <= Math.ceil(Math.max(...logs)); j++) ticks.push(j);
+  return { title: { text: "cost (tokens per problem, log2)" }, tickvals: ticks, ticktext: ticks.map((j) => (2 ** j).toLocaleString()) };
+}
+
 async function loadOptions() {
   const options = await api("options");
   state.options = options;
@@ -45,6 +54,8 @@ async function loadOptions() {
   fill($("compare"), options.models);
   fill($("dataset"), options.datasets, options.labels);
   fill($("metric"), options.metrics.map((m) => m.name), Object.fromEntries(options.metrics.map((m) => [m.name, m.label])));
+  fill($("compute-metric"), options.compute_metrics.map((m) => m.name),
+    Object.fromEntries(options.compute_metrics.map((m) => [m.name, m.label])));
   if (!state.pickedMetric && options.metrics.some((m) => m.name === "p_correct")) $("metric").value = "p_correct";
   $("summary").textContent = `${options.rows.toLocaleString()} rows · ${options.models.length} models · ` +
     `${options.datasets.length} datasets · budgets ${options.budgets.join(", ")}`;
@@ -69,9 +80,59 @@ async function drawCurve() {
   }
   const layout = { margin: { t: 10, r: 10 }, xaxis: budgetAxis(budgets), yaxis: { title: { text: metric } },
     legend: { orientation: "h", y: -0.25 } };
-  await Plotly.react($("curve"), traces, layout, { displaylogo: false, responsive: true });
+  await Plotly.react($("curve"), traces, layout, PLOT_CONFIG);
   $("curve").dataset.models = models.join(",");
   $("curve").dataset.points = JSON.stringify(budgets);
+}
+
+function pointsOf(p, indices) {
+  // x (log2 cost), y and hover data [B, k, cost, lo, hi] of the points `indices` of a table of columns
+  return { x: indices.map((i) => Math.log2(p.cost[i])), y: indices.map((i) => p.value[i]),
+    customdata: indices.map((i) => [p.budget[i], p.k[i], p.cost[i], p.lo[i], p.hi[i]]) };
+}
+
+function computeHover(name, label, reached = "") {
+  return `${escapeHtml(name)}<br>${reached}B=%{customdata[0]} · k=%{customdata[1]}<br>cost=%{customdata[2]:.0f} tokens<br>` +
+    `${escapeHtml(label)}=%{y:.3f} (95% band %{customdata[3]:.3f}–%{customdata[4]:.3f})<extra></extra>`;
+}
+
+async function drawCompute() {
+  const model = $("model").value, dataset = $("dataset").value, metric = $("compute-metric").value;
+  let c;
+  try { c = await api("compute", { model, dataset, metric }); } catch (e) {
+    await Plotly.react($("compute"), [], { margin: { t: 10, r: 10 } }, PLOT_CONFIG);
+    $("compute-answer").textContent = e.message;
+    $("compute-scores").tBodies[0].innerHTML = "";
+    return;
+  }
+  const p = c.points, all = p.k.map((_, i) => i);
+  const traces = [];
+  const budgets = [...new Set(p.budget)].sort((a, b) => a - b);
+  for (const [j, b] of budgets.entries()) {  // B fixed, k growing: one thin line per budget
+    const at = all.filter((i) => p.budget[i] === b).sort((i, m) => p.k[i] - p.k[m]);
+    traces.push({ ...pointsOf(p, at), name: "k growing at fixed B", legendgroup: "parallel", showlegend: j === 0,
+      mode: "lines+markers", line: { color: BUDGET_LINE, width: 1 }, marker: { size: 4 },
+      hovertemplate: computeHover(`B = ${b}`, c.label) });
+  }
+  const sequential = all.filter((i) => p.k[i] === 1).sort((i, m) => p.budget[i] - p.budget[m]);
+  const k1 = pointsOf(p, sequential);
+  const band = { x: k1.x, mode: "lines", line: { width: 0 }, hoverinfo: "skip", showlegend: false, legendgroup: "k1" };
+  traces.push({ ...band, y: sequential.map((i) => p.hi[i]), name: "k = 1 band" });
+  traces.push({ ...band, y: sequential.map((i) => p.lo[i]), fill: "tonexty", fillcolor: COLORS[0] + "30", name: "k = 1 band" });
+  traces.push({ ...k1, name: "k = 1 (along the budget)", legendgroup: "k1", mode: "lines+markers",
+    line: { color: COLORS[0], simplify: false }, hovertemplate: computeHover("k = 1", c.label) });
+  const f = c.frontier;
+  traces.push({ ...pointsOf(f, f.cost.map((_, i) => i)), name: "compute frontier", mode: "lines",
+    line: { color: COLORS[1], width: 2.5, shape: "hv" }, hovertemplate: computeHover("frontier", c.label, "reached by ") });
+  const layout = { margin: { t: 10, r: 10 }, xaxis: costAxis(p.cost), yaxis: { title: { text: c.label }, rangemode: "nonnegative" },
+    legend: { orientation: "h", y: -0.25 } };
+  await Plotly.react($("compute"), traces, layout, PLOT_CONFIG);
+  $("compute").dataset.pair = `${model}|${dataset}`;
+  $("compute").dataset.metric = metric;
+  $("compute-answer").textContent = c.answer ?? "(no points to compare: no graded seeds for this model and dataset)";
+  $("compute-scores").tBodies[0].innerHTML = c.scores.map((s) => `<tr><td>${escapeHtml(s.curve)}</td>` +
+    `<td class="num">${fmt(s.n_points)}</td><td class="num">${fmt(s.breakthroughness)}</td>` +
+    `<td class="num">${fmt(s.p_breakthroughness)}</td><td class="num">${fmt(s.parallel_points)}</td></tr>`).join("");
 }
 
 async function drawLeaderboard() {
@@ -115,7 +176,7 @@ async function openProblem(model, dataset, problemId, seed = null) {
   const traces = metrics.map((m, i) => ({ x: p.curve.budget.map(Math.log2), y: p.curve[m], name: m,
     mode: "lines+markers", line: { color: COLORS[i % 2], simplify: false } }));
   await Plotly.react($("problem-curve"), traces, { margin: { t: 10, r: 10 }, xaxis: budgetAxis(p.curve.budget),
-    yaxis: { range: [-0.05, 1.05] }, legend: { orientation: "h", y: -0.25 } }, { displaylogo: false, responsive: true });
+    yaxis: { range: [-0.05, 1.05] }, legend: { orientation: "h", y: -0.25 } }, PLOT_CONFIG);
   $("budget-table").tBodies[0].innerHTML = p.budgets.map((b) => {
     const answers = b.answers.map((a) => `${a.seed}: <span class="${a.correct === 1 ? "ok" : "bad"}">` +
       `${escapeHtml(a.answer ?? "∅")} ${a.correct === 1 ? "✔" : "✘"}</span>` + unclosedNote(a)).join("<br>");
@@ -155,7 +216,7 @@ async function drawProgress() {
   }).join("");
   if (p.generation !== state.generation) {  // new shards landed: the curves and the table move too
     await loadOptions();
-    await Promise.all([drawCurve(), drawLeaderboard()]);
+    await redraw();
   }
   return running;
 }
@@ -166,7 +227,7 @@ async function pollProgress() {
   setTimeout(pollProgress, running ? 2000 : 10000);
 }
 
-async function redraw() { await Promise.all([drawCurve(), drawLeaderboard()]); }
+async function redraw() { await Promise.all([drawCurve(), drawLeaderboard(), drawCompute()]); }
 
 async function main() {
   const info = await api("info");
@@ -178,6 +239,7 @@ async function main() {
   for (const id of ["model", "dataset", "compare"]) $(id).addEventListener("change", redraw);
   $("metric").addEventListener("change", () => { state.pickedMetric = true; redraw(); });
   $("ranking").addEventListener("change", drawLeaderboard);
+  $("compute-metric").addEventListener("change", drawCompute);
   $("leaderboard").tHead.addEventListener("click", (e) => {
     const column = e.target.closest("th")?.dataset.column;
     if (!column) return;
