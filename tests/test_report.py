@@ -17,7 +17,7 @@ from ttscale.store import ResultStore
 
 pytestmark = [pytest.mark.model, pytest.mark.ray]
 
-FIGURES = ["fig-curves", "fig-scores", "fig-top-k", "fig-thinking-tokens", "fig-correlation", "fig-size"]
+FIGURES = ["fig-curves", "fig-scores", "fig-top-k", "fig-compute", "fig-thinking-tokens", "fig-correlation", "fig-size"]
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,11 @@ def test_the_report_holds_every_figure_with_its_traces(report):
     assert any(0.135 in array(t["x"]) for t in size if "x" in t)  # SmolLM2-135M at 0.135 B parameters
     assert "end of the reasoning" in html and "gold" in html  # the top-k answer tables
     assert "<table id='infinite-counts'>" in html and "breakthroughness_bigbench" in html
+    compute = {t["name"] for t in figs["fig-compute"][0]}
+    assert {"k = 1 (thinking longer)", "one B, k growing", "frontier"} <= compute
+    answers = pd.read_parquet(out / "frontier_scores.parquet")
+    sentence = answers[(answers.metric == "maj") & (answers.curve == "frontier")].answer.iloc[0]
+    assert "k = 1" in sentence and "<table id='compute-answers'>" in html and sentence.split(" (")[0] in html
 
 
 def test_the_report_opens_without_network(report):
@@ -89,7 +94,16 @@ def test_the_report_opens_without_network(report):
 
 def test_tables_are_written_as_parquet_and_csv(report):
     results, out, _ = report
-    for name in ("curves", "emergence_datasets", "emergence_problems", "top_k", "infinite_counts"):
+    for name in (
+        "curves",
+        "emergence_datasets",
+        "emergence_problems",
+        "top_k",
+        "infinite_counts",
+        "parallel_points",
+        "frontier",
+        "frontier_scores",
+    ):
         assert (out / f"{name}.parquet").is_file() and (out / f"{name}.csv").is_file()
     table = pd.read_parquet(out / "curves.parquet")
     assert {"accuracy", "pass@2", "p_correct", "neg_entropy", "thinking_tokens"} <= set(table.metric)
@@ -102,6 +116,11 @@ def test_tables_are_written_as_parquet_and_csv(report):
     counted = infinite[(infinite.level == "problem") & (infinite.score == "breakthroughness_bigbench")]
     assert counted["+inf"].sum() == np.isposinf(scores).sum() and counted["-inf"].sum() == np.isneginf(scores).sum()
     assert {"accuracy", "pass@2"} <= set(infinite[infinite.level == "dataset"].metric)
+    points = pd.read_parquet(out / "parallel_points.parquet")
+    maj1 = points[(points.metric == "maj") & (points.k == 1)].set_index("budget").value
+    assert maj1.to_dict() == pytest.approx(results.curves("accuracy").set_index("budget").value.to_dict())  # maj@1
+    spent = (results.rows.thinking_tokens + results.rows.answer_tokens).groupby(results.rows.budget).mean()
+    assert points[points.k == 2].groupby("budget").cost.first().to_dict() == pytest.approx((2 * spent).to_dict())
     curves = results.curves("accuracy")
     assert {"value", "lo", "hi", "n_problems"} <= set(curves.columns)
     assert (curves.lo <= curves.value + 1e-12).all() and (curves.value <= curves.hi + 1e-12).all()
@@ -130,6 +149,25 @@ def test_analyze_command_writes_the_report(demo_results, ray_local, tmp_path):
                                       "--n-sim", "20", "--top", "3"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report.html").is_file() and (tmp_path / "top_k.csv").is_file()
+
+
+def test_analyze_json_answers_sequential_vs_parallel_per_model_and_dataset(demo_results, ray_local, tmp_path):
+    from typer.testing import CliRunner
+
+    from ttscale.cli import app
+
+    result = CliRunner().invoke(app, ["analyze", str(demo_results), "--out", str(tmp_path), "--json",
+                                      "--n-boot", "50", "--n-sim", "20"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)  # stdout holds the JSON alone
+    assert summary["report"] == str(tmp_path / "report.html") and summary["rows"] == 20 * 2
+    (pair,) = summary["pairs"]
+    assert (pair["model"], pair["dataset"], pair["budgets"], pair["seeds"]) == ("smollm2-135m", "demo-arith",
+                                                                                [8, 16, 32, 64, 128], 2)  # fmt: skip
+    scores = pd.read_parquet(tmp_path / "frontier_scores.parquet")
+    frontier = scores[(scores.metric == "maj") & (scores.curve == "frontier")].iloc[0]
+    assert pair["compute"]["maj"]["answer"] == frontier.answer
+    assert set(pair["compute"]) == {"maj", "pass", "accuracy"} and "accuracy" in pair["emergence"]
 
 
 def test_analyze_refuses_an_unknown_metric(demo_results, ray_local, tmp_path):

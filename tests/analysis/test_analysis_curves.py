@@ -91,3 +91,34 @@ def test_bootstrap_bands_cover_the_mean_about_95_percent_of_the_time():
 def test_dataset_curves_rejects_bad_levels():
     with pytest.raises(ValueError, match="need 0 < level < 1 and n_boot >= 1, got level=95"):
         dataset_curves(_values(), level=95)
+
+
+def test_nan_quantiles_equal_numpys_nanquantile_column_by_column():
+    from ttscale.analysis.curves import nan_quantiles
+
+    rng = np.random.default_rng(3)
+    A = rng.random((200, 12))
+    A[rng.random(A.shape) < 0.3] = np.nan
+    A[:, 4], A[:199, 7] = np.nan, np.nan  # a column without values, and one with a single value
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanquantile(A, [0.025, 0.5, 0.975], axis=0)
+    np.testing.assert_array_equal(nan_quantiles(A, [0.025, 0.5, 0.975]), expected)
+
+
+def test_fits_of_repeated_curves_are_computed_once_with_the_same_numbers():
+    from ttscale.analysis.fits import fit_curves, per_distinct_curve
+
+    rng = np.random.default_rng(4)
+    distinct = rng.integers(0, 9, size=(40, 8)) / 8  # accuracy-like curves over 8 budgets
+    Y = distinct[rng.integers(0, 40, size=400)]
+    budgets = 2 ** np.arange(4, 12)
+    calls = []
+
+    def fits(curves):
+        calls.append(len(curves))
+        return fit_curves(curves, budgets)
+
+    got, direct = per_distinct_curve(fits, Y), fit_curves(Y, budgets)
+    assert calls == [len(np.unique(Y, axis=0))]
+    for name, values in direct.items():
+        np.testing.assert_allclose(got[name], values, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -31,16 +32,17 @@ def curve_matrix(curves_long: pd.DataFrame, keys: Sequence[str], *, value: str =
     if missing:
         raise ValueError(f"the curve table lacks the columns {missing}")
     curve = curves_long.groupby(keys, sort=True, observed=True, dropna=False).ngroup().to_numpy()  # (R,)
-    budgets, point = np.unique(curves_long["budget"].to_numpy(dtype=np.int64), return_inverse=True)
+    point, budgets = pd.factorize(curves_long["budget"].to_numpy(dtype=np.int64), sort=True)  # hashing, no sort of R
     if len(budgets) and budgets[0] <= 0:
         raise ValueError(f"budgets must be positive (x = log2 B), got {budgets[0]}")
     n_curves = int(curve.max()) + 1 if len(curve) else 0
     cell = curve * len(budgets) + point  # (R,) flat index into the (N, n) matrix
-    if len(np.unique(cell)) != len(cell):
+    if len(cell) and np.bincount(cell, minlength=n_curves * len(budgets)).max() > 1:
         raise ValueError(f"several rows share one ({', '.join(keys)}, budget): aggregate over seeds first")
     values = np.full(n_curves * len(budgets), np.nan)
     values[cell] = curves_long[value].to_numpy(dtype=np.float64)
-    _, first = np.unique(curve, return_index=True)  # ngroup codes are 0..N−1 in sorted key order
+    first = np.empty(n_curves, dtype=np.int64)  # each curve's first row; ngroup codes are 0..N−1 in key order
+    first[curve[::-1]] = np.arange(len(curve) - 1, -1, -1)
     key_frame = curves_long[keys].iloc[first].reset_index(drop=True)
     return CurveMatrix(key_frame, budgets, values.reshape(n_curves, len(budgets)))
 
@@ -50,16 +52,32 @@ def _group_rng(seed: int, key: tuple) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32("\x1f".join(map(str, key)).encode())])
 
 
-def bootstrap_means(V: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+def resample_counts(rng: np.random.Generator, P: int, n_boot: int) -> np.ndarray:
+    """(n_boot, P): how many times each of P problems is drawn in each of `n_boot` resamples with replacement."""
+    idx = rng.integers(0, P, size=(n_boot, P))  # (n_boot, P)
+    W = np.bincount((np.arange(n_boot)[:, None] * P + idx).ravel(), minlength=n_boot * P)
+    return W.reshape(n_boot, P).astype(np.int16 if P < 2**15 else np.int32)
+
+
+@lru_cache(maxsize=128)
+def _group_counts(seed: int, key: tuple, P: int, n_boot: int) -> np.ndarray:
+    """`resample_counts` of one group, drawn once: every metric of a (model, dataset) resamples the same problems
+    (the draws depend only on (seed, key, P, n_boot)), so the report's curves share them; int16, ~1 MB each."""
+    counts = resample_counts(_group_rng(seed, key), P, n_boot)
+    counts.flags.writeable = False
+    return counts
+
+
+def bootstrap_means(V: np.ndarray, rng: np.random.Generator | np.ndarray, n_boot: int) -> np.ndarray:
     """Means over problems of `n_boot` resamples of the rows (problems) of V, NaNs skipped.
 
     V: (P, n) problems × budgets. One (n_boot, P) index matrix resamples whole problems, so a problem's
-    budgets stay together. Returns (n_boot, n); NaN where a resample has no value at a budget.
+    budgets stay together (`rng` may be those counts already drawn, `resample_counts`). Returns (n_boot, n); NaN
+    where a resample has no value at a budget.
     """
     P = V.shape[0]
-    idx = rng.integers(0, P, size=(n_boot, P))  # (n_boot, P)
-    W = np.bincount((np.arange(n_boot)[:, None] * P + idx).ravel(), minlength=n_boot * P)
-    W = W.reshape(n_boot, P).astype(np.float64)  # (n_boot, P): times each problem was drawn
+    W = rng if isinstance(rng, np.ndarray) else resample_counts(rng, P, n_boot)
+    W = W.astype(np.float64)  # (n_boot, P): times each problem was drawn
     finite = np.isfinite(V)
     sums = W @ np.where(finite, V, 0.0)  # (n_boot, n)
     counts = W @ finite.astype(np.float64)  # (n_boot, n)
@@ -67,9 +85,25 @@ def bootstrap_means(V: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.
         return sums / counts
 
 
-def _band(V: np.ndarray, rng: np.random.Generator, n_boot: int, level: float) -> dict[str, np.ndarray]:
+def nan_quantiles(A: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """np.nanquantile(A, qs, axis=0) (linear interpolation) for a 2-D A, vectorised over columns: numpy's own runs a
+    Python loop over the columns once any value is NaN. Returns (len(qs), n); NaN for a column without values."""
+    ordered = np.sort(A, axis=0)  # NaNs sort last
+    count = np.isfinite(A).sum(axis=0)  # (n,)
+    out = np.full((len(qs), A.shape[1]), np.nan)
+    cols = np.flatnonzero(count > 0)
+    for i, q in enumerate(qs):
+        position = q * (count[cols] - 1)
+        below = np.floor(position).astype(np.int64)
+        above = np.minimum(below + 1, count[cols] - 1)
+        low, high = ordered[below, cols], ordered[above, cols]
+        out[i, cols] = low + (high - low) * (position - below)
+    return out
+
+
+def _band(V: np.ndarray, counts: np.ndarray, n_boot: int, level: float) -> dict[str, np.ndarray]:
     """Mean over problems and its percentile-bootstrap band, per budget, for one (P, n) matrix."""
-    boot = bootstrap_means(V, rng, n_boot)  # (n_boot, n)
+    boot = bootstrap_means(V, counts, n_boot)  # (n_boot, n)
     alpha = (1.0 - level) / 2.0
     n_problems = np.isfinite(V).sum(axis=0)  # (n,)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -77,7 +111,7 @@ def _band(V: np.ndarray, rng: np.random.Generator, n_boot: int, level: float) ->
     lo, hi = np.full(V.shape[1], np.nan), np.full(V.shape[1], np.nan)
     ok = n_problems > 0
     if ok.any():
-        lo[ok], hi[ok] = np.nanquantile(boot[:, ok], [alpha, 1.0 - alpha], axis=0)
+        lo[ok], hi[ok] = nan_quantiles(boot[:, ok], [alpha, 1.0 - alpha])
     return {"value": value, "lo": lo, "hi": hi, "n_problems": n_problems}
 
 
@@ -112,7 +146,7 @@ def dataset_curves(
     frames = []
     for start, stop in _runs(group):  # rows are sorted by key, so each group is one run of rows
         key = tuple(cm.keys.iloc[start][keys].tolist())
-        band = _band(cm.values[start:stop], _group_rng(seed, key), n_boot, level)
+        band = _band(cm.values[start:stop], _group_counts(seed, key, stop - start, n_boot), n_boot, level)
         frame = pd.DataFrame({"budget": cm.budgets, **band})
         frames.append(frame[frame["n_problems"] > 0].assign(**dict(zip(keys, key, strict=True))))
     columns = [*keys, "budget", "value", "lo", "hi", "n_problems"]

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ttscale.analysis.curves import curve_matrix
-from ttscale.analysis.fits import FIT_COLUMNS, fit_curves
+from ttscale.analysis.fits import FIT_COLUMNS, fit_curves, per_distinct_curve
 from ttscale.analysis.grids import jump_location, scoring_grid
 from ttscale.analysis.scores import SCORE_COLUMNS, curve_scores, direction, oriented_jump, signed_range
 from ttscale.analysis.significance import ORIENTATION, P_COLUMNS, orient, p_values
@@ -70,7 +70,7 @@ def score_curves(
         "signed_range": signed_range(Y),
         "direction": direction(Y),
         "oriented_jump": oriented_jump(Y),
-        **fit_curves(Y, budgets),
+        **per_distinct_curve(lambda curves: fit_curves(curves, budgets), Y),
         **p_values(Y, budgets, n_sim=n_sim, seed=seed, method=method),
     }
 

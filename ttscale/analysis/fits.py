@@ -21,6 +21,7 @@ gets ΔBIC = 2·ln n (no evidence for a break) and NaN locations (breakpoint, wi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy.special import expit
@@ -255,6 +256,21 @@ def fit_sigmoid(Y: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
     lo = mean - amplitude * g.mean(axis=1)
     s = np.exp(log_s)
     return {"lo": lo, "hi": lo + amplitude, "x0": x0, "s": s, "width": SIGMOID_WIDTH_FACTOR / s, "rss": rss}
+
+
+def per_distinct_curve(
+    compute: Callable[[np.ndarray], dict[str, np.ndarray]], Y: np.ndarray
+) -> dict[str, np.ndarray]:
+    """`compute` (a per-row function of Y (N, n) → columns of (N,)) on the distinct rows of Y only, spread back.
+
+    Curves of a discrete metric repeat (accuracy over 8 seeds and 8 budgets: 15,600 problem curves, 3,662
+    distinct), and a curve's fits do not depend on the others, so this gives the same numbers for less work."""
+    if len(Y) < 2:
+        return compute(Y)
+    distinct, inverse = np.unique(Y, axis=0, return_inverse=True)
+    if len(distinct) > 0.8 * len(Y):
+        return compute(Y)
+    return {name: v[inverse.ravel()] for name, v in compute(distinct).items()}
 
 
 def fit_curves(Y: np.ndarray, budgets: np.ndarray) -> dict[str, np.ndarray]:

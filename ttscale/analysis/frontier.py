@@ -22,7 +22,7 @@ from ttscale.analysis.curves import DATASET_KEYS, dataset_curves
 from ttscale.analysis.emergence import score_curves
 from ttscale.analysis.parallel import frontier
 from ttscale.analysis.values import PROBLEM_KEYS
-from ttscale.analysis.votes import maj_values, pass_values, seed_counts, vote_counts
+from ttscale.analysis.votes import VoteCounts, maj_values, pass_values, seed_counts
 from ttscale.errors import TtscaleWarning
 
 PARALLEL_METRICS = {"maj": "maj@k", "pass": "pass@k", "accuracy": "accuracy"}  # name → label
@@ -30,7 +30,7 @@ POINT_KEYS = (*DATASET_KEYS, "k")  # one curve over budgets per (model, dataset,
 CURVES = ("k = 1", "frontier")  # the two curves `frontier_scores` compares per (model, dataset)
 GRIDS = ("doubling", "measured")
 DOUBLING_TOLERANCE = 0.02  # a cost grid is doubling when every ratio is within 2% of 2
-TOKEN_COLUMNS = ("thinking_tokens", "answer_tokens")
+COMPUTE_COLUMNS = ("answer", "correct", "thinking_tokens")  # without them there is no vote or cost
 
 
 def check_metric(metric: str) -> None:
@@ -38,11 +38,11 @@ def check_metric(metric: str) -> None:
         raise ValueError(f"Got metric {metric!r}. Use one of: {', '.join(PARALLEL_METRICS)}.")
 
 
-def problem_points(rows: pd.DataFrame, metric: str = "maj") -> pd.DataFrame:
-    """One value per (model, dataset, problem, budget, k), k = 1…n: maj@k, pass@k, or accuracy (the same at every
-    k: k seeds answer no better on average than one). NaN where the problem has fewer than k graded seeds."""
+def problem_points(counts: VoteCounts, metric: str = "maj") -> pd.DataFrame:
+    """One value per (model, dataset, problem, budget, k), k = 1…n, from the votes of `votes.vote_counts`: maj@k,
+    pass@k, or accuracy (the same at every k: k seeds answer no better on average than one). NaN where the problem
+    has fewer than k graded seeds."""
     check_metric(metric)
-    counts = vote_counts(rows)
     ks = list(seed_counts(counts))
     if metric == "maj":
         values = maj_values(counts, ks)
@@ -61,10 +61,14 @@ def problem_points(rows: pd.DataFrame, metric: str = "maj") -> pd.DataFrame:
 
 def seed_tokens(rows: pd.DataFrame) -> pd.DataFrame:
     """Per (model, dataset, budget): the mean tokens a seed spent (real thinking tokens plus the forced answer's)."""
-    missing = [c for c in (*DATASET_KEYS, "budget", *TOKEN_COLUMNS) if c not in rows.columns]
+    missing = [c for c in (*DATASET_KEYS, "budget", "thinking_tokens") if c not in rows.columns]
     if missing:
         raise ValueError(f"rows lack the columns {missing} needed for the cost of a point")
-    spent = rows["thinking_tokens"].astype(np.float64) + rows["answer_tokens"].astype(np.float64)
+    spent = rows["thinking_tokens"].astype(np.float64)
+    if "answer_tokens" in rows.columns:
+        spent = spent + rows["answer_tokens"].astype(np.float64)
+    else:
+        warnings.warn("the rows lack answer_tokens: costs count thinking tokens only", TtscaleWarning, stacklevel=3)
     keys = [rows[c] for c in (*DATASET_KEYS, "budget")]
     out = spent.groupby(keys, sort=True, observed=True).mean().rename("tokens_per_seed").reset_index()
     out["budget"] = out["budget"].astype(np.int64)
@@ -74,11 +78,17 @@ def seed_tokens(rows: pd.DataFrame) -> pd.DataFrame:
 def point_curves(points: pd.DataFrame, tokens: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Dataset curves of `problem_points` per (model, dataset, k), with bootstrap bands over problems, and the cost
     of each point. Columns: model, dataset, k, budget, value, lo, hi, n_problems, tokens_per_seed, cost."""
-    curves = dataset_curves(points, n_boot=n_boot, seed=seed, keys=POINT_KEYS)
-    curves["k"] = curves["k"].astype(np.int64)
+    # One band per (model, dataset) over all its (k, budget) columns: every k resamples the same problems, and the
+    # draws are those of the pair's other curves. dataset_curves takes the columns as a positive integer "budget".
+    budgets = np.sort(points["budget"].unique())
+    column = (points["k"].to_numpy() - 1) * len(budgets) + np.searchsorted(budgets, points["budget"].to_numpy()) + 1
+    curves = dataset_curves(points.assign(budget=column), n_boot=n_boot, seed=seed, keys=DATASET_KEYS)
+    code = curves["budget"].to_numpy() - 1
+    curves["k"], curves["budget"] = code // len(budgets) + 1, budgets[code % len(budgets)].astype(np.int64)
     curves = curves.merge(tokens, on=[*DATASET_KEYS, "budget"], how="left")
     curves["cost"] = curves["k"] * curves["tokens_per_seed"]
-    return curves.sort_values([*DATASET_KEYS, "k", "budget"], ignore_index=True)
+    columns = [*POINT_KEYS, "budget", "value", "lo", "hi", "n_problems", "tokens_per_seed", "cost"]
+    return curves.sort_values([*DATASET_KEYS, "k", "budget"], ignore_index=True)[columns]
 
 
 def frontier_table(curves: pd.DataFrame) -> pd.DataFrame:

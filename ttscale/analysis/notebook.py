@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ttscale.analysis import results
 from ttscale.analysis.report import write_report
+from ttscale.analysis.summary import analysis_summary
 
 
 class Results(results.Results):
@@ -16,3 +18,8 @@ class Results(results.Results):
     def report(self, out: str | Path, **options) -> Path:
         """Write the self-contained HTML report (and the tables) into `out`; returns the HTML path."""
         return write_report(self, Path(out), **options)
+
+    def summary(self, report: str | Path) -> dict[str, Any]:
+        """What `ttscale analyze --json` prints (analysis/summary.py): per (model, dataset), its grid, dataset-level
+        emergence and the sequential-vs-parallel answer, beside the report at `report`."""
+        return analysis_summary(self, Path(report))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ttscale.analysis.grids import ScoringGrid, scoring_grid
 from ttscale.errors import TtscaleError, TtscaleWarning
@@ -25,6 +26,10 @@ ANALYSIS_COLUMNS = [
     *dict.fromkeys(["answer", "answer_key", "correct", "gold", *curve_columns(), "thinking_tokens", "answer_tokens"]),
     "continuations", "natural_end", "trajectory_mode", "thinking_chars", "unclosed", "truncated",
 ]  # fmt: skip  (the curve metrics' columns: ttscale/metrics.py; answer_key and tokens: maj@k and cost, METHOD.md §6b)
+# Few distinct values in many rows: categoricals make every group-by and comparison on them cheap (1M rows, 24
+# (model, dataset) pairs, 650 problems each); the answers repeat across seeds and budgets.
+CATEGORY_COLUMNS = ("model", "dataset", "problem_id", "config_id", "family", "trajectory_mode", "gold", "answer",
+                    "answer_key")  # fmt: skip
 DEFAULT_METRIC = "p_correct"
 DEFAULT_SCORE = "breakthroughness"
 
@@ -45,9 +50,11 @@ class Results:
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, dirs: str | Path | Sequence[str | Path], *, through_ray: bool = True, **options) -> Results:
-        """Read every results directory (through Ray Data; `through_ray=False`: with pyarrow in this process) and
-        combine them into one view: rows stored twice kept once, every directory's recorded refinements merged."""
+    def open(cls, dirs: str | Path | Sequence[str | Path], *, through_ray: bool = False, **options) -> Results:
+        """Read every results directory (with pyarrow in this process, only ANALYSIS_COLUMNS; `through_ray=True`:
+        through Ray Data) and combine them into one view: rows stored twice kept once, every directory's recorded
+        refinements merged. On one machine pyarrow is the faster reader (no Ray to start, no copies between
+        processes); a study too large for one machine's memory is reduced on the cluster first (analysis/reduce.py)."""
         roots = [Path(dirs)] if isinstance(dirs, (str, Path)) else [Path(d) for d in dirs]
         if not roots:
             raise TtscaleError("Got no results directory. Give one or more (a sweep's output_dir).")
@@ -59,21 +66,21 @@ class Results:
                     f"{root} holds no result rows (no rows/*.parquet). Give a ttscale results directory."
                 )
             if through_ray:
-                frames.append(store.read(columns=ANALYSIS_COLUMNS).to_pandas())
+                frames.append(categorical_keys(store.read(columns=ANALYSIS_COLUMNS).to_pandas()))
             else:
-                frames.append(store.read_pandas(ANALYSIS_COLUMNS))
+                frames.append(analysis_frame(store.read_table(ANALYSIS_COLUMNS)))
             for pair, budgets in recorded_refinements(store.manifest()).items():
                 refinements[pair] = tuple(sorted({*refinements.get(pair, ()), *budgets}))
         rows = pd.concat(frames, ignore_index=True)
         duplicated = rows.duplicated(["cell_id", "problem_id"])
         if duplicated.any():  # the same results directory given twice, or copies of the same shards
             rows = rows[~duplicated].reset_index(drop=True)
-        return cls(rows=split_configs(rows), roots=roots, refinements=refinements, **options)
+        return cls(rows=categorical_keys(split_configs(rows)), roots=roots, refinements=refinements, **options)
 
     @classmethod
     def from_frame(cls, rows: pd.DataFrame, **options) -> Results:
         """Result rows already in pandas (e.g. `ResultStore.read_pandas()`), with configs split as in `open`."""
-        return cls(rows=split_configs(rows.reset_index(drop=True)), **options)
+        return cls(rows=categorical_keys(split_configs(rows.reset_index(drop=True))), **options)
 
     # -- views ------------------------------------------------------------------------------------------
 
@@ -143,9 +150,11 @@ class Results:
         problem (`by="problem"`), or per (model, dataset) with its 95% bootstrap band over problems and its cost,
         k × the tokens a seed spent at that budget (`by="dataset"`)."""
         from ttscale.analysis.frontier import check_metric, point_curves, problem_points, seed_tokens
+        from ttscale.analysis.votes import vote_counts
 
         check_metric(metric)
-        points = self._cached(("points", metric), lambda: problem_points(self.rows, metric))
+        counts = self._cached(("votes",), lambda: vote_counts(self.rows))
+        points = self._cached(("points", metric), lambda: problem_points(counts, metric))
         if by == "problem":
             return points
         if by != "dataset":
@@ -256,14 +265,31 @@ class Results:
 
     def answers(self, model: str, dataset: str, problem_id: str) -> pd.DataFrame:
         """The forced answer and correctness of one problem at each budget and seed."""
-        r = self.rows
-        sel = r[(r.model == model) & (r.dataset == dataset) & (r.problem_id == problem_id)]
+        where = self._cached(  # each problem's row positions, found once (the report asks for one problem at a time)
+            ("problem_rows",),
+            lambda: self.rows.groupby(["model", "dataset", "problem_id"], observed=True, sort=False).indices,
+        )
+        sel = self.rows.iloc[where.get((model, dataset, problem_id), [])]
         return sel.sort_values(["seed", "budget"])[["seed", "budget", "answer", "correct", "gold", "thinking_tokens"]]
 
     def _cached(self, key, compute):
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+
+def analysis_frame(table: pa.Table) -> pd.DataFrame:
+    """Rows read with pyarrow as pandas, CATEGORY_COLUMNS dictionary-encoded first (pandas categoricals)."""
+    for name in CATEGORY_COLUMNS:
+        i = table.schema.get_field_index(name)
+        if i >= 0 and not pa.types.is_dictionary(table.schema.field(i).type):
+            table = table.set_column(i, name, table.column(i).dictionary_encode())
+    return table.to_pandas()
+
+
+def categorical_keys(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with CATEGORY_COLUMNS as pandas categoricals."""
+    return rows.astype({c: "category" for c in CATEGORY_COLUMNS if c in rows.columns})
 
 
 LEGACY_CONFIG = "unknown"  # the config of rows that carry no config id

@@ -48,7 +48,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ttscale.analysis.fits import fit_curves, fit_linear
+from ttscale.analysis.fits import fit_curves, fit_linear, per_distinct_curve
 from ttscale.analysis.scores import curve_scores, direction, oriented_jump
 
 # score -> (direction, kind): kind "signed" is oriented by s = sign I(y), "unsigned" is not, "jump" is max s·Δ
@@ -192,16 +192,16 @@ def p_values(
     """
     if n_sim < 1 or method not in METHODS:
         raise ValueError(f"need n_sim >= 1 and method in {METHODS}, got n_sim={n_sim}, method={method!r}")
-    Y, budgets = np.asarray(Y, dtype=np.float64), np.asarray(budgets, dtype=np.int64)
+    Y, budgets = np.asarray(Y, dtype=np.float64), np.asarray(budgets, dtype=np.float64)  # costs are not integers
     N, n = Y.shape
     if n < 3 or N == 0:
         return {f"p_{name}": np.full(N, np.nan) for name in ORIENTATION}
-    x = np.log2(budgets.astype(np.float64))
+    x = np.log2(budgets)
     Y_std, rho, line = _standardise(Y, x)
-    t_obs = oriented_statistics(Y_std, budgets)
+    t_obs = per_distinct_curve(lambda curves: oriented_statistics(curves, budgets), Y_std)
     if method == "auto":
         method = "per_curve" if N * n_sim <= PER_CURVE_MAX_SIMS else "interpolated"
     simulate = _p_per_curve if method == "per_curve" else _p_interpolated
-    rng = np.random.default_rng([seed, *budgets.tolist()])
+    rng = np.random.default_rng([seed, *np.round(budgets).astype(np.int64).tolist()])  # integer budgets: as before
     p = simulate(t_obs, rho, (x - x.mean()) / x.std(), rng, n_sim, budgets)
     return {f"p_{name}": np.where(line & ~np.isnan(t_obs[name]), 1.0, p[name]) for name in ORIENTATION}

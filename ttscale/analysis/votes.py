@@ -39,15 +39,39 @@ class VoteCounts:
         return self.correct + self.abstained + self.wrong.sum(axis=1)
 
 
-def votes(rows: pd.DataFrame) -> pd.Series:
-    """What each graded row votes for: "" for the gold, its normalised wrong answer, or <NA> (abstains); rows
-    whose grading failed are <NA> too (`vote_counts` leaves them out of n)."""
-    key = rows["answer_key"].astype("string") if "answer_key" in rows else pd.Series(pd.NA, rows.index, "string")
-    answer = rows["answer"].astype("string").str.replace(r"\s+", "", regex=True).replace("", pd.NA)
-    if "unclosed" in rows:
-        answer = answer.mask(rows["unclosed"].astype("boolean").fillna(False).to_numpy(dtype=bool))
-    vote = key.fillna(answer)  # older rows: the answer as written, when it was finished
-    return vote.mask(rows["correct"].eq(1).fillna(False).to_numpy(dtype=bool), "")
+def vote_codes(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's vote as an integer, (R,): 0 for the gold, -1 for none, i > 0 for the wrong answer `values[i − 1]`.
+    Answers are normalised once per distinct answer, not once per row (a study repeats each answer many times)."""
+    key = _codes(rows["answer_key"], lambda v: v) if "answer_key" in rows else None
+    answer = _codes(rows["answer"], lambda v: "".join(v.split()) or None)  # older rows: the answer as written
+    if "unclosed" in rows:  # an unfinished answer is no vote
+        unfinished = rows["unclosed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        answer = (np.where(unfinished, -1, answer[0]), answer[1])
+    if key is None:
+        text, values = answer
+    else:  # one code space for both: the key where there is one, else the answer
+        values, joined = np.unique(np.concatenate([key[1], answer[1]]), return_inverse=True)
+        key_map, answer_map = joined[: len(key[1])], joined[len(key[1]) :]
+        text = np.where(key[0] >= 0, _lookup(key[0], key_map), _lookup(answer[0], answer_map))
+    codes = np.where(text >= 0, text + 1, -1)
+    right = rows["correct"].eq(1).fillna(False).to_numpy(dtype=bool)
+    return np.where(right, 0, codes), np.asarray(values, dtype=object)
+
+
+def _lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """table[codes], −1 where a code is −1."""
+    padded = np.append(np.asarray(table, dtype=np.int64), -1)
+    return padded[np.where(codes >= 0, codes, len(table))]
+
+
+def _codes(column: pd.Series, normalise) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, values): each row's index into the distinct normalised values, −1 where null (or normalised away)."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    normalised = [None if pd.isna(v) else normalise(str(v)) for v in uniques]
+    values, inverse = np.unique([v for v in normalised if v is not None], return_inverse=True)
+    mapping = np.full(len(normalised) + 1, -1)
+    mapping[[i for i, v in enumerate(normalised) if v is not None]] = inverse.ravel()
+    return mapping[codes], values.astype(object)  # codes of −1 (null) read mapping[−1] = −1
 
 
 def vote_counts(rows: pd.DataFrame) -> VoteCounts:
@@ -55,23 +79,25 @@ def vote_counts(rows: pd.DataFrame) -> VoteCounts:
     missing = [c for c in (*PROBLEM_KEYS, "correct", "answer") if c not in rows.columns]
     if missing:
         raise ValueError(f"rows lack the columns {missing} needed to count votes")
-    graded = rows[rows["correct"].notna()]
+    graded = rows[rows["correct"].notna().to_numpy()]
     group = graded.groupby(list(PROBLEM_KEYS), sort=True, observed=True).ngroup().to_numpy()  # (R,)
     G = int(group.max()) + 1 if len(group) else 0
-    first = np.unique(group, return_index=True)[1] if len(group) else np.array([], dtype=np.int64)
+    first = np.empty(G, dtype=np.int64)
+    first[group[::-1]] = np.arange(len(group) - 1, -1, -1)  # each group's first row
     keys = graded[list(PROBLEM_KEYS)].iloc[first].reset_index(drop=True)
-    vote = votes(graded)
-    right = vote.eq("").fillna(False).to_numpy(dtype=bool)
-    silent = vote.isna().to_numpy()
-    correct = np.bincount(group[right], minlength=G)
-    abstained = np.bincount(group[silent], minlength=G)
-    wrong_rows = ~right & ~silent
-    per_answer = pd.DataFrame({"group": group[wrong_rows], "vote": vote.to_numpy()[wrong_rows]})
-    sizes = per_answer.groupby(["group", "vote"], sort=False).size().reset_index(name="n")
-    sizes = sizes.sort_values(["group", "n"], ascending=[True, False], kind="stable")
-    rank = sizes.groupby("group", sort=False).cumcount().to_numpy()
+    code, _ = vote_codes(graded)
+    correct = np.bincount(group[code == 0], minlength=G)
+    abstained = np.bincount(group[code < 0], minlength=G)
+    wrong_rows = code > 0
+    span = int(code.max()) + 1 if len(code) else 1
+    pairs, sizes = np.unique(group[wrong_rows].astype(np.int64) * span + code[wrong_rows], return_counts=True)
+    owner = pairs // span
+    order = np.lexsort((-sizes, owner))  # by group, then most votes first
+    owner, sizes = owner[order], sizes[order]
+    starts = np.r_[0, np.flatnonzero(owner[1:] != owner[:-1]) + 1] if len(owner) else np.array([], dtype=np.int64)
+    rank = np.arange(len(owner)) - np.repeat(starts, np.diff(np.r_[starts, len(owner)]))
     wrong = np.zeros((G, int(rank.max()) + 1 if len(rank) else 0), dtype=np.int64)
-    wrong[sizes["group"].to_numpy(), rank] = sizes["n"].to_numpy()
+    wrong[owner, rank] = sizes
     return VoteCounts(keys, correct, abstained, wrong)
 
 

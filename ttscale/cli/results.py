@@ -33,6 +33,9 @@ def analyze(
     min_range: Annotated[
         float, typer.Option(min=0.0, help="Reviewed ranking: the least |max - min| of a ranked curve.")
     ] = 0.05,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary (per model and dataset) instead of the report's path.")
+    ] = False,
 ) -> None:
     """Curves, emergence scores, fits and p-values, and a self-contained HTML report."""
     try:
@@ -45,8 +48,14 @@ def analyze(
         with progress_bar() as progress, warnings_as_lines():
             progress.add_task(f"analysing {len(results.rows):,} rows", total=None)
             report = results.report(target, metric=metric, k=top, ranking=ranking, min_range=min_range)
+            summary = results.summary(report) if as_json else None
     except TtscaleError as exc:
         raise fail(str(exc)) from None
+    if summary is not None:
+        import json
+
+        print(json.dumps(summary, indent=2, allow_nan=False))
+        return
     console.print(f"report: {report}  (tables: {target}/*.parquet, *.csv)")
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ttscale.analysis.report.names import CONTINUOUS, DISCRETE, TOKENS, dataset_labels, label
+from ttscale.analysis.report.names import CONTINUOUS, DISCRETE, TOKENS, dataset_labels, distinct, label
 from ttscale.analysis.report.tables import incomplete_curves
 from ttscale.analysis.results import model_table
 
@@ -25,12 +25,12 @@ def _x(budgets) -> np.ndarray:
 
 
 def _budget_axis(fig: go.Figure, budgets, **where) -> None:
-    ticks = sorted(set(int(b) for b in budgets))
+    ticks = [int(b) for b in np.unique(np.asarray(budgets, dtype=np.int64))]
     fig.update_xaxes(tickvals=_x(ticks), ticktext=[str(b) for b in ticks], title_text="budget (tokens, log2)", **where)
 
 
 def _colors(models) -> dict[str, str]:
-    return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(sorted(set(models)))}
+    return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(sorted(distinct(models)))}
 
 
 def fig_curves(curves: pd.DataFrame, metrics: list[str], labels: dict[str, str] | None = None) -> go.Figure:
@@ -50,29 +50,30 @@ def fig_curves(curves: pd.DataFrame, metrics: list[str], labels: dict[str, str] 
     )  # fmt: skip
     colors = _colors(curves.model)
     shown = set()  # models already in the legend
+    traces, where = [], []  # added at once: plotly checks a figure's layout on every add_trace
     for r, dataset in enumerate(datasets, start=1):
         for c, metric in enumerate(metrics, start=1):
             if (dataset, metric) not in present:
                 continue
             sel = curves[(curves.dataset == dataset) & (curves.metric == metric)]
-            for model, g in sel.groupby("model"):
+            for model, g in sel.groupby("model", observed=True):
                 g = g.sort_values("budget")
                 x = _x(g.budget)
                 band = dict(legendgroup=model, showlegend=False, hoverinfo="skip", line=dict(width=0))
-                fig.add_trace(go.Scatter(x=x, y=g.hi, name=f"{model} 95% band", mode="lines", **band), r, c)
-                fig.add_trace(
+                traces += [
+                    go.Scatter(x=x, y=g.hi, name=f"{model} 95% band", mode="lines", **band),
                     go.Scatter(x=x, y=g.lo, name=f"{model} 95% band", mode="lines", fill="tonexty",
-                               fillcolor=_alpha(colors[model], 0.18), **band), r, c,
-                )  # fmt: skip
-                fig.add_trace(
+                               fillcolor=_alpha(colors[model], 0.18), **band),
                     go.Scatter(x=x, y=g.value, name=model, mode="lines+markers", legendgroup=model,
                                showlegend=model not in shown, line=dict(color=colors[model]),
                                customdata=np.stack([g.budget, g.n_problems], axis=1),
                                hovertemplate=f"{model}<br>{html.escape(str(dataset))}<br>B=%{{customdata[0]}}<br>"
                                f"{label(metric)}=%{{y:.3f}} over %{{customdata[1]}} problems<extra></extra>"),
-                    r, c,
-                )  # fmt: skip
+                ]  # fmt: skip
+                where += [(r, c)] * 3
                 shown.add(model)
+    if traces:
+        fig.add_traces(traces, rows=[r for r, _ in where], cols=[c for _, c in where])
     _budget_axis(fig, curves.budget)
     if TOKENS in metrics:  # forced thinking tokens follow the budget: a straight line on log–log axes
         fig.update_yaxes(type="log", col=metrics.index(TOKENS) + 1)

@@ -48,6 +48,13 @@ def label(metric: str) -> str:
     return METRICS[metric].label if metric in METRICS else metric
 
 
+def distinct(values: Iterable) -> set[str]:
+    """The distinct values as strings; a pandas column is reduced to its unique values first (a million rows)."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        values = values.unique()
+    return {str(v) for v in values}
+
+
 def dataset_labels(datasets: Iterable[str]) -> dict[str, str]:
     """Short display names of datasets: a dataset file's stem ("/home/u/data/aime_local.jsonl" → "aime_local").
 
@@ -55,7 +62,7 @@ def dataset_labels(datasets: Iterable[str]) -> dict[str, str]:
     names that are not file paths (registered names, hub ids) stay as they are. Tables and hover text keep
     the full name.
     """
-    names = sorted({str(d) for d in datasets})
+    names = sorted(distinct(datasets))
     depth = dict.fromkeys(names, 0)
     while True:
         labels = {name: _short_name(name, depth[name]) for name in names}

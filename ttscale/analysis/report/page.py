@@ -14,6 +14,7 @@ from plotly.offline import get_plotlyjs
 import ttscale
 from ttscale.analysis.emergence import HINGE_ALPHA, HINGE_MIN_BUDGETS
 from ttscale.analysis.refined import fig_refined
+from ttscale.analysis.report.compute import compute_html, fig_compute
 from ttscale.analysis.report.figures import (
     fig_correlation,
     fig_curves,
@@ -28,6 +29,7 @@ from ttscale.analysis.report.names import CONTINUOUS, dataset_labels, label
 from ttscale.analysis.report.reasoning import reasoning_tails
 from ttscale.analysis.report.tables import incomplete_curves
 from ttscale.analysis.report.texts import (
+    COMPUTE_TEXT,
     CORRELATION_TEXT,
     CURVES_TEXT,
     DELTA_BIC_TEXT,
@@ -73,6 +75,9 @@ def report_page(
          fig_top_k(results, top, metric, score, labels)),
         *([("refined", "Refined budget grids", REFINED_TEXT.format(shared=list(compare.shared_grid())),
             fig_refined(results, metric, label(metric)))] if results.refined_pairs() else []),
+        *([("compute", "Sequential vs parallel compute", COMPUTE_TEXT.format(score=score),
+            fig_compute(*_maj(tables["parallel_points"], tables["frontier"]), "maj", labels))]
+          if "parallel_points" in tables else []),
         ("thinking-tokens", "Real thinking tokens per budget", TOKENS_TEXT, fig_thinking_tokens(results.rows)),
         ("unclosed", "Unclosed answers", UNCLOSED_TEXT, None),
         ("correlation", "Discrete vs continuous", CORRELATION_TEXT.format(metric=label(metric)),
@@ -86,8 +91,15 @@ def report_page(
         "top-k": _incomplete_html(per_problem, metric, score, k, labels) + _top_k_html(results, top, score, labels),
         "unclosed": _unclosed_html(unclosed),
         "refined": _refined_html(refined),
+        "compute": compute_html(_maj(tables["frontier_scores"])[0], labels, score) if "frontier_scores" in tables
+        else "",
     }
     return _page(results, sections, extras, metrics)
+
+
+def _maj(*tables: pd.DataFrame) -> list[pd.DataFrame]:
+    """The maj@k rows of compute tables (`tables.compute_tables`)."""
+    return [t[t["metric"] == "maj"] for t in tables]
 
 
 def _missing_panels_html(curves: pd.DataFrame, metrics: list[str], labels: dict[str, str]) -> str:

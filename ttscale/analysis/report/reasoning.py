@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 def reasoning_tails(results: Results, top: pd.DataFrame, chars: int = 400) -> dict[tuple, str]:
     """The last `chars` characters of thinking at each budget, from the trajectories (nested) or rows."""
-    wanted = set(zip(top.model, top.dataset, top.problem_id, strict=True))
+    keys = ["model", "dataset", "problem_id"]
     rows = results.rows
-    sel = rows[[k in wanted for k in zip(rows.model, rows.dataset, rows.problem_id, strict=True)]]
+    candidates = rows[rows["problem_id"].isin(top["problem_id"].unique())]  # a vectorised cut before the exact match
+    sel = candidates.merge(top[keys].drop_duplicates(), on=keys, how="inner")
     texts: dict[tuple, str] = {}
     trajectories, inline = {}, {}
     wanted_ids = sorted(set(sel.trajectory_id))

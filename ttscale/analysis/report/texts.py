@@ -113,3 +113,14 @@ SIZE_TEXT = (
     "Dataset-level {score} against parameter count (read from the model name), one line per model family, "
     "dataset and metric: does emergence at test time depend on model size?"
 )
+COMPUTE_TEXT = (
+    "Every sweep runs several seeds per (problem, budget), so it also measures <b>parallel</b> scaling: maj@k, the "
+    "answer most of k seeds give (ties broken uniformly, equivalent answers voting together after the grader's "
+    "normalisation), as its exact expectation over all k-subsets of the seeds. A point (B, k) costs k × the tokens a "
+    "seed really spent at B (thinking plus the forced answer). Blue: thinking longer (k = 1, B grows, with its 95% "
+    "band); grey: one budget with k growing; red: the compute frontier, the best maj@k at or below each cost over "
+    "every (B, k). The table asks whether a jump along k = 1 is still a jump on the frontier: <b>{score}</b> and its "
+    "p-value along k = 1 over log2 B, and on the frontier over log2 cost, read on the doubling grid of costs from "
+    "the cheapest point with as many points as k = 1 has budgets. Tables: <code>parallel_points</code>, "
+    "<code>frontier</code>, <code>frontier_scores</code> (also for pass@k and accuracy)."
+)
