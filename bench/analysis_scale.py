@@ -1,30 +1,31 @@
-"""Analysis at scale: a synthetic store of ~1M result rows analysed end to end, as `ttscale analyze` does.
+"""Analysis at scale: synthetic stores of ~1M and ~10M result rows, analysed as `ttscale analyze` does.
 
-6 models × 4 datasets × 8 budgets × 8 seeds × 650 problems = 998,400 rows, written as Parquet shards of
-the real row schema. Timed: reading through Ray Data, per-problem values, dataset curves with 1000
-bootstrap resamples, emergence scores, fits and p-values for every problem and dataset curve, and the
-HTML report. Goal: <= 60 s on 2 cores and <= 4 GiB peak memory. Memory is reported twice: this process's
-peak RSS, and the peak over time of the summed PSS of this process and every process it started (the local
-Ray instance and its Ray Data workers), sampled twice a second.
+1M rows (6 models × 4 datasets × 8 budgets × 8 seeds × 650 problems): read with pyarrow in this process, then
+per-problem values, dataset curves with 1000 bootstrap resamples, emergence scores, fits and p-values for every
+problem and dataset curve, the sequential-vs-parallel compute analysis (maj@k, pass@k, the frontier and its
+scores) and the HTML report. Goal: <= 15 s and <= 4 GiB on 2 cores.
 
-    python bench/analysis_scale.py [--problems 650] [--keep DIR]
+10M rows (6,500 problems per pair): on a two-node Ray cluster started on this machine (head + worker, as the
+tests start it), `analysis/reduce.py` reduces each block of rows to (problem, budget) groups in the Ray tasks that
+read them; only that table reaches the driver, which then computes dataset curves and emergence scores of
+accuracy and p_correct and the maj@k frontier. Reported: wall time and the driver's peak RSS (goal <= 4 GiB),
+and the same path on the 1M store, to say how it scales.
+
+    python bench/analysis_scale.py [--problems 650] [--cluster-problems 6500 | 0 to skip] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import resource
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -51,6 +52,8 @@ def synthetic_shard(model: int, dataset: int, problems: int, rng: np.random.Gene
     p_correct = np.clip(P + rng.normal(0, 0.05, P.shape), 1e-6, 1)
     correct = (rng.random(P.shape) < P).astype(np.int8)
     n = P.size
+    wrong = rng.choice(["41", "43", "7", "420"], size=n, p=[0.4, 0.3, 0.2, 0.1])  # wrong answers split their votes
+    answers = np.where(correct.ravel() == 1, "42", wrong).tolist()
     pid = np.repeat(np.arange(problems), SEEDS * len(BUDGETS))
     seed = np.tile(np.repeat(np.arange(SEEDS), len(BUDGETS)), problems)
     budget = np.tile(BUDGETS, problems * SEEDS)
@@ -60,11 +63,11 @@ def synthetic_shard(model: int, dataset: int, problems: int, rng: np.random.Gene
         "seed": seed.astype(np.int32), "budget": budget.astype(np.int32), "cell_id": cell,
         "trajectory_id": [f"t{model}-{dataset}-{i}-{s}" for i, s in zip(pid, seed, strict=True)],
         "config_id": [f"cfg{model}"] * n, "config": ["{}"] * n,
-        "answer": ["42"] * n, "correct": correct.ravel(), "gold": ["42"] * n,
+        "answer": answers, "answer_key": answers, "correct": correct.ravel(), "gold": ["42"] * n,
         "p_correct": p_correct.ravel(), "entropy": (1 - p_correct.ravel()) * 3, "brier": (1 - p_correct.ravel()) ** 2,
         "mass_on_set": np.full(n, 0.9), "prompt_tokens": np.full(n, 100, np.int32),
         "thinking_tokens": budget.astype(np.int32), "continuations": np.zeros(n, np.int32),
-        "injected_tokens": np.zeros(n, np.int32), "answer_tokens": np.full(n, 4, np.int32),
+        "injected_tokens": np.zeros(n, np.int32), "answer_tokens": rng.integers(3, 12, n).astype(np.int32),
         "thinking_chars": (budget * 4).astype(np.int32), "trajectory_mode": ["nested"] * n,
         "on_early_stop": ["continue"] * n, "temperature": np.full(n, 0.6), "top_p": np.full(n, 0.95),
         "top_k": np.zeros(n, np.int32), "rng_seed": np.zeros(n, np.int64), "family": ["deepseek-r1-distill"] * n,
@@ -75,63 +78,86 @@ def synthetic_shard(model: int, dataset: int, problems: int, rng: np.random.Gene
     return pa.Table.from_arrays(arrays, schema=ROW_SCHEMA)
 
 
-class TreeMemory:
-    """Samples the summed PSS (proportional set size: shared pages split between their users) of this process
-    and all its descendants in a background thread, and keeps the peak."""
+def write_store(root: Path, problems: int) -> ResultStore:
+    """A synthetic results directory: one shard per (model, dataset)."""
+    store, rng = ResultStore(root), np.random.default_rng(0)
+    start = time.perf_counter()
+    for m in range(len(MODELS)):
+        for d in range(len(DATASETS)):
+            store.write_unit(f"m{m}d{d}", synthetic_shard(m, d, problems, rng))
+    rows = len(MODELS) * len(DATASETS) * problems * SEEDS * len(BUDGETS)
+    print(f"wrote {rows:,} rows in {len(store.row_shards())} shards in {time.perf_counter() - start:.1f} s", flush=True)
+    return store
 
-    def __init__(self, interval: float = 0.5) -> None:
-        self.interval, self.peak_bytes = interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> TreeMemory:
-        self._thread.start()
-        return self
+def one_machine(store: ResultStore, out: Path) -> None:
+    """Read with pyarrow, analyse and write the report, in this process."""
+    from ttscale.analysis import Results
 
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    start = time.perf_counter()
+    results = Results.open(store.root)
+    read = time.perf_counter() - start
+    report = results.report(out)
+    total = time.perf_counter() - start
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"read with pyarrow {read:.1f} s; analysis + report {total - read:.1f} s; report {report}")
+    print(f"problem curves scored: {len(results.emergence('p_correct', level='problem')):,}; frontier answers: "
+          f"{results.frontier_emergence()['answer'].notna().sum()}")  # fmt: skip
+    print(verdict("seconds end to end, 1M rows", total, 15.0))
+    print(verdict("peak memory of this process (GiB)", peak_gib, 4.0))
 
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                    total += proc.memory_full_info().pss
-            self.peak_bytes = max(self.peak_bytes, total)
-            self._stop.wait(self.interval)
+
+def on_cluster(stores: list[ResultStore]) -> None:
+    """The reduction on a two-node Ray cluster, then curves, emergence and the frontier from the reduced table."""
+    import os
+
+    import ray
+    import ray.data
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "cluster"))
+    from two_nodes import TwoNodeCluster
+
+    from ttscale.analysis.emergence import emergence_table
+    from ttscale.analysis.frontier import frontier_scores
+    from ttscale.analysis.reduce import ProblemTable, reduce_problems
+
+    cluster = TwoNodeCluster(head_cpus=1, worker_cpus=1).start()
+    try:
+        os.environ.update({k: cluster.env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")})
+        ray.init(address=cluster.address, log_to_driver=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        for store in stores:
+            base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            start = time.perf_counter()
+            table = ProblemTable(reduce_problems(store.root))
+            reduced = time.perf_counter() - start
+            for metric in ("accuracy", "p_correct"):
+                emergence_table(table.curves(metric), keys=["model", "dataset"], n_sim=200)
+            scores = frontier_scores(table.parallel("maj"), n_sim=200)
+            total = time.perf_counter() - start
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            rows = int(table.table["seeds"].sum())
+            print(f"{rows:,} rows on two nodes: reduced to {len(table.table):,} (problem, budget) rows in "
+                  f"{reduced:.1f} s; curves, emergence and frontier ({len(scores)} curves) {total - reduced:.1f} s; "
+                  f"total {total:.1f} s; driver peak RSS {peak:.2f} GiB (before: {base:.2f})", flush=True)
+            print(verdict(f"driver peak memory, {rows / 1e6:.0f}M rows (GiB)", peak, 4.0))
+        ray.shutdown()
+    finally:
+        cluster.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=650)
-    parser.add_argument("--keep", type=Path, help="write the synthetic store and report here and keep them")
+    parser.add_argument("--cluster-problems", type=int, default=6500, help="the 10M store's problems; 0: skip")
+    parser.add_argument("--keep", type=Path, help="write the synthetic stores and report here and keep them")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="analysis-scale-"))
-    store, rng = ResultStore(root / "results"), np.random.default_rng(0)
-    start = time.perf_counter()
-    for m in range(len(MODELS)):
-        for d in range(len(DATASETS)):
-            store.write_unit(f"m{m}d{d}", synthetic_shard(m, d, args.problems, rng))
-    rows = len(MODELS) * len(DATASETS) * args.problems * SEEDS * len(BUDGETS)
-    print(f"wrote {rows:,} rows in {len(store.row_shards())} shards in {time.perf_counter() - start:.1f} s", flush=True)
-
-    from ttscale.analysis import Results
-
-    with TreeMemory() as tree:
-        start = time.perf_counter()
-        results = Results.open(store.root)
-        read = time.perf_counter() - start
-        report = results.report(root / "analysis")
-        total = time.perf_counter() - start
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"read through Ray Data {read:.1f} s; analysis + report {total - read:.1f} s; report {report}")
-    print(f"problem curves scored: {len(results.emergence('p_correct', level='problem')):,}")
-    tree_gib = tree.peak_bytes / 2**30
-    print(f"peak RSS of this process {peak_gib:.2f} GiB; peak PSS with Ray's processes {tree_gib:.2f} GiB")
-    print(verdict("seconds end to end", total, 60.0))
-    print(verdict("peak memory, this process + Ray (GiB)", tree_gib, 4.0))
+    small = write_store(root / "results", args.problems)
+    one_machine(small, root / "analysis")
+    if args.cluster_problems:
+        large = write_store(root / "results-10m", args.cluster_problems)
+        on_cluster([small, large])
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)
 

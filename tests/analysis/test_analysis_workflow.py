@@ -209,8 +209,8 @@ def test_paths_must_hold_results(tmp_path, demo_results):
 
 @pytest.mark.ray
 def test_the_ray_reader_gives_the_same_numbers(demo_results, workflow, ray_local):
-    """`Results.open` (Ray Data) and the facade's pyarrow reader see the same rows: the same scores and top-k
-    (Ray Data's pandas names strings string[pyarrow]; the values are compared, not that dtype)."""
-    opened = AnalysisWorkflow.from_results(Results.open(demo_results, n_boot=50, n_sim=20))
+    """`Results.open(through_ray=True)` (Ray Data) and the facade's pyarrow reader see the same rows: the same scores
+    and top-k (Ray Data's pandas names strings string[pyarrow]; the values are compared, not that dtype)."""
+    opened = AnalysisWorkflow.from_results(Results.open(demo_results, through_ray=True, n_boot=50, n_sim=20))
     for call in (lambda w: w.emergence_scores(), lambda w: w.get_top_k_max_emergence_samples(k=5)):
         pd.testing.assert_frame_equal(call(opened), call(workflow), check_dtype=False)

@@ -284,12 +284,19 @@ def analysis_frame(table: pa.Table) -> pd.DataFrame:
         i = table.schema.get_field_index(name)
         if i >= 0 and not pa.types.is_dictionary(table.schema.field(i).type):
             table = table.set_column(i, name, table.column(i).dictionary_encode())
-    return table.to_pandas()
+    rows = table.to_pandas()
+    for name in CATEGORY_COLUMNS:  # categories in sorted order, as `categorical_keys` makes them: tables sort alike
+        if name in rows.columns and isinstance(rows[name].dtype, pd.CategoricalDtype):
+            rows[name] = rows[name].cat.reorder_categories(sorted(rows[name].cat.categories))
+    return rows
 
 
 def categorical_keys(rows: pd.DataFrame) -> pd.DataFrame:
-    """`rows` with CATEGORY_COLUMNS as pandas categoricals."""
-    return rows.astype({c: "category" for c in CATEGORY_COLUMNS if c in rows.columns})
+    """`rows` with CATEGORY_COLUMNS as pandas categoricals of pandas' own strings (whichever reader made them)."""
+    plain = [c for c in CATEGORY_COLUMNS if c in rows.columns and not isinstance(rows[c].dtype, pd.CategoricalDtype)]
+    if not plain:
+        return rows
+    return rows.astype({c: "str" for c in plain}).astype({c: "category" for c in plain})
 
 
 LEGACY_CONFIG = "unknown"  # the config of rows that carry no config id

@@ -72,7 +72,7 @@ class AnalysisWorkflow:
 
     @classmethod
     def from_results(cls, results: Results, results_save_dir: str | Path = "analysis") -> AnalysisWorkflow:
-        """A workflow over results already open (e.g. `Results.open(dirs)`, which reads through Ray Data)."""
+        """A workflow over results already open (e.g. `Results.open(dirs, through_ray=True)`, read through Ray Data)."""
         workflow = cls.__new__(cls)
         workflow._use(results, results_save_dir)
         return workflow

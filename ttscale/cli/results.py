@@ -42,7 +42,7 @@ def analyze(
         from ttscale.analysis import Results
 
         with progress_bar() as progress, warnings_as_lines():
-            progress.add_task("reading results through Ray Data", total=None)
+            progress.add_task("reading results", total=None)
             results = Results.open(results_dirs, n_boot=n_boot, n_sim=n_sim)
         target = out or results_dirs[0] / "analysis"
         with progress_bar() as progress, warnings_as_lines():
