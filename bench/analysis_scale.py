@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -108,42 +109,43 @@ def one_machine(store: ResultStore, out: Path) -> None:
 
 
 def on_cluster(stores: list[ResultStore]) -> None:
-    """The reduction on a two-node Ray cluster, then curves, emergence and the frontier from the reduced table."""
-    import os
-
-    import ray
-    import ray.data
-
+    """A two-node Ray cluster on this machine, and a driver process connected to it (token included) per store."""
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "cluster"))
     from two_nodes import TwoNodeCluster
+
+    cluster = TwoNodeCluster(head_cpus=1, worker_cpus=1).start()
+    try:
+        for store in stores:
+            command = [sys.executable, __file__, "--driver", cluster.address, str(store.root)]
+            subprocess.run(command, env=cluster.env, check=True, timeout=3600)
+    finally:
+        cluster.stop()
+
+
+def driver(address: str, root: Path) -> None:
+    """Reduce on the cluster, then curves, emergence and the maj@k frontier from the reduced table, in this process."""
+    import ray
+    import ray.data
 
     from ttscale.analysis.emergence import emergence_table
     from ttscale.analysis.frontier import frontier_scores
     from ttscale.analysis.reduce import ProblemTable, reduce_problems
 
-    cluster = TwoNodeCluster(head_cpus=1, worker_cpus=1).start()
-    try:
-        os.environ.update({k: cluster.env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")})
-        ray.init(address=cluster.address, log_to_driver=False)
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        for store in stores:
-            base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-            start = time.perf_counter()
-            table = ProblemTable(reduce_problems(store.root))
-            reduced = time.perf_counter() - start
-            for metric in ("accuracy", "p_correct"):
-                emergence_table(table.curves(metric), keys=["model", "dataset"], n_sim=200)
-            scores = frontier_scores(table.parallel("maj"), n_sim=200)
-            total = time.perf_counter() - start
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-            rows = int(table.table["seeds"].sum())
-            print(f"{rows:,} rows on two nodes: reduced to {len(table.table):,} (problem, budget) rows in "
-                  f"{reduced:.1f} s; curves, emergence and frontier ({len(scores)} curves) {total - reduced:.1f} s; "
-                  f"total {total:.1f} s; driver peak RSS {peak:.2f} GiB (before: {base:.2f})", flush=True)
-            print(verdict(f"driver peak memory, {rows / 1e6:.0f}M rows (GiB)", peak, 4.0))
-        ray.shutdown()
-    finally:
-        cluster.stop()
+    ray.init(address=address, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    start = time.perf_counter()
+    table = ProblemTable(reduce_problems(root))
+    reduced = time.perf_counter() - start
+    for metric in ("accuracy", "p_correct"):
+        emergence_table(table.curves(metric), keys=["model", "dataset"], n_sim=200)
+    scores = frontier_scores(table.parallel("maj"), n_sim=200)
+    total = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    rows = int(table.table["seeds"].sum())
+    print(f"{rows:,} rows on two nodes: reduced to {len(table.table):,} (problem, budget) rows in {reduced:.1f} s; "
+          f"curves, emergence and the frontier ({len(scores)} curves) {total - reduced:.1f} s; total {total:.1f} s; "
+          f"driver peak RSS {peak:.2f} GiB", flush=True)
+    print(verdict(f"driver peak memory, {rows / 1e6:.1f}M rows (GiB)", peak, 4.0), flush=True)
 
 
 def main() -> None:
@@ -151,7 +153,10 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=650)
     parser.add_argument("--cluster-problems", type=int, default=6500, help="the 10M store's problems; 0: skip")
     parser.add_argument("--keep", type=Path, help="write the synthetic stores and report here and keep them")
+    parser.add_argument("--driver", nargs=2, metavar=("ADDRESS", "DIR"), help=argparse.SUPPRESS)  # on_cluster's
     args = parser.parse_args()
+    if args.driver:
+        return driver(args.driver[0], Path(args.driver[1]))
     root = args.keep or Path(tempfile.mkdtemp(prefix="analysis-scale-"))
     small = write_store(root / "results", args.problems)
     one_machine(small, root / "analysis")

@@ -99,10 +99,12 @@ def frontier_table(curves: pd.DataFrame) -> pd.DataFrame:
     for (model, dataset), pair in curves.groupby(list(DATASET_KEYS), sort=True, observed=True):
         points = list(zip(pair["budget"], pair["k"], pair["cost"], pair["value"], strict=True))
         steps = pd.DataFrame(frontier(points), columns=["cost", "value", "budget", "k"])
-        band = pair[["budget", "k", "lo", "hi"]]
-        frames.append(steps.merge(band, on=["budget", "k"], how="left").assign(model=model, dataset=dataset))
+        frames.append(steps.assign(model=model, dataset=dataset))
     columns = [*DATASET_KEYS, "cost", "value", "budget", "k", "lo", "hi"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    band = curves[[*DATASET_KEYS, "budget", "k", "lo", "hi"]]
+    return pd.concat(frames, ignore_index=True).merge(band, on=[*DATASET_KEYS, "budget", "k"], how="left")[columns]
 
 
 def frontier_at(steps: pd.DataFrame, costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,18 +124,22 @@ def is_doubling_costs(costs: np.ndarray, tolerance: float = DOUBLING_TOLERANCE) 
     return len(costs) > 0 and all(abs(b / a - 2.0) <= 2.0 * tolerance for a, b in pairwise(costs))
 
 
-def frontier_scores(curves: pd.DataFrame, *, n_sim: int = 200, seed: int = 0, grid: str = "doubling") -> pd.DataFrame:
+def frontier_scores(
+    curves: pd.DataFrame, *, n_sim: int = 200, seed: int = 0, grid: str = "doubling", steps: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Emergence scores (METHOD.md §6, with p-values) of each (model, dataset)'s k = 1 curve over log2 B and of its
     frontier over log2 cost (see the module's docstring for the cost grid). One row per (model, dataset, curve):
     model, dataset, curve, n_points, doubling_grid, x (the budgets or costs scored), parallel_points (frontier
-    points reached by k > 1), then every score, fit and p-value column of `emergence.score_curves`."""
+    points reached by k > 1), then every score, fit and p-value column of `emergence.score_curves`. `steps`: the
+    frontier of `curves` (`frontier_table`) when already computed."""
     if grid not in GRIDS:
         raise ValueError(f"Got grid={grid!r}. Use one of: {', '.join(GRIDS)}.")
-    steps = frontier_table(curves)
+    steps = frontier_table(curves) if steps is None else steps
+    fronts = dict(iter(steps.groupby(list(DATASET_KEYS), sort=False, observed=True)))
     rows, uneven = [], []
     for (model, dataset), pair in curves.groupby(list(DATASET_KEYS), sort=True, observed=True):
         sequential = pair[(pair["k"] == 1) & np.isfinite(pair["value"])].sort_values("budget")
-        front = steps[(steps["model"] == model) & (steps["dataset"] == dataset)]
+        front = fronts[(model, dataset)]
         if grid == "doubling":
             costs = front["cost"].min() * 2.0 ** np.arange(len(sequential))
         else:
@@ -163,19 +169,28 @@ def _doubling(budgets: pd.Series) -> bool:
     return len(b) > 0 and bool(np.all(b[1:] == 2 * b[:-1]))
 
 
+# Where a score is a location on x, and how it follows a change of units x → scale·x (log2 x → log2 x + log2 scale)
+SCALED = ("jump_budget", "breakpoint_budget", "sigmoid_midpoint_budget")
+SHIFTED = ("breakpoint", "sigmoid_midpoint")
+
+
 def _scored(rows: list[dict], *, n_sim: int, seed: int) -> pd.DataFrame:
-    """Score the curves of `rows` (x, y arrays), those with the same x together; a curve with fewer than two finite
+    """Score the curves of `rows` (x, y arrays) together where their x are one grid up to a factor (every doubling
+    grid is 2ʲ times its first point): scores, fits and p-values depend on log2 x only through its differences, so
+    each grid is scored as x / x₀ and its locations are put back in its units. A curve with fewer than two finite
     points gets NaN scores."""
     scores: list[dict] = [{} for _ in rows]
-    by_x: dict[tuple, list[int]] = {}
+    by_grid: dict[tuple, list[int]] = {}
     for i, row in enumerate(rows):
         if np.isfinite(row["y"]).sum() >= 2 and np.isfinite(row["y"]).all():
-            by_x.setdefault(tuple(np.round(row["x"], 9)), []).append(i)
-    for x, members in by_x.items():
+            by_grid.setdefault(tuple(np.round(row["x"] / row["x"][0], 9)), []).append(i)
+    for grid, members in by_grid.items():
         Y = np.vstack([rows[i]["y"] for i in members])
-        block = score_curves(Y, np.asarray(x), n_sim=n_sim, seed=seed)
+        block = score_curves(Y, np.asarray(grid), n_sim=n_sim, seed=seed)
         for j, i in enumerate(members):
-            scores[i] = {name: float(v[j]) for name, v in block.items()}
+            scale = float(rows[i]["x"][0])
+            scores[i] = {name: float(v[j]) * (scale if name in SCALED else 1.0)
+                         + (np.log2(scale) if name in SHIFTED else 0.0) for name, v in block.items()}  # fmt: skip
     kept = ("model", "dataset", "curve", "doubling_grid", "parallel_points")
     return pd.DataFrame(
         [{**{c: r[c] for c in kept}, "n_points": int(np.isfinite(r["y"]).sum()), "x": r["x"].tolist(), **s}

@@ -161,7 +161,8 @@ class Results:
             raise ValueError(f"Got by={by!r}. Use 'dataset' or 'problem'.")
         return self._cached(
             ("parallel", metric),
-            lambda: point_curves(points, seed_tokens(self.rows), n_boot=self.n_boot, seed=self.seed),
+            lambda: point_curves(points, self._cached(("seed_tokens",), lambda: seed_tokens(self.rows)),
+                                 n_boot=self.n_boot, seed=self.seed),
         )
 
     def frontier(self, metric: str = "maj") -> pd.DataFrame:
@@ -179,7 +180,8 @@ class Results:
 
         return self._cached(
             ("frontier_emergence", metric, grid),
-            lambda: with_answers(frontier_scores(self.parallel(metric), n_sim=self.n_sim, seed=self.seed, grid=grid)),
+            lambda: with_answers(frontier_scores(self.parallel(metric), n_sim=self.n_sim, seed=self.seed, grid=grid,
+                                                 steps=self.frontier(metric))),
         )
 
     # -- budget grids --------------------------------------------------------------------------------------

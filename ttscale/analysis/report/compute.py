@@ -63,15 +63,19 @@ def _with_gaps(frame: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def _line(frame: pd.DataFrame, name: str, hover: str, legend: bool, *, color: str, width: float, group: str,
-          band: bool = False, shape: str = "linear") -> go.Scatter:  # fmt: skip
-    """One trace over cost; `band` adds the bootstrap band as error bars."""
-    custom = np.stack([frame["budget"], frame["k"], frame["cost"]], axis=1) if len(frame) else None
-    errors = dict(type="data", symmetric=False, array=frame["hi"] - frame["value"],
-                  arrayminus=frame["value"] - frame["lo"], thickness=1, width=0) if band else None  # fmt: skip
-    return go.Scatter(
-        x=frame["cost"], y=frame["value"], name=name, legendgroup=group, showlegend=legend, customdata=custom,
-        mode="lines+markers" if group != "fixed" else "lines", line=dict(color=color, width=width, shape=shape),
-        error_y=errors, hovertemplate=hover + "<extra></extra>",
+          band: bool = False, shape: str = "linear") -> dict:  # fmt: skip
+    """One trace over cost, as a plain dict of numpy arrays (plotly checks it once); `band` adds the bootstrap band
+    as error bars."""
+    value = frame["value"].to_numpy(dtype=np.float64)
+    custom = np.stack([frame["budget"], frame["k"], frame["cost"]], axis=1).astype(np.float64) if len(frame) else None
+    errors = None
+    if band:
+        hi, lo = frame["hi"].to_numpy(dtype=np.float64), frame["lo"].to_numpy(dtype=np.float64)
+        errors = dict(type="data", symmetric=False, array=hi - value, arrayminus=value - lo, thickness=1, width=0)
+    return dict(
+        type="scatter", x=frame["cost"].to_numpy(dtype=np.float64), y=value, name=name, legendgroup=group,
+        showlegend=legend, customdata=custom, mode="lines+markers" if group != "fixed" else "lines",
+        line=dict(color=color, width=width, shape=shape), error_y=errors, hovertemplate=hover + "<extra></extra>",
     )  # fmt: skip
 
 

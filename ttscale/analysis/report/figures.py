@@ -59,16 +59,17 @@ def fig_curves(curves: pd.DataFrame, metrics: list[str], labels: dict[str, str] 
             for model, g in sel.groupby("model", observed=True):
                 g = g.sort_values("budget")
                 x = _x(g.budget)
-                band = dict(legendgroup=model, showlegend=False, hoverinfo="skip", line=dict(width=0))
-                traces += [
-                    go.Scatter(x=x, y=g.hi, name=f"{model} 95% band", mode="lines", **band),
-                    go.Scatter(x=x, y=g.lo, name=f"{model} 95% band", mode="lines", fill="tonexty",
-                               fillcolor=_alpha(colors[model], 0.18), **band),
-                    go.Scatter(x=x, y=g.value, name=model, mode="lines+markers", legendgroup=model,
-                               showlegend=model not in shown, line=dict(color=colors[model]),
-                               customdata=np.stack([g.budget, g.n_problems], axis=1),
-                               hovertemplate=f"{model}<br>{html.escape(str(dataset))}<br>B=%{{customdata[0]}}<br>"
-                               f"{label(metric)}=%{{y:.3f}} over %{{customdata[1]}} problems<extra></extra>"),
+                band = dict(type="scatter", legendgroup=model, showlegend=False, hoverinfo="skip",
+                            line=dict(width=0))  # fmt: skip
+                traces += [  # plain dicts of numpy arrays: plotly checks each trace once, not per pandas column
+                    dict(x=x, y=g.hi.to_numpy(), name=f"{model} 95% band", mode="lines", **band),
+                    dict(x=x, y=g.lo.to_numpy(), name=f"{model} 95% band", mode="lines", fill="tonexty",
+                         fillcolor=_alpha(colors[model], 0.18), **band),
+                    dict(type="scatter", x=x, y=g.value.to_numpy(), name=model, mode="lines+markers",
+                         legendgroup=model, showlegend=model not in shown, line=dict(color=colors[model]),
+                         customdata=np.stack([g.budget, g.n_problems], axis=1),
+                         hovertemplate=f"{model}<br>{html.escape(str(dataset))}<br>B=%{{customdata[0]}}<br>"
+                         f"{label(metric)}=%{{y:.3f}} over %{{customdata[1]}} problems<extra></extra>"),
                 ]  # fmt: skip
                 where += [(r, c)] * 3
                 shown.add(model)
