@@ -129,12 +129,12 @@ def driver(address: str, root: Path) -> None:
 
     from ttscale.analysis.emergence import emergence_table
     from ttscale.analysis.frontier import frontier_scores
-    from ttscale.analysis.reduce import ProblemTable, reduce_problems
+    from ttscale.analysis.reduce import reduce_problems
 
     ray.init(address=address, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     start = time.perf_counter()
-    table = ProblemTable(reduce_problems(root))
+    table = reduce_problems(root)
     reduced = time.perf_counter() - start
     for metric in ("accuracy", "p_correct"):
         emergence_table(table.curves(metric), keys=["model", "dataset"], n_sim=200)

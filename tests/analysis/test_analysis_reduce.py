@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from ttscale.analysis import Results
-from ttscale.analysis.reduce import ProblemTable, reduce_problems
+from ttscale.analysis.reduce import reduce_problems
 from ttscale.analysis.votes import maj_values, vote_counts
 from ttscale.store import ROW_SCHEMA, ResultStore
 
@@ -46,7 +46,7 @@ def test_the_cluster_reduction_equals_the_rows_analysis(tmp_path, ray_local):
     store.write_unit("a", shard(rows_of("p", 64, half) + rows_of("q", 64, [("9", 0, None), ("9 ", 0, None)])))
     rest = [("7", 1, "7"), ("3 +", 0, None), ("4", None, None), ("8", 0, "8")]  # unfinished, ungraded
     store.write_unit("b", shard(rows_of("p", 64, rest, seed0=4) + rows_of("p", 128, half)))  # p@64 in two shards
-    table = ProblemTable(reduce_problems(store.root))
+    table = reduce_problems(store.root)
     results = Results.open(store.root)
     for metric in ("accuracy", "pass@2", "p_correct", "thinking_tokens"):
         got, want = table.problem_values(metric), results.problem_values(metric)

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from ttscale.analysis.curves import dataset_curves
 from ttscale.analysis.frontier import point_curves, problem_points
 from ttscale.analysis.values import PROBLEM_KEYS, pass_at_k
-from ttscale.analysis.votes import VoteCounts
+from ttscale.analysis.votes import VoteCounts, padded_counts
 from ttscale.metrics import curve_columns, get_metric
 from ttscale.store import ResultStore
 
@@ -55,10 +55,10 @@ def _votes(batch: pa.Table) -> pa.Table:
     return batch.append_column("vote", vote).append_column("graded", pc.cast(graded, pa.int64()))
 
 
-def reduce_problems(dirs: str | Path | Sequence[str | Path]) -> pd.DataFrame:
+def reduce_problems(dirs: str | Path | Sequence[str | Path]) -> ProblemTable:
     """The reduced table of one or more results directories, computed by Ray Data on the cluster this process is
-    connected to (or a local one). One row per (model, dataset, problem_id, budget): seeds, graded, correct,
-    abstained, wrong (vote counts of each wrong answer), <column>_sum and <column>_count per summed column."""
+    connected to (or a local one): `ProblemTable`, one row per (model, dataset, problem_id, budget) with seeds,
+    graded, correct, abstained, <column>_sum and <column>_count per summed column, and the wrong answers' votes."""
     import ray
     import ray.data
 
@@ -90,17 +90,21 @@ def reduce_block(rows: pa.Table) -> pa.Table:
                                        else n for n in per_problem.column_names])  # fmt: skip
 
 
-def combine(partial: pa.Table) -> pd.DataFrame:
-    """Partial reductions of several blocks as one: a (problem, budget) whose rows lay in several blocks (a unit
-    retried in part, results directories given together) is summed, its wrong-answer lists joined."""
-    frame = partial.to_pandas()
-    if not frame.duplicated(list(PROBLEM_KEYS)).any():
-        return frame
-    sums = [c for c in frame.columns if c not in (*PROBLEM_KEYS, "wrong")]
-    grouped = frame.groupby(list(PROBLEM_KEYS), sort=False, observed=True)
-    out = grouped[sums].sum(min_count=1)
-    out["wrong"] = grouped["wrong"].agg(lambda lists: [v for w in lists for v in w])
-    return out.reset_index()
+def combine(partial: pa.Table) -> ProblemTable:
+    """Partial reductions of several blocks as one table sorted by (model, dataset, problem, budget): a group whose
+    rows lay in several blocks (a unit retried in part, results directories given together) is summed and its
+    wrong answers' votes joined. The votes become a 0-padded matrix, never a Python list per group."""
+    lists = partial.column("wrong").combine_chunks()
+    parent = pc.list_parent_indices(lists).to_numpy()
+    votes = pc.list_flatten(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    frame = partial.drop_columns(["wrong"]).to_pandas()
+    group = frame.groupby(list(PROBLEM_KEYS), sort=True, observed=True).ngroup().to_numpy()
+    groups = int(group.max()) + 1 if len(group) else 0
+    if groups < len(frame):  # some group came from several blocks
+        frame = frame.groupby(list(PROBLEM_KEYS), sort=True, observed=True).sum(min_count=1).reset_index()
+    else:
+        frame = frame.iloc[np.argsort(group, kind="stable")].reset_index(drop=True)
+    return ProblemTable(frame, padded_counts(group[parent], votes, groups))
 
 
 def _split_votes(batch: pa.Table) -> pa.Table:
@@ -113,11 +117,12 @@ def _split_votes(batch: pa.Table) -> pa.Table:
     return batch.append_column("correct", correct).append_column("abstained", abstained).append_column("wrong_n", wrong)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ProblemTable:
     """The reduced table of `reduce_problems`, answering what `Results` answers from rows for curves and maj@k."""
 
-    table: pd.DataFrame
+    table: pd.DataFrame  # sorted by (model, dataset, problem_id, budget)
+    wrong: np.ndarray  # (len(table), W): each group's votes per wrong answer, most first, 0-padded
 
     @property
     def keys(self) -> pd.DataFrame:
@@ -136,19 +141,14 @@ class ProblemTable:
             value = (t[f"{spec.column}_sum"] / count).to_numpy() * spec.sign
         out = self.keys.assign(value=np.asarray(value, dtype=np.float64))
         out["budget"] = out["budget"].astype(np.int64)
-        return out.sort_values(list(PROBLEM_KEYS), ignore_index=True)
+        return out
 
     def vote_counts(self) -> VoteCounts:
-        """As `votes.vote_counts`, from the lists of wrong-answer votes."""
-        t = self.table.sort_values(list(PROBLEM_KEYS), ignore_index=True)
-        t = t[t["graded"] > 0].reset_index(drop=True)
-        lists = [sorted((int(v) for v in w if v), reverse=True) for w in t["wrong"]]
-        width = max((len(w) for w in lists), default=0)
-        wrong = np.zeros((len(t), width), dtype=np.int64)
-        for i, w in enumerate(lists):
-            wrong[i, : len(w)] = w
-        return VoteCounts(t[list(PROBLEM_KEYS)], t["correct"].to_numpy(np.int64), t["abstained"].to_numpy(np.int64),
-                          wrong)  # fmt: skip
+        """As `votes.vote_counts` (groups with a graded seed)."""
+        graded = (self.table["graded"] > 0).to_numpy()
+        t = self.table[graded]
+        return VoteCounts(t[list(PROBLEM_KEYS)].reset_index(drop=True), t["correct"].to_numpy(np.int64),
+                          t["abstained"].to_numpy(np.int64), self.wrong[graded])  # fmt: skip
 
     def seed_tokens(self) -> pd.DataFrame:
         """As `frontier.seed_tokens`: the mean tokens a seed spent per (model, dataset, budget)."""

@@ -91,14 +91,20 @@ def vote_counts(rows: pd.DataFrame) -> VoteCounts:
     wrong_rows = code > 0
     span = int(code.max()) + 1 if len(code) else 1
     pairs, sizes = np.unique(group[wrong_rows].astype(np.int64) * span + code[wrong_rows], return_counts=True)
-    owner = pairs // span
+    return VoteCounts(keys, correct, abstained, padded_counts(pairs // span, sizes, G))
+
+
+def padded_counts(owner: np.ndarray, sizes: np.ndarray, groups: int) -> np.ndarray:
+    """(groups, W): each group's vote counts (`sizes` of the answers `owner` says are its), most first, 0-padded."""
+    keep = sizes > 0
+    owner, sizes = owner[keep], sizes[keep]
     order = np.lexsort((-sizes, owner))  # by group, then most votes first
     owner, sizes = owner[order], sizes[order]
     starts = np.r_[0, np.flatnonzero(owner[1:] != owner[:-1]) + 1] if len(owner) else np.array([], dtype=np.int64)
     rank = np.arange(len(owner)) - np.repeat(starts, np.diff(np.r_[starts, len(owner)]))
-    wrong = np.zeros((G, int(rank.max()) + 1 if len(rank) else 0), dtype=np.int64)
+    wrong = np.zeros((groups, int(rank.max()) + 1 if len(rank) else 0), dtype=np.int64)
     wrong[owner, rank] = sizes
-    return VoteCounts(keys, correct, abstained, wrong)
+    return wrong
 
 
 def maj_values(counts: VoteCounts, ks: Sequence[int]) -> np.ndarray:
