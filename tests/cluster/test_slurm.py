@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from local_slurm import ENDED
 
 from ttscale.store import ResultStore
 
@@ -60,9 +61,12 @@ def test_sbatch_runs_the_demo_sweep(slurm, tmp_path, job_env, script, demo_sweep
                        cwd=tmp_path, env=job_env, wait=True)  # fmt: skip
     log = log_of(tmp_path, job)
     assert slurm.job(job)["JobState"] == "COMPLETED", log[-3000:]
+    spec = yaml.safe_load(demo_sweep.read_text())
+    rows = spec["datasets"][0]["limit"] * spec["seeds"] * len(spec["budgets"])  # 4 problems × 2 seeds × 2 budgets
+    assert f"{rows} of {rows} rows to run in 2 units" in log
     store = ResultStore(tmp_path / "results" / "demo")
     keys = store.read_pandas(["cell_id", "problem_id"])
-    assert len(keys) == 8 * 2 * 5 and not keys.duplicated().any()  # 8 problems × 2 seeds × 5 budgets
+    assert len(keys) == rows and not keys.duplicated().any()
     # the top of the log tells the user how to reach the dashboard and follow the job
     assert log.startswith(f"== ttscale on SLURM job {job}")
     assert "ssh -N -L 8265:" in log and f"squeue -j {job}" in log and "ttscale status demo.yaml" in log
@@ -156,10 +160,13 @@ def test_each_node_declares_gpu_80gb_for_its_large_gpus(slurm, tmp_path, job_env
     show = "import ray; ray.init(); print('gpu_80gb =', ray.cluster_resources().get('gpu_80gb'))"
     out = str(tmp_path / "job-%j.log")
     env = {**job_env, "PATH": f"{fake_bin}:{job_env['PATH']}"}
+    # the two jobs run side by side (one CPU each), each with its own Ray
     detected = slurm.sbatch(*ONE_NODE, "--cpus-per-task=1", f"--output={out}", script, "-", "--", "python3", "-c",
-                            show, cwd=tmp_path, env=env, wait=True)  # fmt: skip
+                            show, cwd=tmp_path, env=env)  # fmt: skip
     given = slurm.sbatch(*ONE_NODE, "--cpus-per-task=1", f"--output={out}", script, "-", "--", "python3", "-c", show,
-                         cwd=tmp_path, env={**env, "TTSCALE_RAY_RESOURCES": '{"gpu_80gb": 8}'}, wait=True)  # fmt: skip
+                         cwd=tmp_path, env={**env, "TTSCALE_RAY_RESOURCES": '{"gpu_80gb": 8}'})  # fmt: skip
+    for job in (detected, given):
+        assert slurm.wait_state(job, ENDED) == "COMPLETED", log_of(tmp_path, job)[-3000:]
     assert "gpu_80gb = 2.0" in log_of(tmp_path, detected), log_of(tmp_path, detected)[-3000:]
     assert "(2 of them gpu_80gb)" in log_of(tmp_path, detected)
     assert "gpu_80gb = 8.0" in log_of(tmp_path, given), log_of(tmp_path, given)[-3000:]
