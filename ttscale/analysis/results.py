@@ -86,9 +86,10 @@ class Results:
 
     def problem_values(self, metric: str = DEFAULT_METRIC) -> pd.DataFrame:
         """One value per (model, dataset, problem, budget): the metric averaged over seeds."""
-        from ttscale.analysis.values import problem_values
+        from ttscale.analysis.values import problem_groups, problem_values
 
-        return self._cached(("values", metric), lambda: problem_values(self.rows, metric))
+        groups = self._cached(("problem_groups",), lambda: problem_groups(self.rows))
+        return self._cached(("values", metric), lambda: problem_values(self.rows, metric, groups))
 
     def curves(self, metric: str = DEFAULT_METRIC, by: str = "dataset") -> pd.DataFrame:
         """Scaling curves: `by="dataset"` (mean over problems, 95% bootstrap bands) or `by="problem"`."""

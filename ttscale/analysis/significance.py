@@ -164,18 +164,38 @@ def _p_between(t: np.ndarray, w: np.ndarray, q_left: np.ndarray, q_right: np.nda
     return np.where(np.isnan(t), np.nan, (1.0 + count) / (1.0 + q.shape[1]))
 
 
+def _interpolation_null(rng_key: tuple, n_sim: int, budgets: tuple) -> dict[str, list[np.ndarray]]:
+    """The null's sorted samples at every |ρ| node, name → K arrays: simulated once per (seed, budgets, n_sim), since
+    they depend on nothing else (every metric's problem curves on one grid share them). Read-only."""
+    key = (rng_key, n_sim, budgets)
+    if key not in _NULL_CACHE:
+        if len(_NULL_CACHE) >= NULL_CACHE_SIZE:
+            _NULL_CACHE.pop(next(iter(_NULL_CACHE)))
+        x = np.log2(np.asarray(budgets, dtype=np.float64))
+        du = math.asinh(RHO_MAX) / (RHO_NODES - 1)
+        rng = np.random.default_rng(list(rng_key))
+        null = _null_at_nodes(np.sinh(du * np.arange(RHO_NODES)), (x - x.mean()) / x.std(), rng, n_sim,
+                              np.asarray(budgets, dtype=np.float64))  # fmt: skip
+        _NULL_CACHE[key] = {name: [_quantiles(v, n_sim) for v in null[name]] for name in ORIENTATION}
+    return _NULL_CACHE[key]
+
+
+_NULL_CACHE: dict[tuple, dict[str, list[np.ndarray]]] = {}
+NULL_CACHE_SIZE = 8  # budget grids whose interpolation null is kept (~81 × 200 floats per score each)
+
+
 def _p_interpolated(
-    t_obs: dict, rho: np.ndarray, x_std: np.ndarray, rng: np.random.Generator, n_sim: int, budgets: np.ndarray
+    t_obs: dict, rho: np.ndarray, rng_key: tuple, n_sim: int, budgets: np.ndarray
 ) -> dict[str, np.ndarray]:
     """p against the null interpolated between the two |ρ| nodes around each curve (see the module docstring)."""
     du = math.asinh(RHO_MAX) / (RHO_NODES - 1)
-    null = _null_at_nodes(np.sinh(du * np.arange(RHO_NODES)), x_std, rng, n_sim, budgets)
+    null_quantiles = _interpolation_null(rng_key, n_sim, tuple(budgets.tolist()))
     u = np.minimum(np.arcsinh(np.abs(rho)) / du, RHO_NODES - 1.0)  # (N,) position in node units
     k = np.minimum(np.floor(u).astype(np.int64), RHO_NODES - 2)  # left node
     w = u - k  # weight of the right node, in [0, 1]
     p = {name: np.full(len(rho), np.nan) for name in ORIENTATION}
     for name in ORIENTATION:
-        quantiles = [_quantiles(v, n_sim) for v in null[name]]  # K sorted samples
+        quantiles = null_quantiles[name]  # K sorted samples
         for j in np.unique(k):
             for rows in np.array_split(np.flatnonzero(k == j), max(1, (k == j).sum() * n_sim // SIM_CHUNK)):
                 p[name][rows] = _p_between(t_obs[name][rows], w[rows], quantiles[j], quantiles[j + 1])
@@ -201,7 +221,9 @@ def p_values(
     t_obs = per_distinct_curve(lambda curves: oriented_statistics(curves, budgets), Y_std)
     if method == "auto":
         method = "per_curve" if N * n_sim <= PER_CURVE_MAX_SIMS else "interpolated"
-    simulate = _p_per_curve if method == "per_curve" else _p_interpolated
-    rng = np.random.default_rng([seed, *np.round(budgets).astype(np.int64).tolist()])  # integer budgets: as before
-    p = simulate(t_obs, rho, (x - x.mean()) / x.std(), rng, n_sim, budgets)
+    rng_key = (seed, *np.round(budgets).astype(np.int64).tolist())  # integer budgets: as before
+    if method == "per_curve":
+        p = _p_per_curve(t_obs, rho, (x - x.mean()) / x.std(), np.random.default_rng(list(rng_key)), n_sim, budgets)
+    else:
+        p = _p_interpolated(t_obs, rho, rng_key, n_sim, budgets)
     return {f"p_{name}": np.where(line & ~np.isnan(t_obs[name]), 1.0, p[name]) for name in ORIENTATION}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.special import comb
@@ -36,23 +38,47 @@ def default_pass_k(rows: pd.DataFrame) -> int:
     return int(rows.groupby(list(PROBLEM_KEYS), sort=False, observed=True).size().min())
 
 
-def problem_values(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+@dataclass(frozen=True, eq=False)
+class ProblemGroups:
+    """Which (model, dataset, problem_id, budget) each row belongs to: `codes` (R,), groups numbered in sorted key
+    order, and `keys` (G, 4). Every metric's problem values share it (one grouping of the rows, not one per metric)."""
+
+    codes: np.ndarray
+    keys: pd.DataFrame
+
+
+def problem_groups(rows: pd.DataFrame) -> ProblemGroups:
+    missing = [c for c in PROBLEM_KEYS if c not in rows.columns]
+    if missing:
+        raise ValueError(f"rows lack the columns {missing} needed to group rows by problem")
+    codes = rows.groupby(list(PROBLEM_KEYS), sort=True, observed=True, dropna=False).ngroup().to_numpy()
+    first = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # each group's first row
+    keys = rows[list(PROBLEM_KEYS)].iloc[first].reset_index(drop=True)
+    keys["budget"] = keys["budget"].astype(np.int64)
+    return ProblemGroups(codes, keys)
+
+
+def problem_values(rows: pd.DataFrame, metric: str, groups: ProblemGroups | None = None) -> pd.DataFrame:
     """One value per (model, dataset, problem_id, budget): the metric over that problem's seeds.
 
     Returns columns model, dataset, problem_id, budget, value, sorted by the keys. A problem whose rows are
-    all null for the metric keeps its row with value NaN (nulls stay visible, never become zeros).
+    all null for the metric keeps its row with value NaN (nulls stay visible, never become zeros). `groups`:
+    `problem_groups(rows)`, when already made.
     """
     spec = get_metric(metric)
     missing = [c for c in (*PROBLEM_KEYS, spec.column) if c not in rows.columns]
     if missing:
         raise ValueError(f"rows lack the columns {missing} needed for metric {metric!r}")
-    column = rows[spec.column].astype("float64")  # nullable ints and pd.NA become float NaN
-    grouped = column.groupby([rows[k] for k in PROBLEM_KEYS], sort=True, observed=True, dropna=False)
+    groups = groups or problem_groups(rows)
+    column = rows[spec.column].astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)  # nullable → NaN
+    ok = ~np.isnan(column)
+    G = len(groups.keys)
+    count = np.bincount(groups.codes[ok], minlength=G).astype(np.float64)  # graded seeds n
+    total = np.bincount(groups.codes[ok], weights=column[ok], minlength=G)  # their sum (correct seeds c)
     if spec.k is None:
-        value = grouped.mean() * spec.sign
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = np.where(count > 0, total / count, np.nan) * spec.sign
     else:
-        counts = grouped.agg(["count", "sum"])  # count = graded seeds n, sum = correct seeds c
-        value = pd.Series(pass_at_k(counts["count"], counts["sum"], spec.k), index=counts.index)
-    out = value.rename("value").reset_index()
-    out["budget"] = out["budget"].astype(np.int64)
-    return out
+        value = pass_at_k(count, total, spec.k)
+    return groups.keys.assign(value=value)

@@ -113,11 +113,24 @@ def maj_values(counts: VoteCounts, ks: Sequence[int]) -> np.ndarray:
     out = np.full((len(signature), len(ks)), np.nan)
     if not len(signature):
         return out
-    unique, inverse = np.unique(signature, axis=0, return_inverse=True)
+    unique, inverse = distinct_rows(signature)
     per_unique = np.array(
         [[maj_at_k(int(s[0]), tuple(int(w) for w in s[2:] if w), int(s[1]), k) for k in ks] for s in unique]
     ).reshape(len(unique), len(ks))
     return per_unique[inverse.ravel()]
+
+
+def distinct_rows(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(M, axis=0, return_inverse=True) for a small non-negative int matrix, by hashing each row as one
+    integer (mixed radix) rather than sorting rows: (distinct rows, each row's index among them)."""
+    radix = int(M.max()) + 1
+    if radix ** M.shape[1] >= 2**62:
+        distinct, inverse = np.unique(M, axis=0, return_inverse=True)
+        return distinct, inverse.ravel()
+    code = M.astype(np.int64) @ (radix ** np.arange(M.shape[1], dtype=np.int64))
+    inverse, _ = pd.factorize(code)
+    _, where = np.unique(inverse, return_index=True)
+    return M[where], inverse
 
 
 def pass_values(counts: VoteCounts, ks: Sequence[int]) -> np.ndarray:
