@@ -25,27 +25,37 @@ class RelabelledDigits(FakeEngine):
         return list(super().encode(text)) if text == "</think>" else list(text.encode().translate(self.table))
 
 
+def freed() -> None:
+    """Free what the last engine left: the young generations hold it (a full collection walks the whole session's
+    heap, ~1 s each with torch and Ray imported, 200 times)."""
+    gc.collect(1)
+
+
 def test_engines_created_one_after_another_never_share_a_trie():
     # CPython reuses the id of a freed engine: caches keyed by id(engine) handed later engines stale tries.
     solutions = integers(0, 99)
-    wrong = 0
+    wrong, ids = 0, []
     for n in range(200):
         engine = RelabelledDigits(shift=n % 10)
+        ids.append(id(engine))
         trie = _trie(engine, solutions)
         wrong += sorted(map(tuple, trie.paths())) != sorted(tuple(engine.encode(c)) for c in solutions.candidates)
         del engine, trie
-        gc.collect()
+        freed()
+    assert len(set(ids)) < len(ids), "no engine id was reused: this test would not catch an id-keyed cache"
     assert wrong == 0
 
 
 def test_forcing_tokens_follow_the_engine_they_were_built_for():
     family = replace(get_family("deepseek-r1-distill"), continuation="\nWait, 7")
-    wrong = 0
+    wrong, ids = 0, []
     for n in range(200):
         engine = RelabelledDigits(shift=n % 10)
+        ids.append(id(engine))
         wrong += _forcing_tokens(engine, family).continuation_ids != tuple(engine.encode(family.continuation))
         del engine
-        gc.collect()
+        freed()
+    assert len(set(ids)) < len(ids), "no engine id was reused: this test would not catch an id-keyed cache"
     assert wrong == 0
 
 
