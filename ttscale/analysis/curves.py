@@ -10,6 +10,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from ttscale.analysis.values import first_rows
+
 DATASET_KEYS = ("model", "dataset")
 
 
@@ -41,9 +43,7 @@ def curve_matrix(curves_long: pd.DataFrame, keys: Sequence[str], *, value: str =
         raise ValueError(f"several rows share one ({', '.join(keys)}, budget): aggregate over seeds first")
     values = np.full(n_curves * len(budgets), np.nan)
     values[cell] = curves_long[value].to_numpy(dtype=np.float64)
-    first = np.empty(n_curves, dtype=np.int64)  # each curve's first row; ngroup codes are 0..N−1 in key order
-    first[curve[::-1]] = np.arange(len(curve) - 1, -1, -1)
-    key_frame = curves_long[keys].iloc[first].reset_index(drop=True)
+    key_frame = curves_long[keys].iloc[first_rows(curve)].reset_index(drop=True)  # ngroup codes: key order
     return CurveMatrix(key_frame, budgets, values.reshape(n_curves, len(budgets)))
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ttscale.analysis.curves import DATASET_KEYS, dataset_curves
 from ttscale.analysis.emergence import score_curves
+from ttscale.analysis.grids import is_doubling
 from ttscale.analysis.parallel import frontier
 from ttscale.analysis.values import PROBLEM_KEYS
 from ttscale.analysis.votes import VoteCounts, maj_values, pass_values, seed_counts
@@ -149,7 +150,7 @@ def frontier_scores(
         value, _, k = frontier_at(front, costs)
         base = {"model": model, "dataset": dataset}
         rows.append({**base, "curve": CURVES[0], "x": sequential["budget"].to_numpy(dtype=np.float64),
-                     "y": sequential["value"].to_numpy(), "doubling_grid": _doubling(sequential["budget"]),
+                     "y": sequential["value"].to_numpy(), "doubling_grid": is_doubling(sequential["budget"].tolist()),
                      "parallel_points": 0})  # fmt: skip
         rows.append({**base, "curve": CURVES[1], "x": costs, "y": value,
                      "doubling_grid": grid == "doubling" or is_doubling_costs(costs),
@@ -162,11 +163,6 @@ def frontier_scores(
             stacklevel=2,
         )
     return _scored(rows, n_sim=n_sim, seed=seed)
-
-
-def _doubling(budgets: pd.Series) -> bool:
-    b = budgets.to_numpy(dtype=np.int64)
-    return len(b) > 0 and bool(np.all(b[1:] == 2 * b[:-1]))
 
 
 # Where a score is a location on x, and how it follows a change of units x → scale·x (log2 x → log2 x + log2 scale)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ttscale.analysis.parallel import maj_at_k
-from ttscale.analysis.values import PROBLEM_KEYS, pass_at_k
+from ttscale.analysis.values import PROBLEM_KEYS, first_rows, pass_at_k
 
 VOTE_COLUMNS = (*PROBLEM_KEYS, "correct", "answer", "answer_key", "unclosed")  # what votes read (older rows: no key)
 
@@ -82,9 +82,7 @@ def vote_counts(rows: pd.DataFrame) -> VoteCounts:
     graded = rows[rows["correct"].notna().to_numpy()]
     group = graded.groupby(list(PROBLEM_KEYS), sort=True, observed=True).ngroup().to_numpy()  # (R,)
     G = int(group.max()) + 1 if len(group) else 0
-    first = np.empty(G, dtype=np.int64)
-    first[group[::-1]] = np.arange(len(group) - 1, -1, -1)  # each group's first row
-    keys = graded[list(PROBLEM_KEYS)].iloc[first].reset_index(drop=True)
+    keys = graded[list(PROBLEM_KEYS)].iloc[first_rows(group)].reset_index(drop=True)
     code, _ = vote_codes(graded)
     correct = np.bincount(group[code == 0], minlength=G)
     abstained = np.bincount(group[code < 0], minlength=G)
