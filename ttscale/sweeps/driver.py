@@ -232,8 +232,8 @@ class Driver:
         self.outcome.tokens += summary["tokens"]
         self.outcome.thinking_tokens += thinking
         self.store.log_event(
-            "done", unit=job.unit.unit_id, actor=job.slot.label, rows=summary["rows"], seconds=summary["seconds"],
-            started=summary["started"],
+            "done", unit=job.unit.unit_id, actor=job.slot.label, model=model, rows=summary["rows"],
+            seconds=summary["seconds"], started=summary["started"], tokens=summary["tokens"], thinking_tokens=thinking,
         )  # fmt: skip
 
     def _record_engines(self) -> None:
