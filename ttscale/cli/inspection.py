@@ -41,15 +41,17 @@ def plan(
 
 def _print_plan(loaded, the_plan) -> None:
     spec = loaded.spec
+    sized = the_plan.target_minutes is not None
     table = Table(title=f"plan: {spec.name} → {spec.output_dir}")
-    columns = ("model", "dataset", "cells", "units", "rows", "done", "remaining", "thinking", "tokens nested",
-               "tokens indep.")  # fmt: skip
+    columns = ("model", "dataset", "cells", "units", *(("unit size",) if sized else ()), "rows", "done", "remaining",
+               "thinking", "tokens nested", "tokens indep.")  # fmt: skip
     for col in columns:
         table.add_column(col, justify="left" if col in ("model", "dataset") else "right")
     for p in the_plan.pairs:
+        per_unit = (f"{p.problems_per_unit}×{p.seeds_per_unit}",) if sized else ()
         table.add_row(
-            p.model, p.dataset, str(p.cells), str(p.units), str(p.rows), str(p.rows_done), str(p.rows_remaining),
-            si(p.thinking_tokens), si(p.tokens_nested), si(p.tokens_independent),
+            p.model, p.dataset, str(p.cells), str(p.units), *per_unit, str(p.rows), str(p.rows_done),
+            str(p.rows_remaining), si(p.thinking_tokens), si(p.tokens_nested), si(p.tokens_independent),
         )  # fmt: skip
     console.print(table)
     for p in the_plan.pairs:
@@ -61,6 +63,56 @@ def _print_plan(loaded, the_plan) -> None:
         "(token estimates are upper bounds for the remaining work; `thinking` and `tokens nested` count only what "
         "stored trajectories do not already hold)"
     )
+    if sized:
+        console.print(
+            f"units sized to about {the_plan.target_minutes:g} min each (unit_target_minutes): unit size is problems "
+            f"× seeds per unit, at most problems_per_unit ({spec.problems_per_unit}) problems",
+            highlight=False,
+        )
+    _print_unit_times(the_plan)
+
+
+def _print_unit_times(the_plan) -> None:
+    """Per model: the rate its units are estimated with, where it comes from, and their estimated wall time."""
+    target = the_plan.target_minutes
+    table = Table(title="estimated time per unit (tokens / rate)" + (f", target {target:g} min" if target else ""))
+    columns = ("model", "tokens/s", "rate", "units", "median", "max", *(("over target",) if target else ()))
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("model", "rate") else "right")
+    times = the_plan.unit_times()
+    for t in times:
+        over = (str(len(t.over_target)),) if target else ()
+        table.add_row(
+            t.model, _rate(t.rate.tokens_per_s), t.rate.label, str(len(t.minutes)), _duration(t.median),
+            _duration(t.max), *over,
+        )  # fmt: skip
+    console.print(table)
+    for t in times:
+        console.print(f"{t.model}: {t.rate.label}: {t.rate.basis}", highlight=False)
+        if t.over_target:
+            console.print(
+                f"{t.model}: {len(t.over_target)} units over the {target:g}-minute target (up to "
+                f"{_duration(max(t.over_target))}): each is one problem × one seed, and a trajectory is not split. "
+                "Raise unit_target_minutes or lower the largest budget.",
+                highlight=False,
+            )
+    console.print(
+        "A unit's time is its wall time on its actor (an actor runs 2 units at once on vllm); measured rates come "
+        "from earlier runs' events.jsonl (see docs/sweeps.md, Sizing units by time).",
+        highlight=False,
+    )
+
+
+def _rate(tokens_per_s: float) -> str:
+    return f"{tokens_per_s:,.0f}" if tokens_per_s >= 10 else f"{tokens_per_s:.2g}"
+
+
+def _duration(minutes: float | None) -> str:
+    if minutes is None:
+        return "-"
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
+    return f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
 def status(

@@ -6,12 +6,20 @@ A work unit is one model, one dataset, up to `problems_per_unit` problems × the
 still have a missing row among them. A (model, dataset) grid is the sweep's budgets plus any `ttscale refine`
 added for that pair (recorded in the manifest, keyed by the pair's digest, so a changed config does not inherit
 them). With stored nested trajectories, the token estimate counts only the thinking still to generate.
+
+Each unit's estimated wall time is its tokens over its model's rate (`rates.py`: measured in the results
+directory, the sweep file's `tokens_per_s`, or a default). With `unit_target_minutes`, a (model, dataset) gets
+as many problems per unit (at most `problems_per_unit`) as keep its costliest problem's units within the target,
+or, when one problem alone is over it, one problem and as few seeds per unit; a unit still over it (problems
+that miss different seeds) is halved, by problems and then by seeds, down to one (problem, seed).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence, Set
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,6 +29,7 @@ from ttscale.engines.registry import Placement
 from ttscale.families import resolve_family
 from ttscale.forcing import ForcingConfig
 from ttscale.runner import RunSettings
+from ttscale.sweeps.rates import Measured, Rate, rate_for
 from ttscale.sweeps.spec import DatasetSpec, ForcingSpec, ModelSpec, SamplingSpec, SweepSpec
 
 # Every spec field is either part of a cell's identity or declared not to change results. A test fails
@@ -33,11 +42,15 @@ HASHED_FIELDS: dict[type, frozenset[str]] = {
     SweepSpec: frozenset({"models", "datasets", "budgets", "seeds", "forcing", "sampling"}),
 }
 IGNORED_FIELDS: dict[type, frozenset[str]] = {
-    ModelSpec: frozenset({"tensor_parallel", "device", "replicas", "threads", "resources", "engine_options"}),
+    ModelSpec: frozenset(
+        {"tensor_parallel", "device", "replicas", "threads", "resources", "engine_options", "tokens_per_s"}
+    ),
     DatasetSpec: frozenset({"limit", "offset", "bad_rows"}),  # which problems, not what a problem's row holds
     ForcingSpec: frozenset(),
     SamplingSpec: frozenset(),
-    SweepSpec: frozenset({"name", "output_dir", "problems_per_unit", "max_attempts", "unit_timeout_s"}),
+    SweepSpec: frozenset(
+        {"name", "output_dir", "problems_per_unit", "max_attempts", "unit_timeout_s", "unit_target_minutes"}
+    ),  # how work is cut into units, and how it is retried: never what a row holds
 }
 
 
@@ -122,6 +135,8 @@ class PairSummary:
     budgets: list[int] = field(default_factory=list)  # this pair's grid: the sweep's budgets plus refined ones
     pair_id: str = ""  # the digest its cell ids derive from (what a refinement is keyed by)
     bad_rows_skipped: dict[str, int] = field(default_factory=dict)  # the dataset's rows dropped (bad_rows: skip)
+    problems_per_unit: int = 0  # the sizing: problems per unit (`problems_per_unit`, or fewer for the time target)
+    seeds_per_unit: int = 0  # and seeds per unit (all, unless one problem alone is over the time target)
 
     @property
     def rows_remaining(self) -> int:
@@ -136,6 +151,22 @@ class Plan:
     units: list[WorkUnit]
     pairs: list[PairSummary] = field(default_factory=list)
     grids: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)  # (model, dataset) -> budgets
+    rates: dict[int, Rate] = field(default_factory=dict)  # model idx -> its units' tokens per second
+    models: list[str] = field(default_factory=list)  # model names, by index
+    target_minutes: float | None = None  # the sweep's unit_target_minutes
+
+    def unit_minutes(self, unit: WorkUnit) -> float:
+        """The unit's estimated wall time on its actor: its tokens over its model's rate."""
+        return unit.tokens / self.rates[unit.model].tokens_per_s / 60
+
+    def unit_times(self) -> list[UnitTimes]:
+        """Per model (that has a rate): its rate and its units' estimated minutes."""
+        out = []
+        for m, rate in sorted(self.rates.items()):
+            minutes = [self.unit_minutes(u) for u in self.units if u.model == m]
+            over = [x for x in minutes if self.target_minutes is not None and x > self.target_minutes]
+            out.append(UnitTimes(self.models[m], rate, minutes, over))
+        return out
 
     @property
     def rows_total(self) -> int:
@@ -164,8 +195,36 @@ class Plan:
             "rows_done": self.rows_done,
             "rows_remaining": self.rows_remaining,
             "units": len(self.units),
+            "unit_target_minutes": self.target_minutes,
             "pairs": [{**p.__dict__, "rows_remaining": p.rows_remaining} for p in self.pairs],
+            "models": [t.to_json() for t in self.unit_times()],
         }
+
+
+@dataclass(frozen=True)
+class UnitTimes:
+    """One model's rate and its units' estimated minutes (what `ttscale plan` shows per model)."""
+
+    model: str
+    rate: Rate
+    minutes: list[float]
+    over_target: list[float]  # minutes of the units over unit_target_minutes: one (problem, seed) each
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.minutes) if self.minutes else None
+
+    @property
+    def max(self) -> float | None:
+        return max(self.minutes) if self.minutes else None
+
+    def to_json(self) -> dict[str, Any]:
+        def rounded(x: float | None) -> float | None:
+            return None if x is None else round(x, 2)
+
+        return {"model": self.model, **self.rate.to_json(), "units": len(self.minutes),
+                "unit_minutes_median": rounded(self.median), "unit_minutes_max": rounded(self.max),
+                "units_over_target": len(self.over_target)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -188,20 +247,26 @@ def build_plan(
     *,
     refined: Mapping[str, Sequence[int]] | None = None,
     stored: Mapping[str, StoredLength] | None = None,
+    measured: Mapping[str, Measured] | None = None,
 ) -> Plan:
     """Expand the sweep (datasets given as identity + ordered problem ids) and subtract `done` row keys.
 
     `refined`: budgets `ttscale refine` added, per pair digest (see `refinement_record.refined_budgets`); they join
     that pair's grid only. `stored`: nested trajectory id → how far its stored version reaches, so the
-    estimate counts only thinking still to generate (a budget cut from a stored trajectory costs none)."""
-    seeds, refined, stored = spec.seeds, refined or {}, stored or {}
+    estimate counts only thinking still to generate (a budget cut from a stored trajectory costs none).
+    `measured`: per model name, what earlier runs measured of its units (`rates.measured_rates`), for the rate
+    each unit's minutes are estimated with (and units sized by, under `unit_target_minutes`)."""
+    seeds, refined, stored, measured = spec.seeds, refined or {}, stored or {}, measured or {}
     nested = spec.forcing.trajectory == "nested"
     cell_ids: dict[tuple[int, int, int, int], str] = {}
     units: list[WorkUnit] = []
     pairs: list[PairSummary] = []
     grids: dict[tuple[int, int], tuple[int, ...]] = {}
+    rates = {m: rate_for(model, measured.get(model.name)) for m, model in enumerate(spec.models)}
+    target_minutes = spec.unit_target_minutes
     for m, model in enumerate(spec.models):
         settings = run_settings(spec, model)
+        target = None if target_minutes is None else target_minutes * 60 * rates[m].tokens_per_s  # in tokens
         for d, dataset in enumerate(spec.datasets):
             pair_id = ids.pair_digest(
                 model=settings.model_identity(), dataset=dataset_identities[d], settings=settings.settings_identity()
@@ -215,21 +280,88 @@ def build_plan(
             reach = _reach(settings, dataset_identities[d], stored) if nested and stored else None
             pid_list = list(problem_ids[d])
             pair.rows = len(cells) * len(pid_list)
-            for start in range(0, len(pid_list), spec.problems_per_unit):
-                batch = tuple(pid_list[start : start + spec.problems_per_unit])
-                unit = _unit(m, d, batch, seeds, budgets, cells, done, spec, reach)
-                pair.rows_done += len(batch) * len(cells) - (unit.rows if unit else 0)
-                if unit is not None:
-                    units.append(unit)
-                    pair.units += 1
-                    pair.tokens_nested += unit.tokens
-                    pair.thinking_tokens += unit.thinking
-                    pair.forced_answers += unit.rows
-                    pair.tokens_independent += _tokens(
-                        len(unit.problem_ids), len(unit.seeds), unit.budgets, spec, nested=False
-                    )
+
+            def unit_of(batch, unit_seeds, m=m, d=d, budgets=budgets, cells=cells, reach=reach):
+                return _unit(m, d, batch, unit_seeds, budgets, cells, done, spec, reach)
+
+            pair_units, pair.problems_per_unit, pair.seeds_per_unit = _pair_units(
+                pid_list, seeds, unit_of, spec.problems_per_unit, target
+            )
+            for unit in pair_units:
+                units.append(unit)
+                pair.units += 1
+                pair.tokens_nested += unit.tokens
+                pair.thinking_tokens += unit.thinking
+                pair.forced_answers += unit.rows
+                pair.tokens_independent += _tokens(
+                    len(unit.problem_ids), len(unit.seeds), unit.budgets, spec, nested=False
+                )
+            pair.rows_done = pair.rows - pair.forced_answers
             pairs.append(pair)
-    return Plan(cell_ids=cell_ids, units=units, pairs=pairs, grids=grids)
+    return Plan(
+        cell_ids=cell_ids, units=units, pairs=pairs, grids=grids, rates=rates, models=[m.name for m in spec.models],
+        target_minutes=target_minutes,
+    )  # fmt: skip
+
+
+UnitOf = Callable[[tuple[str, ...], tuple[int, ...]], WorkUnit | None]  # a batch's unit, trimmed to its missing rows
+
+
+def _pair_units(
+    problems: Sequence[str], seeds: Sequence[int], unit_of: UnitOf, cap: int, target: float | None
+) -> tuple[list[WorkUnit], int, int]:
+    """One (model, dataset)'s units, and its sizing (problems per unit, seeds per unit).
+
+    Without a target (in tokens), batches of `cap` problems in dataset order, every seed: the plan as it always
+    was. With one, batches of as many problems (at most `cap`) as keep the costliest problem's work within it,
+    the same size throughout so a batch keeps its problems (and its unit id) while the sizing holds; when one
+    problem alone is over the target, one problem and balanced groups of as few seeds as fit. A unit still over
+    it (its problems miss different seeds or budgets, so its rectangle costs more) is halved, by problems and
+    then by seeds (`_fitted`); one (problem, seed) over it stays whole: a trajectory is never split."""
+    k, groups = cap, [tuple(seeds)]
+    if target is not None:
+        k, groups = _sizing(problems, seeds, unit_of, cap, target)
+    units = []
+    for start in range(0, len(problems), k):
+        batch = tuple(problems[start : start + k])
+        for group in groups:
+            units += _fitted(unit_of(batch, group), unit_of, target)
+    return units, k, max(len(g) for g in groups)
+
+
+def _sizing(
+    problems: Sequence[str], seeds: Sequence[int], unit_of: UnitOf, cap: int, target: float
+) -> tuple[int, list[tuple[int, ...]]]:
+    """(problems per unit, seed groups) that keep units within `target` tokens (see `_pair_units`)."""
+    costs = [u.tokens for p in problems if (u := unit_of((p,), tuple(seeds))) is not None]
+    if not costs:
+        return cap, [tuple(seeds)]
+    worst = max(costs)
+    if worst <= target:
+        return max(1, min(cap, int(target // worst))), [tuple(seeds)]
+    per_seed = max(u.tokens for p in problems for s in seeds if (u := unit_of((p,), (s,))) is not None)
+    fit = max(1, min(len(seeds), int(target // per_seed)))
+    n_groups = math.ceil(len(seeds) / fit)
+    size = math.ceil(len(seeds) / n_groups)  # balanced: 8 seeds at 5 a unit are 4 + 4, not 5 + 3
+    return 1, [tuple(seeds[i : i + size]) for i in range(0, len(seeds), size)]
+
+
+def _fitted(unit: WorkUnit | None, unit_of: UnitOf, target: float | None) -> list[WorkUnit]:
+    """`unit`, or its halves (problems, then seeds) until each is within `target` tokens or one (problem, seed)."""
+    if unit is None:
+        return []
+    if target is None or unit.tokens <= target:
+        return [unit]
+    problems, seeds = unit.problem_ids, unit.seeds
+    if len(problems) > 1:
+        k = len(problems) // 2
+        halves = [(problems[:k], seeds), (problems[k:], seeds)]
+    elif len(seeds) > 1:
+        k = len(seeds) // 2
+        halves = [(problems, seeds[:k]), (problems, seeds[k:])]
+    else:
+        return [unit]
+    return [u for ps, ss in halves for u in _fitted(unit_of(ps, ss), unit_of, target)]
 
 
 def _reach(settings: RunSettings, dataset_identity: Mapping[str, Any], stored: Mapping[str, StoredLength]):

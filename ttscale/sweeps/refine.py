@@ -104,7 +104,7 @@ def plan_refinement(
         ],
     }  # fmt: skip
     refined = refined_budgets(with_refinement(store.manifest() or {}, record))
-    resolved = resolve(loaded, inputs["done"], refined=refined, stored=inputs["stored"])
+    resolved = resolve(loaded, inputs["done"], refined=refined, stored=inputs["stored"], measured=inputs["measured"])
     return Refinement(loaded, resolved, pairs=pairs, record=record)
 
 

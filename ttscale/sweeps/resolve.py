@@ -16,6 +16,7 @@ from ttscale.errors import ConfigError, TaskError
 from ttscale.messages import one_line
 from ttscale.store import ResultStore
 from ttscale.sweeps.plan import PROMPT_TOKENS, Plan, StoredLength, build_plan, context_tokens
+from ttscale.sweeps.rates import Measured, measured_rates
 from ttscale.sweeps.refinement_record import refined_budgets
 from ttscale.sweeps.spec import LoadedSweep, ModelSpec, expand_user
 from ttscale.tasks import RowReport, get_task
@@ -104,9 +105,10 @@ def resolve(
     *,
     refined: Mapping[str, Sequence[int]] | None = None,
     stored: Mapping[str, StoredLength] | None = None,
+    measured: Mapping[str, Measured] | None = None,
 ) -> ResolvedSweep:
     """Check every model, load every dataset's problems, and plan against `done` (with budgets refinements added,
-    and stored trajectories' reach for the estimate: see `build_plan`)."""
+    stored trajectories' reach for the estimate, and the rates earlier runs measured: see `build_plan`)."""
     spec = loaded.spec
     for i, model in enumerate(spec.models):
         check_model_name(loaded, i, model)
@@ -130,7 +132,7 @@ def resolve(
         reports.append(report)
     plan = build_plan(
         spec, [t.identity() for t in tasks], [[p.id for p in ps] for ps in problems], done, refined=refined,
-        stored=stored,
+        stored=stored, measured=measured,
     )  # fmt: skip
     for pair in plan.pairs:  # what `ttscale plan --json` shows per (model, dataset)
         pair.bad_rows_skipped = reports[[d.name for d in spec.datasets].index(pair.dataset)].counts
@@ -138,13 +140,18 @@ def resolve(
 
 
 def resolve_in(loaded: LoadedSweep, store: ResultStore) -> ResolvedSweep:
-    """`resolve` against what a results directory holds: its rows, its refinements and its trajectories."""
+    """`resolve` against what a results directory holds: its rows, its refinements, its trajectories, and the
+    units' rates its events log measured."""
     return resolve(loaded, **plan_inputs(store))
 
 
 def plan_inputs(store: ResultStore) -> dict[str, Any]:
-    """What planning against a store needs besides the sweep: done rows, refined budgets, stored trajectories."""
-    return {"done": store.done_keys(), "refined": refined_budgets(store.manifest()), "stored": stored_lengths(store)}
+    """What planning against a store needs besides the sweep: done rows, refined budgets, stored trajectories, and
+    per model the tokens and wall time of its finished units (events.jsonl's `done` lines: `rates.measured_rates`)."""
+    return {
+        "done": store.done_keys(), "refined": refined_budgets(store.manifest()), "stored": stored_lengths(store),
+        "measured": measured_rates(store.events()),
+    }  # fmt: skip
 
 
 def stored_lengths(store: ResultStore) -> dict[str, StoredLength]:

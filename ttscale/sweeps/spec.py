@@ -19,6 +19,7 @@ from ttscale.messages import short_repr
 from ttscale.tasks.sources import FILE_SUFFIXES  # a dataset name ending so is a local file
 
 MAX_RESOURCE = 1e6  # of one custom Ray resource per actor
+MAX_UNIT_MINUTES = 10_080.0  # a week: the largest unit_target_minutes accepted
 RAY_BUILTIN_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
 # engine_options that are model fields: each is set once, where it is hashed or planned
 OWN_FIELDS = {
@@ -63,6 +64,15 @@ class ModelSpec(_Strict):
     """hf engine: CPU threads (and Ray CPUs) per actor; default min(4, CPUs of the node)."""
     engine_options: dict[str, Any] = Field(default_factory=dict)
     """Performance-only engine keyword arguments (e.g. max_batch, gpu_memory_utilization); not hashed."""
+    tokens_per_s: float | None = None
+    """Tokens per second one work unit of this model generates on its actor, for `ttscale plan`'s minutes per unit
+    and `unit_target_minutes`, until a run of this results directory has measured it (then the measured rate
+    is used); default: the table in ttscale/sweeps/rates.py. Not hashed."""
+
+    @field_validator("tokens_per_s", mode="before")
+    @classmethod
+    def _tokens_per_s(cls, value: Any) -> Any:
+        return positive_number(value, "tokens per second", at_most=1e9, fix="e.g. 500, or leave it out for the default")
 
     @field_validator("family")
     @classmethod
@@ -246,6 +256,10 @@ class SweepSpec(_Strict):
     """Tries per work unit before it is recorded as failed."""
     unit_timeout_s: float | None = Field(default=None, gt=0)
     """Give up on a unit (and its actor) after this many seconds; None waits forever."""
+    unit_target_minutes: float | None = None
+    """Size units by time: per (model, dataset), as many problems per unit (at most `problems_per_unit`), or with
+    one problem over it as few seeds, as keep each unit's estimated wall time (its tokens over the model's rate,
+    see ttscale/sweeps/rates.py) at about this many minutes. None: `problems_per_unit` problems per unit."""
 
     @field_validator("output_dir", mode="before")
     @classmethod
@@ -253,6 +267,12 @@ class SweepSpec(_Strict):
         if isinstance(value, str) and not value.strip():
             raise ValueError(f"Got {value!r}. Give a directory path such as results/my-sweep")
         return expand_user(value) if isinstance(value, str) else value
+
+    @field_validator("unit_target_minutes", mode="before")
+    @classmethod
+    def _unit_target_minutes(cls, value: Any) -> Any:
+        fix = "e.g. 30, or leave it out to size units by problems_per_unit"
+        return positive_number(value, "minutes", at_most=MAX_UNIT_MINUTES, fix=fix)
 
     @field_validator("budgets", mode="before")
     @classmethod
@@ -287,6 +307,17 @@ class LoadedSweep(BaseModel):
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def positive_number(value: Any, unit: str, *, at_most: float, fix: str) -> Any:
+    """`value` if it is a number in (0, at_most] (None passes: the field is optional); else a ValueError
+    "Got X. Give a number of <unit> in (0, <at_most>], <fix>" (text and booleans are refused: `true` is no number)."""
+    if value is None:
+        return value
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if number is None or not 0 < number <= at_most:  # NaN fails both comparisons
+        raise ValueError(f"Got {short_repr(value)}. Give a number of {unit} in (0, {at_most:,.0f}], {fix}")
+    return float(number)
 
 
 def expand_user(value: str) -> str:
