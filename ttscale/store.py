@@ -10,6 +10,11 @@ A results directory holds:
 
 Shards are written under `tmp/` and renamed into place, so a crash never leaves a partial shard; the
 rows shard is renamed last, so a unit counts as done exactly when its rows are visible.
+
+`ttscale compact` (ttscale/compaction.py) merges small shards into `compacted-*.parquet` ones while readers run:
+each shard directory's `_compaction.json` journal says which shards a compacted one replaces, every listing
+(`row_shards`, `trajectory_shards`) applies it, and every reader goes through `read_consistently`, so that a
+reader sees each row exactly once at any instant of a compaction (the protocol is in ttscale/compaction.py).
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ import os
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -126,6 +132,79 @@ TRAJECTORY_SCHEMA = pa.schema(
 )
 
 ROW_KEY = ("cell_id", "problem_id")  # what makes a row unique, and what resume diffs on
+
+JOURNAL_NAME = "_compaction.json"  # in rows/ and trajectories/: see ttscale/compaction.py (`_`: pyarrow skips it)
+READ_ATTEMPTS = 12  # how often read_consistently lists and reads again before it gives up
+THREADED_READ_ROWS = 65_536  # read_shard decodes a shard's columns on threads from this many rows on
+
+T = TypeVar("T")
+
+
+class ShardVanished(Exception):
+    """A listed shard was gone when it was read (a compaction replaced it, or another reader set it aside as
+    unreadable): the reader lists the directory again (`read_consistently`), and never quarantines it."""
+
+
+@dataclass(frozen=True)
+class Journal:
+    """A shard directory's compaction journal: its epoch (raised as each compaction starts to commit) and the
+    groups of a commit in progress, or cut short by a kill: (target shard name, the source shard names it replaces)."""
+
+    epoch: int = 0
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def read_journal(directory: Path) -> Journal:
+    """The journal of `directory` (an empty one at epoch 0 when none was written); a damaged one is one line."""
+    path = directory / JOURNAL_NAME
+    try:
+        data = json.loads(path.read_text())
+        groups = tuple((str(g["target"]), tuple(map(str, g["sources"]))) for g in data["groups"])
+        return Journal(int(data["epoch"]), groups)
+    except (FileNotFoundError, NotADirectoryError):
+        return Journal()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TtscaleError(
+            f"{path} is damaged ({type(exc).__name__}: {exc}), so the compacted shards of {directory} cannot be told "
+            "from the shards they replace. Restore it from a backup; the rows are all still in the shards."
+        ) from None
+
+
+def apply_journal(directory: Path, journal: Journal, listed: Iterable[Path]) -> list[Path]:
+    """A listing of `directory` taken after reading `journal`, with each group whose target exists (checked now,
+    after the listing) read from its target instead of its sources: every row once (ttscale/compaction.py)."""
+    shards = {p.name: p for p in listed}
+    for target, sources in journal.groups:
+        if target in shards or (directory / target).is_file():
+            shards[target] = directory / target
+            for name in sources:
+                shards.pop(name, None)
+    return [shards[name] for name in sorted(shards)]
+
+
+def read_consistently(stores: Sequence[ResultStore], read: Callable[[], T]) -> T:
+    """`read()`, which lists and reads shards of `stores`, run again until no compaction began to commit while it
+    ran (the journals' epochs did not move) and no shard it listed vanished: what every reader of shards goes
+    through, so that it sees each row exactly once while `ttscale compact` runs. An error raised while a compaction
+    committed is taken for its effect and the read is tried again; any other error is raised."""
+    for attempt in range(READ_ATTEMPTS):
+        before = [store.compaction_epochs() for store in stores]
+        try:
+            result = read()
+        except ShardVanished:
+            pass
+        except Exception:
+            if [store.compaction_epochs() for store in stores] == before:
+                raise
+        else:
+            if [store.compaction_epochs() for store in stores] == before:
+                return result
+        time.sleep(min(0.01 * 2**attempt, 1.0))
+    roots = ", ".join(str(store.root) for store in stores)
+    raise TtscaleError(
+        f"{roots} kept changing while it was read ({READ_ATTEMPTS} tries): compactions committed one after another, "
+        "or shards kept vanishing. Read again once `ttscale compact` has finished."
+    )
 
 
 def rows_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
@@ -243,15 +322,35 @@ class ResultStore:
             ) from None
 
     def row_shards(self) -> list[Path]:
-        return sorted(self.rows_dir.glob("*.parquet")) if self.rows_dir.is_dir() else []
+        """The rows shards, each row in exactly one of them (a compaction's journal applied); read them inside
+        `read_consistently`, since a compaction may replace them while they are read."""
+        return self.shards_in(self.rows_dir)
 
     def trajectory_shards(self) -> list[Path]:
-        return sorted(self.trajectories_dir.glob("*.parquet")) if self.trajectories_dir.is_dir() else []
+        """The trajectories shards, as `row_shards`."""
+        return self.shards_in(self.trajectories_dir)
+
+    def shards_in(self, directory: Path) -> list[Path]:
+        """The shards of one shard directory with its compaction journal applied: the journal is read before the
+        listing, and a group's target is checked after it (ttscale/compaction.py says why)."""
+        if not directory.is_dir():
+            return []
+        journal = read_journal(directory)
+        return apply_journal(directory, journal, directory.glob("*.parquet"))
+
+    def compaction_epochs(self) -> tuple[int, int]:
+        """The epochs of rows/ and trajectories/: one moves as a compaction of that directory begins to commit."""
+        return read_journal(self.rows_dir).epoch, read_journal(self.trajectories_dir).epoch
+
+    def read_consistently(self, read: Callable[[], T]) -> T:
+        """`read()` (which lists and reads this store's shards) with every row seen exactly once while a
+        compaction runs: see the module function `read_consistently`."""
+        return read_consistently([self], read)
 
     def done_keys(self) -> set[tuple[str, str]]:
         """(cell id, problem id) of every readable stored row: what resume subtracts (an unreadable shard's rows
         are missing, so they are measured again; see `_read_each`)."""
-        table = self._read_tables(self.row_shards(), list(ROW_KEY))
+        table = self.read_consistently(lambda: self._read_tables(self.row_shards(), list(ROW_KEY)))
         if table is None:
             return set()
         return set(zip(table.column("cell_id").to_pylist(), table.column("problem_id").to_pylist(), strict=True))
@@ -271,7 +370,7 @@ class ResultStore:
 
     def read_table(self, columns: list[str] | None = None) -> pa.Table:
         """All rows as one Arrow table (empty, with the schema, when there are none)."""
-        table = self._read_tables(self.row_shards(), columns)
+        table = self.read_consistently(lambda: self._read_tables(self.row_shards(), columns))
         if table is None:
             schema = ROW_SCHEMA if columns is None else pa.schema([ROW_SCHEMA.field(c) for c in columns])
             return schema.empty_table()
@@ -286,24 +385,30 @@ class ResultStore:
         empty = pa.schema([ROW_SCHEMA.field(c) for c in columns]).empty_table()
         if not values:
             return empty
-        parts = self._read_each(self.row_shards(), ROW_SCHEMA, columns, filters=[(column, "in", values)])
+        filters = [(column, "in", values)]
+        parts = self.read_consistently(lambda: self._read_each(self.row_shards(), ROW_SCHEMA, columns, filters))
         return pa.concat_tables(parts) if parts else empty
 
     def trajectory_index(self) -> dict[str, list[Path]]:
         """trajectory id → the shards holding a version of it (reading that one column only): what a sweep can
         reuse, and where to read it without opening every shard."""
-        index: dict[str, list[Path]] = {}
-        for path in self.trajectory_shards():
-            part = self._read_each([path], TRAJECTORY_SCHEMA, ["trajectory_id"])
-            for tid in set(part[0].column("trajectory_id").to_pylist()) if part else ():
-                index.setdefault(tid, []).append(path)
-        return index
+
+        def read() -> dict[str, list[Path]]:
+            index: dict[str, list[Path]] = {}
+            for path in self.trajectory_shards():
+                part = self._read_each([path], TRAJECTORY_SCHEMA, ["trajectory_id"])
+                for tid in set(part[0].column("trajectory_id").to_pylist()) if part else ():
+                    index.setdefault(tid, []).append(path)
+            return index
+
+        return self.read_consistently(read)
 
     def trajectory_lengths(self) -> dict[str, tuple[int, bool]]:
         """trajectory id → (model tokens, finished) of its longest stored version (three columns read): how far
         each stored trajectory reaches, for the plan's estimate of thinking still to generate."""
-        table = self._read_tables_as(
-            self.trajectory_shards(), TRAJECTORY_SCHEMA, ["trajectory_id", "model_tokens", "finished"]
+        columns = ["trajectory_id", "model_tokens", "finished"]
+        table = self.read_consistently(
+            lambda: self._read_tables_as(self.trajectory_shards(), TRAJECTORY_SCHEMA, columns)
         )
         lengths: dict[str, tuple[int, bool]] = {}
         if table is None:
@@ -317,12 +422,22 @@ class ResultStore:
     def read_trajectories(self, ids: list[str] | None = None, shards: Iterable[Path] | None = None) -> pa.Table:
         """Trajectories (all, or those with the given ids, filtered while reading), one per id: a later,
         longer run of the same trajectory supersedes a shorter one. `shards`: read only these (from
-        `trajectory_index`) instead of every trajectory shard."""
+        `trajectory_index`) instead of every trajectory shard; when one is gone (a compaction merged it since),
+        every trajectory shard is read instead."""
         if ids is not None and not ids:
             return TRAJECTORY_SCHEMA.empty_table()
         filters = None if ids is None else [("trajectory_id", "in", ids)]
-        paths = self.trajectory_shards() if shards is None else sorted(set(shards))
-        parts = self._read_each(paths, TRAJECTORY_SCHEMA, filters=filters)
+        given = None if shards is None else sorted(set(shards))
+
+        def read() -> list[pa.Table]:
+            if given is not None:
+                try:
+                    return self._read_each(given, TRAJECTORY_SCHEMA, filters=filters)
+                except ShardVanished:
+                    pass
+            return self._read_each(self.trajectory_shards(), TRAJECTORY_SCHEMA, filters=filters)
+
+        parts = self.read_consistently(read)
         if not parts:
             return TRAJECTORY_SCHEMA.empty_table()
         table = pa.concat_tables(parts)
@@ -335,7 +450,10 @@ class ResultStore:
     def read(self, columns: list[str] | None = None) -> ray.data.Dataset:
         """All rows (or some columns) as a Ray Dataset: ray.data.read_parquet over the shards.
 
-        Joins the Ray instance this process is connected to, or starts a quiet local one."""
+        Joins the Ray instance this process is connected to, or starts a quiet local one. The shards are listed
+        now and read when the Dataset is consumed: a compaction that commits in between makes that fail with
+        FileNotFoundError. Consume it inside `read_consistently` (`store.read_consistently(lambda:
+        store.read().to_pandas())`), which lists and reads again then."""
         import logging
 
         import ray
@@ -345,7 +463,7 @@ class ResultStore:
             ray.init(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
         logging.getLogger("ray.data").setLevel(logging.WARNING)
 
-        shards = [str(p) for p in self.row_shards() if self._footer_ok(p)]
+        shards = self.read_consistently(lambda: [str(p) for p in self.row_shards() if self._footer_ok(p)])
         schema = ROW_SCHEMA if columns is None else pa.schema([ROW_SCHEMA.field(c) for c in columns])
         if not shards:
             return ray.data.from_arrow(schema.empty_table())
@@ -361,11 +479,14 @@ class ResultStore:
 
     def _read_each(self, paths: list[Path], schema: pa.Schema, columns=None, filters=None) -> list[pa.Table]:
         """Every readable shard as `schema`. An unreadable one (truncated, corrupt, not a ttscale shard) is moved
-        to `corrupt/` with a warning and skipped: its rows count as missing, so the next sweep measures them again."""
+        to `corrupt/` with a warning and skipped: its rows count as missing, so the next sweep measures them again.
+        A shard that is gone raises ShardVanished (a compaction replaced it: list again), never quarantined."""
         parts = []
         for path in paths:
             try:
                 parts.append(read_shard(path, schema, columns, filters=filters))
+            except FileNotFoundError:
+                raise ShardVanished(str(path)) from None
             except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError, its IO errors OSErrors
                 self._quarantine(path, exc)
         return parts
@@ -373,6 +494,8 @@ class ResultStore:
     def _footer_ok(self, path: Path) -> bool:
         try:
             pq.read_metadata(path)
+        except FileNotFoundError:
+            raise ShardVanished(str(path)) from None
         except (ValueError, OSError) as exc:
             self._quarantine(path, exc)
             return False
@@ -417,12 +540,17 @@ def read_shard(path: Path, schema: pa.Schema, columns: list[str] | None = None, 
     """One shard as `schema` (or its `columns`): a shard written before a nullable column existed reads
     with that column null, so results of an older ttscale stay readable beside new ones."""
     wanted = pa.schema([schema.field(c) for c in columns]) if columns is not None else schema
-    present = set(pq.read_schema(path).names)
-    missing = [f for f in wanted if f.name not in present]
-    if any(not f.nullable for f in missing):
-        names = ", ".join(f.name for f in missing if not f.nullable)
-        raise ValueError(f"{path} lacks the column(s) {names}: it is not a ttscale shard of this kind.")
-    table = pq.read_table(path, columns=[f.name for f in wanted if f.name in present], filters=filters)
+    with pq.ParquetFile(path) as shard:  # the file opened and its footer read once (a small shard costs mostly that)
+        present = set(shard.schema_arrow.names)
+        missing = [f for f in wanted if f.name not in present]
+        if any(not f.nullable for f in missing):
+            names = ", ".join(f.name for f in missing if not f.nullable)
+            raise ValueError(f"{path} lacks the column(s) {names}: it is not a ttscale shard of this kind.")
+        names = [f.name for f in wanted if f.name in present]
+        if filters is None:  # threads only pay on a large shard (a compacted one)
+            table = shard.read(columns=names, use_threads=shard.metadata.num_rows >= THREADED_READ_ROWS)
+    if filters is not None:
+        table = pq.read_table(path, columns=names, filters=filters)
     for f in missing:
         table = table.append_column(f, pa.nulls(table.num_rows, f.type))
     return table.select(wanted.names).cast(wanted)

@@ -25,7 +25,7 @@ from ttscale.analysis.frontier import point_curves, problem_points
 from ttscale.analysis.values import PROBLEM_KEYS, pass_at_k
 from ttscale.analysis.votes import VoteCounts, padded_counts
 from ttscale.metrics import curve_columns, get_metric
-from ttscale.store import ResultStore
+from ttscale.store import ResultStore, read_consistently
 
 if TYPE_CHECKING:
     import ray.data
@@ -62,14 +62,18 @@ def reduce_problems(dirs: str | Path | Sequence[str | Path]) -> ProblemTable:
     import ray
     import ray.data
 
-    roots = [Path(dirs)] if isinstance(dirs, (str, Path)) else [Path(d) for d in dirs]
-    shards = [str(p) for root in roots for p in ResultStore(root).row_shards()]
+    stores = [ResultStore(d) for d in ([dirs] if isinstance(dirs, (str, Path)) else dirs)]
     columns = [*PROBLEM_KEYS, "correct", "answer", "answer_key", "unclosed", *_mean_columns()]
     if not ray.is_initialized():
         ray.init(log_to_driver=False, include_dashboard=False)
-    rows: ray.data.Dataset = ray.data.read_parquet(shards, columns=columns)
-    partial = rows.map_batches(reduce_block, batch_format="pyarrow", batch_size=None)  # one block at a time
-    return combine(pa.concat_tables(ray.get(list(partial.to_arrow_refs()))))
+
+    def reduce() -> pa.Table:  # listed and read at once: a compaction in between lists and reads again
+        shards = [str(p) for store in stores for p in store.row_shards()]
+        rows: ray.data.Dataset = ray.data.read_parquet(shards, columns=columns)
+        partial = rows.map_batches(reduce_block, batch_format="pyarrow", batch_size=None)  # one block at a time
+        return pa.concat_tables(ray.get(list(partial.to_arrow_refs())))
+
+    return combine(read_consistently(stores, reduce))
 
 
 def reduce_block(rows: pa.Table) -> pa.Table:

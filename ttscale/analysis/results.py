@@ -65,8 +65,9 @@ class Results:
                 raise TtscaleError(
                     f"{root} holds no result rows (no rows/*.parquet). Give a ttscale results directory."
                 )
-            if through_ray:
-                frames.append(categorical_keys(store.read(columns=ANALYSIS_COLUMNS).to_pandas()))
+            if through_ray:  # read while listed: a compaction in between lists and reads again
+                rows = store.read_consistently(lambda store=store: store.read(columns=ANALYSIS_COLUMNS).to_pandas())
+                frames.append(categorical_keys(rows))
             else:
                 frames.append(analysis_frame(store.read_table(ANALYSIS_COLUMNS)))
             for pair, budgets in recorded_refinements(store.manifest()).items():

@@ -19,12 +19,13 @@ import pyarrow.parquet as pq
 from ttscale.analysis import Results
 from ttscale.analysis.results import ANALYSIS_COLUMNS
 from ttscale.errors import TtscaleError, TtscaleWarning
-from ttscale.store import ROW_SCHEMA, TRAJECTORY_SCHEMA, ResultStore, read_shard
+from ttscale.store import ROW_SCHEMA, TRAJECTORY_SCHEMA, ResultStore, ShardVanished, read_shard
 
 # The analysis columns, plus what progress and the problem view need; never the distributions or the reasoning.
 INDEX_COLUMNS = [*ANALYSIS_COLUMNS, "solution_set", "created_at"]
 RESCAN_S = 2.0  # the shard lists are listed again at most this often (seconds); only new shards are read
 PROBLEM_KEYS = ["model", "dataset", "problem_id"]
+TRAJECTORY_COLUMNS = ["trajectory_id", "text", "model_tokens", "finished", "stopped"]  # what the problem view shows
 CURVES, RANKED, COMPUTE = (
     "curves_by_pair",
     "ranked",
@@ -182,35 +183,69 @@ class ResultsIndex:
         found = self.run(run).trajectory_shards.get(trajectory_id)
         return None if found is None else found[1]
 
+    def trajectory(self, run: str, trajectory_id: str) -> dict | None:
+        """A trajectory's text and token counts (its longest run), or None; read from every trajectories shard when
+        the one the index knows is gone (a compaction merged it since the last scan)."""
+        path = self.trajectory_shard(run, trajectory_id)
+        if path is None:
+            return None
+        try:
+            return read_trajectory(path, trajectory_id)
+        except FileNotFoundError:
+            table = self.run(run).store.read_trajectories([trajectory_id])
+            rows = table.select(TRAJECTORY_COLUMNS[1:]).to_pylist()
+            return rows[0] if rows else None
+
 
 def _read_new_shards(run: Run) -> bool:
-    """Read the index columns of every rows shard not read before, and the ids of every new trajectories shard.
+    """Read the index columns of every rows shard not read before, and the ids of every new trajectories shard; forget
+    the shards a compaction replaced. Listed and read consistently (ResultStore.read_consistently): every row once.
 
     An unreadable shard is skipped and remembered (the explorer is read-only: it never moves shards aside)."""
-    changed = False
-    for path in run.store.row_shards():
+    before = set(run.frames)
+    run.store.read_consistently(lambda: (_scan_rows(run), _scan_trajectories(run)))
+    return set(run.frames) != before  # shard names are never reused: the same names hold the same rows
+
+
+def _scan_rows(run: Run) -> None:
+    listed = run.store.row_shards()
+    names = {p.name for p in listed}
+    for name in [name for name in run.frames if name not in names]:  # merged into a compacted shard
+        del run.frames[name]
+    run.unreadable = {name: why for name, why in run.unreadable.items() if name in names}
+    for path in listed:
         if path.name in run.frames or path.name in run.unreadable:
             continue
         try:
             frame = read_shard(path, ROW_SCHEMA, INDEX_COLUMNS).to_pandas()
+        except FileNotFoundError:
+            raise ShardVanished(str(path)) from None
         except (ValueError, OSError) as exc:
             run.unreadable[path.name] = f"{type(exc).__name__}: {exc}"[:200]
             continue
         run.frames[path.name] = frame.assign(run=run.name, shard=path.name)
-        changed = True
-    for path in run.store.trajectory_shards():
+
+
+def _scan_trajectories(run: Run) -> None:
+    listed = run.store.trajectory_shards()
+    if not run.seen_trajectory_shards <= {p.name for p in listed}:  # a compaction merged some: index them all again
+        run.trajectory_shards.clear()
+        run.seen_trajectory_shards.clear()
+    for path in listed:
         if path.name in run.seen_trajectory_shards:
             continue
-        run.seen_trajectory_shards.add(path.name)
         try:
             table = pq.read_table(path, columns=["trajectory_id", "model_tokens"])
+        except FileNotFoundError:
+            raise ShardVanished(str(path)) from None
         except (ValueError, OSError):
+            run.seen_trajectory_shards.add(path.name)
             continue
+        run.seen_trajectory_shards.add(path.name)
         ids, tokens = table.column("trajectory_id").to_pylist(), table.column("model_tokens").to_pylist()
         for tid, n in zip(ids, tokens, strict=True):
             if tid not in run.trajectory_shards or n > run.trajectory_shards[tid][0]:
                 run.trajectory_shards[tid] = (n, path)  # a later, longer run of a trajectory supersedes a shorter
-    return changed
 
 
 def _runs_of(rows: pd.DataFrame, keys: list[str]) -> dict[tuple, tuple[int, int]]:
@@ -230,8 +265,7 @@ def _runs_of(rows: pd.DataFrame, keys: list[str]) -> dict[tuple, tuple[int, int]
 
 def read_trajectory(path: Path, trajectory_id: str) -> dict | None:
     """One trajectory's text and token counts from its shard (the longest, when a shard holds it twice)."""
-    table = read_shard(path, TRAJECTORY_SCHEMA, ["trajectory_id", "text", "model_tokens", "finished", "stopped"],
-                       filters=[("trajectory_id", "=", trajectory_id)])  # fmt: skip
+    table = read_shard(path, TRAJECTORY_SCHEMA, TRAJECTORY_COLUMNS, filters=[("trajectory_id", "=", trajectory_id)])
     if table.num_rows == 0:
         return None
     rows = table.to_pylist()

@@ -17,7 +17,7 @@ from ttscale.analysis.report import curve_metrics, dataset_labels, label
 from ttscale.analysis.values import default_pass_k, problem_values
 from ttscale.errors import TtscaleError
 from ttscale.metrics import get_metric
-from ttscale.serve.index import COMPUTE, CURVES, RANKED, NotFound, ResultsIndex, Snapshot, read_trajectory
+from ttscale.serve.index import COMPUTE, CURVES, RANKED, NotFound, ResultsIndex, Snapshot
 from ttscale.store import ROW_SCHEMA, read_shard
 
 TOP_ANSWERS = 5  # answers of the solution-set distribution shown per budget
@@ -250,10 +250,14 @@ def _row_extras(index: ResultsIndex, rows: list[dict[str, Any]], problem_id: str
     """cell id → the columns the index leaves out (distribution, solution set, raw answer, inline reasoning),
     read from only the shards holding this problem's rows, filtered to this problem while reading."""
     columns = ["cell_id", "distribution", "answer_text", "thinking_text"]
+    where = [("problem_id", "=", problem_id)]
     out: dict[str, dict[str, Any]] = {}
     for run, shard in dict.fromkeys((r["run"], r["shard"]) for r in rows):
-        path = index.run(run).store.rows_dir / shard
-        table = read_shard(path, ROW_SCHEMA, columns, filters=[("problem_id", "=", problem_id)])
+        store = index.run(run).store
+        try:
+            table = read_shard(store.rows_dir / shard, ROW_SCHEMA, columns, filters=where)
+        except FileNotFoundError:  # a compaction merged it since the last scan: look in every shard
+            table = store.rows_where("problem_id", [problem_id], columns)
         for r in table.to_pylist():
             out[r["cell_id"]] = r
     return out
@@ -285,8 +289,7 @@ def _reasoning(index: ResultsIndex, chosen: list[dict[str, Any]], extra: dict[st
         return {"mode": None, "text": None, "cuts": {}}
     first = chosen[0]
     if first["trajectory_mode"] == "nested":
-        path = index.trajectory_shard(first["run"], first["trajectory_id"])
-        trajectory = read_trajectory(path, first["trajectory_id"]) if path is not None else None
+        trajectory = index.trajectory(first["run"], first["trajectory_id"])
         if trajectory is not None:
             cuts = {int(r["budget"]): int(r["thinking_chars"]) for r in chosen}
             return {"mode": "nested", "text": trajectory["text"], "cuts": cuts}
