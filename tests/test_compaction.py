@@ -1,6 +1,6 @@
 """Compaction of small shards: every row kept exactly once, before, during and after it; a kill at any step of its
-protocol loses and duplicates nothing and is finished by the next run; readers racing it see every row once; and
-a sweep holding the directory refuses it. Real Parquet, real store."""
+protocol loses and duplicates nothing and is finished by the next run; readers racing it see every row once; the
+`ttscale compact` command and its one-line refusals. Real Parquet, real store."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import warnings
 
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
 from ttscale import compaction
+from ttscale.cli import app
 from ttscale.errors import TtscaleError, TtscaleWarning
 from ttscale.run_lock import ResultsDirInUse
 from ttscale.store import (
@@ -311,6 +313,28 @@ def test_the_explorer_index_and_results_see_the_same_rows_after_compaction(store
     assert len(extras) == len(problem) and all(e["distribution"] == [0.25, 0.75] for e in extras.values())
 
 
+def test_ttscale_compact_prints_what_it_did(store):
+    before = state(store)
+    result = CliRunner().invoke(app, ["compact", str(store.root)])
+    assert result.exit_code == 0, result.output
+    assert f"rows: {UNITS + 1 + UNITS // 5} → 1 shards ({ROWS + 2:,} rows of" in result.output
+    assert "trajectories: " in result.output and state(store) == before
+
+
+@pytest.mark.parametrize("where", ["missing", "empty", "file"])
+def test_ttscale_compact_refuses_what_is_no_results_directory_in_one_line(tmp_path, where):
+    path = tmp_path / "x"
+    if where == "empty":
+        path.mkdir()
+    elif where == "file":
+        path.write_text("not results")
+    result = CliRunner().invoke(app, ["compact", str(path)])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith(f"error: {path}"), result.output
+    assert "Give a" in lines[0] and "Traceback" not in result.output
+    assert (not path.exists()) if where == "missing" else not (path.is_dir() and any(path.iterdir()))
+
+
 HOLD = "; ".join(
     ["import sys, time", "from ttscale.run_lock import RunLock", "RunLock(sys.argv[1], sweep='demo').acquire()",
      "print('held', flush=True)", "time.sleep(60)"]
@@ -322,8 +346,12 @@ def test_compaction_is_refused_while_a_sweep_holds_the_directory(store):
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(store.root)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(ResultsDirInUse, match=f"{store.root} is being written by another ttscale sweep"):
+        with pytest.raises(ResultsDirInUse, match="another ttscale sweep"):
             compaction.compact(store)
+        result = CliRunner().invoke(app, ["compact", str(store.root)])
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 1 and len(lines) == 1, result.output
+        assert lines[0].startswith(f"error: {store.root} is being written by another ttscale sweep (demo:")
     finally:
         holder.kill()
         holder.wait()

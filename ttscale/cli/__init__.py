@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ttscale.cli import inspection, local, results, sweep
+from ttscale.cli import inspection, local, results, storage, sweep
 from ttscale.cli.console import err_console
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.command()(sweep.sweep)
 app.command()(sweep.refine)
 app.command()(inspection.status)
 app.command()(inspection.convert)
+app.command()(storage.compact)
 app.command()(results.analyze)
 app.command()(results.serve)
 
