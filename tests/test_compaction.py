@@ -1,6 +1,6 @@
 """Compaction of small shards: every row kept exactly once, before, during and after it; a kill at any step of its
 protocol loses and duplicates nothing and is finished by the next run; readers racing it see every row once; the
-`ttscale compact` command and its one-line refusals. Real Parquet, real store."""
+`ttscale compact` command, its one-line refusals, and the compaction at a run's end. Real Parquet, real store."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ from ttscale.store import (
     rows_table,
     trajectories_table,
 )
+from ttscale.sweeps.run import compact_after_run
+from ttscale.sweeps.run_view import RunView
 
 UNITS = 40
 BUDGETS = (16, 32, 64)
@@ -358,6 +360,37 @@ def test_compaction_is_refused_while_a_sweep_holds_the_directory(store):
     assert sorted(p.name for p in store.rows_dir.iterdir()) == names and state(store) == before
 
 
+def test_a_run_ends_by_compacting_only_when_worthwhile(store, monkeypatch):
+    before = state(store)
+    assert compact_after_run(store, RunView()) == []  # 49 small shards: under WORTHWHILE_SHARDS, left as they are
+    assert len(store.row_shards()) == UNITS + 1 + UNITS // 5
+
+    monkeypatch.setattr(compaction, "WORTHWHILE_SHARDS", 20)
+    shown = []
+
+    class View(RunView):
+        def compacted(self, done):
+            shown.extend(done)
+
+    done = compact_after_run(store, View())
+    assert [c.shards_after for c in done] == [1, 1] and shown == done and state(store) == before
+    assert next(e for e in store.events() if e["event"] == "compacted")["rows"]["shards_after"] == 1
+
+
+def test_a_failed_compaction_at_a_run_end_is_a_warning_and_keeps_every_row(store, monkeypatch):
+    monkeypatch.setattr(compaction, "WORTHWHILE_SHARDS", 20)
+    before, names = state(store), sorted(p.name for p in store.rows_dir.iterdir())
+    (store.root / "tmp").rmdir()
+    (store.root / "tmp").write_text("")  # tmp/ is a file: nothing can be staged (as on a full or broken disk)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert compact_after_run(store, RunView()) == []
+    messages = [str(w.message) for w in caught if issubclass(w.category, TtscaleWarning)]
+    assert len(messages) == 1 and "every row is kept" in messages[0] and f"ttscale compact {store.root}" in messages[0]
+    assert sorted(p.name for p in store.rows_dir.iterdir()) == names and state(store) == before
+    assert not (store.rows_dir / JOURNAL_NAME).exists()
+
+
 def test_a_damaged_journal_is_one_line(store):
     (store.rows_dir / JOURNAL_NAME).write_text("{not json")
     with pytest.raises(TtscaleError, match=r"_compaction.json is damaged .* Restore it"):
@@ -372,3 +405,48 @@ def test_an_unreadable_shard_is_left_for_readers_to_set_aside(store):
     with pytest.warns(TtscaleWarning, match="is unreadable"):
         assert len(store.done_keys()) == ROWS - len(BUDGETS) * len(SEEDS)  # its rows count as missing
     assert (store.root / "corrupt" / f"rows-{path.name}").exists()
+
+
+SWEEP = """
+import sys
+from ttscale import compaction
+from ttscale.cli import main
+
+compaction.WORTHWHILE_SHARDS = int(sys.argv[1])  # a tiny sweep's few shards count as many
+sys.argv = ["ttscale", "sweep", sys.argv[2]]
+main()
+"""
+
+
+@pytest.mark.ray
+def test_a_sweep_finishes_a_killed_compaction_at_its_start_and_compacts_at_its_end(tmp_path):
+    import yaml
+
+    spec = {
+        "name": "compact", "output_dir": str(tmp_path / "results"), "budgets": [8, 16], "seeds": 2,
+        "models": [{"name": "fake-a", "engine": "fake", "device": "cpu", "threads": 1, "replicas": 1}],
+        "datasets": [{"name": "demo-arith", "limit": 6}], "problems_per_unit": 1,
+    }  # fmt: skip
+
+    def sweep(worthwhile: int, **changes) -> subprocess.CompletedProcess:
+        path = tmp_path / "sweep.yaml"
+        path.write_text(yaml.safe_dump({**spec, **changes}))
+        run = subprocess.run([sys.executable, "-c", SWEEP, str(worthwhile), str(path)], capture_output=True,
+                             text=True, timeout=600)  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        return run
+
+    first = sweep(10_000)  # six units, six small shards of each kind: left as they are
+    store = ResultStore(tmp_path / "results")
+    assert "compacted" not in first.stdout + first.stderr and len(store.row_shards()) == 6
+    kill = [sys.executable, "-c", KILL.replace("= 50", "= 10"), str(store.root), "rows", "renamed", "1"]
+    assert subprocess.run(kill, capture_output=True).returncode == -signal.SIGKILL
+    assert read_journal(store.rows_dir).groups  # a compaction killed mid-commit
+    before = state(store)
+
+    second = sweep(4, budgets=[8, 16, 32])  # a budget more: its start finishes the compaction, its end compacts
+    assert "compacted rows: " in second.stdout + second.stderr, second.stdout + second.stderr
+    assert len(store.row_shards()) == len(store.trajectory_shards()) == 1 and not read_journal(store.rows_dir).groups
+    after = state(store)
+    assert len(after["rows"]) == len(after["done"]) == 6 * 2 * 3 and before["done"] < after["done"]
+    assert set(before["rows"]) < set(after["rows"])

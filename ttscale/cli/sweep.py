@@ -120,6 +120,7 @@ class _BarView(RunView):
         self._progress: Progress | None = None
         self._bar: TaskID | None = None
         self._started: float | None = None  # when the first progress came in: tokens per second count from there
+        self._compaction: TaskID | None = None  # the bar of the compaction at the run's end
 
     def step(self) -> contextlib.AbstractContextManager[None]:
         return warnings_as_lines()
@@ -145,6 +146,18 @@ class _BarView(RunView):
             self._bar, description="rows", completed=p.rows_done, total=p.rows_to_do,
             detail=f"cells {p.cells_done}/{p.cells_to_do}{thinking} · {rate:,.0f} tok/s",
         )  # fmt: skip
+
+    def compacting(self, kind: str, step: str, done: int, total: int) -> None:
+        from ttscale.cli.storage import STEPS
+
+        if self._compaction is None:
+            self._compaction = self._progress.add_task("compacting", total=None, detail="")
+        description = STEPS[step].format(kind=kind)
+        self._progress.update(self._compaction, description=description, completed=done, total=total or None)
+
+    def compacted(self, done) -> None:
+        for result in done:
+            self._progress.console.print(f"compacted {result.line()}", highlight=False)
 
     def connected(self, connection) -> None:
         where = "started locally" if connection.started_local else f"at {connection.address}"

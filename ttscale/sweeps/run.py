@@ -13,6 +13,7 @@ import contextlib
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,11 @@ import pandas as pd
 import ray
 
 import ttscale
+from ttscale.compaction import Compacted, compact_if_worthwhile
+from ttscale.compaction import recover as recover_compaction
 from ttscale.engines import engine_unavailable
 from ttscale.engines.models import hub_model_problem
-from ttscale.errors import TtscaleError
+from ttscale.errors import TtscaleError, TtscaleWarning
 from ttscale.measure import budget_summary
 from ttscale.run_lock import RunLock
 from ttscale.store import ResultStore
@@ -49,8 +52,8 @@ from ttscale.sweeps.spec import LoadedSweep
 if TYPE_CHECKING:
     from ttscale.sweeps.refine import Refinement
 
-__all__ = ["STOP_SIGNALS", "RefinementRun", "SweepRun", "check_models_can_start", "is_local", "manifest_for",
-           "run_refinement", "run_sweep", "run_sweep_file"]  # fmt: skip
+__all__ = ["STOP_SIGNALS", "RefinementRun", "SweepRun", "check_models_can_start", "compact_after_run", "is_local",
+           "manifest_for", "run_refinement", "run_sweep", "run_sweep_file"]  # fmt: skip
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # preemption, and SLURM's --signal=B:USR1@N time-limit warning
 DEFAULT_STOP_GRACE_S = 30.0  # after a stop signal, how long finishing units may take to still be written
@@ -212,7 +215,8 @@ def _run_claimed(
     view: RunView,
     before: Callable[[], None] | None = None,
 ) -> SweepOutcome:
-    """Claim the results directory, run the planned units on Ray, and return the outcome.
+    """Claim the results directory, run the planned units on Ray, compact its shards if they are many (with the
+    directory still claimed), and return the outcome.
 
     `before()` runs once the directory is claimed, before any unit (refine records its refinement there)."""
     plan = resolved.plan
@@ -225,10 +229,33 @@ def _run_claimed(
         if before is not None and plan.rows_remaining:
             before()
         on_progress = held.enter_context(view.running())
-        return run_sweep(
+        outcome = run_sweep(
             loaded, address=address, on_progress=on_progress, on_connect=view.connected, resolved=resolved,
             stop_grace_s=stop_grace_s,
         )  # fmt: skip
+        if plan.rows_remaining and not outcome.stopped:  # a stopped run has seconds left: the next run compacts
+            compact_after_run(ResultStore(loaded.spec.output_dir), view)
+        return outcome
+
+
+def compact_after_run(store: ResultStore, view: RunView) -> list[Compacted]:
+    """Merge the small shards when there are many (`compaction.compact_if_worthwhile`), and log it in events.jsonl.
+    A failure is one warning and keeps the small shards, which read as before: the run's rows are never lost or
+    hidden for it (`ttscale compact` tries again)."""
+    try:
+        done = compact_if_worthwhile(store, progress=view.compacting)
+    except Exception as exc:
+        warnings.warn(
+            f"Compacting {store.root} after the run failed ({type(exc).__name__}: {exc}); every row is kept in its "
+            f"small shards, which read as before. `ttscale compact {store.root}` tries again.",
+            TtscaleWarning,
+            stacklevel=2,
+        )
+        return []
+    if done:
+        store.log_event("compacted", **{c.kind: vars(c) for c in done})
+        view.compacted(done)
+    return done
 
 
 def _budget_summary(store: ResultStore, plan: Plan) -> pd.DataFrame | None:
@@ -268,6 +295,7 @@ def run_sweep(
 def _drive(loaded, resolved, store, address, on_progress, on_dispatch, on_connect, stop_grace_s) -> SweepOutcome:
     """Connect, check resources, record the manifest and run the driver (with the results directory locked)."""
     store.remove_partial_writes()  # a killed driver's half-written files: safe to remove under the lock
+    recover_compaction(store)  # and what a killed compaction left: finished or undone
     connection = connect(address)
     if on_connect is not None:
         on_connect(connection)

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ttscale.compaction import Compacted
     from ttscale.sweeps.placement import Connection
     from ttscale.sweeps.plan import Plan
     from ttscale.sweeps.progress import ProgressFn
@@ -31,3 +32,9 @@ class RunView:
 
     def connected(self, connection: Connection) -> None:
         """Ray is up (started here or joined); nothing has been dispatched yet."""
+
+    def compacting(self, kind: str, step: str, done: int, total: int) -> None:
+        """The run has ended and its many small shards are being merged (`compaction.Progress`)."""
+
+    def compacted(self, done: list[Compacted]) -> None:
+        """The run's small shards were merged: what each shard directory went from and to."""
