@@ -215,12 +215,13 @@ def _gather(small: list[Path], kind: str, unreadable: list[Path], progress: Prog
         _report(progress, kind, "read", i + 1, len(small))
         if table is None:
             continue
-        if group and (rows + table.num_rows > TARGET_ROWS or memory + table.nbytes > TARGET_MEMORY):
+        size = table.get_total_buffer_size()  # what it holds in memory (nbytes costs more on small tables)
+        if group and (rows + table.num_rows > TARGET_ROWS or memory + size > TARGET_MEMORY):
             if len(group) > 1:
                 yield group
             group, rows, memory = [], 0, 0
         group.append((path, table))
-        rows, memory = rows + table.num_rows, memory + table.nbytes
+        rows, memory = rows + table.num_rows, memory + size
     if len(group) > 1:
         yield group
 

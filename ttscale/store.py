@@ -553,4 +553,5 @@ def read_shard(path: Path, schema: pa.Schema, columns: list[str] | None = None, 
         table = pq.read_table(path, columns=names, filters=filters)
     for f in missing:
         table = table.append_column(f, pa.nulls(table.num_rows, f.type))
-    return table.select(wanted.names).cast(wanted)
+    table = table.select(wanted.names)
+    return table if table.schema.equals(wanted) else table.cast(wanted)  # as written: nothing to cast
