@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping, Sequence
+import queue
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -103,6 +106,15 @@ class UnitProgress:
     phase: str = "queued"  # queued | trajectories | answers | scoring | done
     trajectories_total: int = 0
     trajectories_done: int = 0
+    trajectories_streamed: int = 0  # of the done ones, those whose rows went out already (the driver counts them)
+
+    def still_running(self) -> dict[str, Any]:
+        """Live counts of what has not streamed out yet: the driver counts streamed trajectories once stored."""
+        streamed = min(self.trajectories_streamed, self.trajectories_done)
+        return {
+            "phase": self.phase, "trajectories_total": self.trajectories_total - streamed,
+            "trajectories_done": self.trajectories_done - streamed,
+        }  # fmt: skip
 
 
 def cell_ids(
@@ -113,6 +125,15 @@ def cell_ids(
         model=settings.model_identity(), dataset=task.identity(), settings=settings.settings_identity()
     )
     return {(b, s): ids.cell_id(pair, b, s) for b in budgets for s in seeds}
+
+
+def unit_groups(
+    task: Task, settings: RunSettings, budgets: Sequence[int], seeds: Sequence[int], keys: Collection[tuple[str, str]]
+) -> set[tuple[str, int]]:
+    """The (problem id, seed) groups that hold any of these (cell id, problem id) row keys: what a unit measures
+    when only some of its rows are missing (a retry after some of its groups were stored)."""
+    seed_of = {cell: seed for (_, seed), cell in cell_ids(task, settings, budgets, seeds).items()}
+    return {(pid, seed_of[cell]) for cell, pid in keys if cell in seed_of}
 
 
 def run_unit(
@@ -126,87 +147,217 @@ def run_unit(
     progress: UnitProgress | None = None,
     stored: Sequence[Mapping[str, Any]] = (),
 ) -> UnitResult:
-    """Measure every (problem, seed, budget) of the unit; see the module docstring. `progress`, if given, is
-    kept up to date while it runs.
+    """Measure every (problem, seed, budget) of the unit and return all its rows at once, in (problem, seed,
+    budget) order: `iter_unit`'s pieces joined (what the in-process `measure()` loop and tests use)."""
+    result = UnitResult()
+    for piece in iter_unit(
+        engine, task, problems, seeds=seeds, budgets=budgets, settings=settings, progress=progress, stored=stored
+    ):
+        result.rows.extend(piece.rows)
+        result.trajectories.extend(piece.trajectories)
+        result.generated_tokens += piece.generated_tokens
+        result.thinking_generated += piece.thinking_generated
+    order = {(p.id, s): i for i, (p, s) in enumerate((p, s) for p in problems for s in seeds)}
+    result.rows.sort(key=lambda r: (order[r["problem_id"], r["seed"]], r["budget"]))
+    result.trajectories.sort(key=lambda t: (order[t["problem_id"], t["seed"]], t["budget"] or 0))
+    return result
+
+
+def iter_unit(
+    engine: Engine,
+    task: Task,
+    problems: Sequence[Problem],
+    *,
+    seeds: Sequence[int],
+    budgets: Sequence[int],
+    settings: RunSettings,
+    progress: UnitProgress | None = None,
+    stored: Sequence[Mapping[str, Any]] = (),
+    groups: Collection[tuple[str, int]] | None = None,
+) -> Iterator[UnitPiece]:
+    """Measure the unit's (problem, seed) groups (all, or only `groups`) and yield their rows as they finish.
+
+    A group is one (problem, seed): its trajectory (nested) or one per budget (independent), and a row per
+    budget. On an engine that takes calls from several threads (`Engine.concurrent_calls`: vLLM), the
+    trajectories are generated in a thread of their own and each group is answered, scored and yielded as soon
+    as its trajectories are complete, with whichever others finished meanwhile, while the rest still generate;
+    elsewhere every group is yielded together once all are generated. `progress`, if given, is kept up to date.
 
     `stored` (nested mode): trajectories of the unit's (problem, seed) pairs already in the store
     (`TRAJECTORY_SCHEMA` rows, the longest version of each). Budgets within one are cut from its tokens, so
     no thinking is generated for them; a budget beyond it extends it from its stored tokens. Only trajectories
     that are new or grew are returned to be stored (a grown one as a new, longer version of the same id)."""
-    progress = progress if progress is not None else UnitProgress()
-    budgets = sorted(set(budgets))
-    forcing, watch = settings.forcing, Stopwatch()
-    tokens = _forcing_tokens(engine, settings.family)
-    prompted = {(p.id, s): task.prompt(p, s) for p in problems for s in seeds}
-    prompt_ids = {key: _prompt_ids(engine, pp, settings.family) for key, pp in prompted.items()}
+    unit = _Unit(engine, task, problems, seeds, budgets, settings, progress or UnitProgress(), stored, groups)
+    if not unit.groups:
+        return
+    if engine.concurrent_calls:
+        yield from unit.pipelined()
+    else:
+        unit.generate()
+        yield unit.finish(list(unit.groups))
 
-    trajectories = _plan_trajectories(prompt_ids, budgets, forcing)
-    if forcing.trajectory == "nested":
-        traj_ids = {k: _trajectory_id(task, settings, k) for k in trajectories}
-        _resume_stored(trajectories, stored, traj_ids, engine.info.model_path)
-    held = {k: list(t.token_ids) for k, t in trajectories.items() if t.resumed_at is not None}
-    progress.phase, progress.trajectories_total = "trajectories", len(trajectories)
 
-    def trajectory_done(_: Trajectory) -> None:
-        progress.trajectories_done += 1
+@dataclass
+class UnitPiece:
+    """Finished (problem, seed) groups of a unit: their rows, and their trajectories that are new or grew."""
 
-    with watch.phase("trajectory"):
-        generate_trajectories(
-            engine, list(trajectories.values()), config=forcing, tokens=tokens, sampling=settings.sampling,
-            on_done=trajectory_done,
-        )  # fmt: skip
-    progress.trajectories_done = len(trajectories)  # those already complete before any generation, too
-    _check_extensions(trajectories, held)
-    progress.phase = "answers"
+    rows: list[dict[str, Any]]
+    trajectories: list[dict[str, Any]]
+    groups: int
+    generated_tokens: int  # model + answer tokens generated for these groups
+    thinking_generated: int  # of which model thinking tokens
 
-    items = [(key, b) for key in prompt_ids for b in budgets]  # (problem, seed), budget
-    thinking = {(key, b): _trajectory_for(trajectories, key, b).prefix(b) for key, b in items}
-    prefixes = [forced_prefix(prompt_ids[key], thinking[key, b], tokens) for key, b in items]
-    with watch.phase("answer"):
-        engine.warm(_stored_trunks(trajectories, prompt_ids, thinking, budgets))
-        answers = force_answers(engine, prefixes, config=forcing, tokens=tokens)
 
-    problem_by_id = {p.id: p for p in problems}
-    sets = {key: task.solution_set(problem_by_id[key[0]]) for key in prompt_ids}
-    scored = [i for i, (key, _) in enumerate(items) if sets[key] is not None]
-    progress.phase = "scoring"
-    with watch.phase("score"):
-        tries = {
-            name: _trie(engine, s) for name, s in {sets[items[i][0]].name: sets[items[i][0]] for i in scored}.items()
+class _Unit:
+    """One unit's state between its phases: prompts, trajectories, and what finishing a group needs."""
+
+    def __init__(self, engine, task, problems, seeds, budgets, settings, progress, stored, groups) -> None:
+        self.engine, self.task, self.settings, self.progress = engine, task, settings, progress
+        self.budgets = sorted(set(budgets))
+        self.forcing, self.watch = settings.forcing, Stopwatch()
+        self.nested = self.forcing.trajectory == "nested"
+        self.tokens = _forcing_tokens(engine, settings.family)
+        wanted = None if groups is None else set(groups)
+        self.prompted = {
+            (p.id, s): task.prompt(p, s) for p in problems for s in seeds if wanted is None or (p.id, s) in wanted
         }
-        scores = engine.score([ScoreRequest(prefixes[i], tries[sets[items[i][0]].name]) for i in scored])
-    set_logps = {i: candidate_logprobs(tries[sets[items[i][0]].name], sc) for i, sc in zip(scored, scores, strict=True)}
+        self.prompt_ids = {key: _prompt_ids(engine, pp, settings.family) for key, pp in self.prompted.items()}
+        self.groups = list(self.prompt_ids)
+        self.trajectories = _plan_trajectories(self.prompt_ids, self.budgets, self.forcing)
+        self.traj_ids = {k: _trajectory_id(task, settings, k) for k in self.trajectories}
+        if self.nested:
+            _resume_stored(self.trajectories, stored, self.traj_ids, engine.info.model_path)
+        self.held = {k: list(t.token_ids) for k, t in self.trajectories.items() if t.resumed_at is not None}
+        self.problem_by_id = {p.id: p for p in problems}
+        self.cells = cell_ids(task, settings, self.budgets, sorted({s for _, s in self.groups}))
+        self.started = time.perf_counter()
+        progress.phase, progress.trajectories_total = "trajectories", len(self.trajectories)
 
-    result = UnitResult()
-    cells = cell_ids(task, settings, budgets, seeds)
-    traj_ids = {k: _trajectory_id(task, settings, k) for k in trajectories}
-    seconds = _per_row_seconds(watch, len(trajectories), len(items), len(scored))
-    now = dt.datetime.now(dt.timezone.utc)
-    info = engine.info
-    texts = {k: engine.decode(t.token_ids) for k, t in trajectories.items()} if forcing.trajectory == "nested" else {}
-    for i, (key, budget) in enumerate(items):
-        pid, seed = key
-        traj_key = key if forcing.trajectory == "nested" else (*key, budget)
-        row = _row_base(settings, info, task, pid, seed, budget, cells[budget, seed], traj_ids[traj_key], now)
-        row.update(_token_fields(prompt_ids[key], thinking[key, budget], answers[i].answer_ids))
-        row.update(_answer_fields(engine, task, prompted[key], answers[i]))
-        row.update(_set_fields(sets[key], prompted[key], set_logps.get(i)))
-        row.update(_thinking_fields(engine, forcing, thinking[key, budget].token_ids, texts.get(traj_key)))
-        traj = trajectories[traj_key]
-        row.update(rng_seed=traj.rng_seed, trajectory_tokens=traj.model_tokens, **seconds)
-        row["score_seconds"] = seconds["score_seconds"] if i in set_logps else None
-        result.rows.append(row)
-    if forcing.trajectory == "nested":
-        for traj_key, traj in trajectories.items():
-            if traj.resumed_at is not None and traj.model_tokens == traj.resumed_at:
-                continue  # cut from the store, unchanged: that version is stored already
-            result.trajectories.append(
-                _trajectory_row(settings, task, traj_key, traj, traj_ids[traj_key], texts[traj_key], info.model_path)
+    def group_trajectories(self, group: tuple[str, int]) -> list[tuple]:
+        return [group] if self.nested else [(*group, b) for b in self.budgets]
+
+    def generate(self, on_done: Callable[[Trajectory], None] | None = None) -> None:
+        """Grow every trajectory to its budget (see `generate_trajectories`)."""
+
+        def done(trajectory: Trajectory) -> None:
+            self.progress.trajectories_done += 1
+            if on_done is not None:
+                on_done(trajectory)
+
+        with self.watch.phase("trajectory"):
+            generate_trajectories(
+                self.engine, list(self.trajectories.values()), config=self.forcing, tokens=self.tokens,
+                sampling=self.settings.sampling, on_done=done,
+            )  # fmt: skip
+        self.progress.trajectories_done = len(self.trajectories)  # those complete before any generation, too
+
+    def per_trajectory_s(self) -> float:
+        """Generation time per trajectory (batched work attributed evenly): the generation's wall time over the
+        unit's trajectories once it ended; while it runs, the time so far over the trajectories finished so far."""
+        total = self.watch.seconds.get("trajectory")
+        if total is not None:
+            return total / max(len(self.trajectories), 1)
+        return (time.perf_counter() - self.started) / max(self.progress.trajectories_done, 1)
+
+    def pipelined(self) -> Iterator[UnitPiece]:
+        """Generate in a thread; answer, score and yield groups as their trajectories complete."""
+        ready: queue.SimpleQueue[tuple[str, int] | None] = queue.SimpleQueue()
+        key_of = {id(t): k for k, t in self.trajectories.items()}
+        waiting = {g: len(self.group_trajectories(g)) for g in self.groups}
+        for key, t in self.trajectories.items():
+            if t.finished or t.model_tokens >= t.max_model_tokens:  # cut from the store: nothing to generate
+                self.progress.trajectories_done += 1
+                self._count_done(key[:2], waiting, ready)
+        failure: list[BaseException] = []
+
+        def generate() -> None:
+            try:
+                self.generate(on_done=lambda t: self._count_done(key_of[id(t)][:2], waiting, ready))
+            except BaseException as exc:  # raised in the unit's own thread, below
+                failure.append(exc)
+            finally:
+                ready.put(None)
+
+        thread = threading.Thread(target=generate, name="ttscale-unit-generation", daemon=True)
+        thread.start()
+        left, generating = set(self.groups), True
+        while left:
+            batch = [ready.get()] if generating else []
+            while True:
+                try:
+                    batch.append(ready.get_nowait())
+                except queue.Empty:
+                    break
+            generating = generating and None not in batch
+            if failure:
+                raise failure[0]
+            finished = [g for g in batch if g is not None]
+            if finished:
+                left -= set(finished)
+                yield self.finish(finished)
+            elif not generating and left:
+                raise RuntimeError(f"generation ended with {len(left)} groups incomplete")
+        thread.join()
+
+    def _count_done(self, group: tuple[str, int], waiting: dict, ready: queue.SimpleQueue) -> None:
+        waiting[group] -= 1
+        if waiting[group] == 0:
+            ready.put(group)
+
+    def finish(self, groups: Sequence[tuple[str, int]]) -> UnitPiece:
+        """Force the answers of these groups' budgets, score them and build their rows."""
+        engine, task, settings, tokens, budgets = self.engine, self.task, self.settings, self.tokens, self.budgets
+        keys = [k for g in groups for k in self.group_trajectories(g)]
+        trajectories = {k: self.trajectories[k] for k in keys}
+        _check_extensions(trajectories, {k: v for k, v in self.held.items() if k in trajectories})
+        self.progress.phase = "answers"
+        watch = Stopwatch()
+        items = [(key, b) for key in groups for b in budgets]  # (problem, seed), budget
+        thinking = {(key, b): _trajectory_for(self.trajectories, key, b).prefix(b) for key, b in items}
+        prefixes = [forced_prefix(self.prompt_ids[key], thinking[key, b], tokens) for key, b in items]
+        with watch.phase("answer"):
+            engine.warm(_stored_trunks(trajectories, self.prompt_ids, thinking, budgets))
+            answers = force_answers(engine, prefixes, config=self.forcing, tokens=tokens)
+
+        sets = {key: task.solution_set(self.problem_by_id[key[0]]) for key in groups}
+        scored = [i for i, (key, _) in enumerate(items) if sets[key] is not None]
+        self.progress.phase = "scoring"
+        with watch.phase("score"):
+            tries = {s.name: _trie(engine, s) for s in (sets[items[i][0]] for i in scored)}
+            scores = engine.score([ScoreRequest(prefixes[i], tries[sets[items[i][0]].name]) for i in scored])
+        set_logps = {
+            i: candidate_logprobs(tries[sets[items[i][0]].name], sc) for i, sc in zip(scored, scores, strict=True)
+        }
+        seconds = {**_per_row_seconds(watch, 1, len(items), len(scored)), "trajectory_seconds": self.per_trajectory_s()}
+        now, info = dt.datetime.now(dt.timezone.utc), engine.info
+        texts = {k: engine.decode(t.token_ids) for k, t in trajectories.items()} if self.nested else {}
+        rows = []
+        for i, (key, budget) in enumerate(items):
+            pid, seed = key
+            traj_key = key if self.nested else (*key, budget)
+            row = _row_base(
+                settings, info, task, pid, seed, budget, self.cells[budget, seed], self.traj_ids[traj_key], now
             )
-    result.thinking_generated = sum(t.model_tokens - (t.resumed_at or 0) for t in trajectories.values())
-    result.generated_tokens = result.thinking_generated + sum(len(a.answer_ids) for a in answers)
-    progress.phase = "done"
-    return result
+            row.update(_token_fields(self.prompt_ids[key], thinking[key, budget], answers[i].answer_ids))
+            row.update(_answer_fields(engine, task, self.prompted[key], answers[i]))
+            row.update(_set_fields(sets[key], self.prompted[key], set_logps.get(i)))
+            row.update(_thinking_fields(engine, self.forcing, thinking[key, budget].token_ids, texts.get(traj_key)))
+            traj = trajectories[traj_key]
+            row.update(rng_seed=traj.rng_seed, trajectory_tokens=traj.model_tokens, **seconds)
+            row["score_seconds"] = seconds["score_seconds"] if i in set_logps else None
+            rows.append(row)
+        new = []
+        if self.nested:
+            for traj_key, traj in trajectories.items():
+                if traj.resumed_at is not None and traj.model_tokens == traj.resumed_at:
+                    continue  # cut from the store, unchanged: that version is stored already
+                new.append(
+                    _trajectory_row(settings, task, traj_key, traj, self.traj_ids[traj_key], texts[traj_key],
+                                    info.model_path)
+                )  # fmt: skip
+        thinking_generated = sum(t.model_tokens - (t.resumed_at or 0) for t in trajectories.values())
+        answer_tokens = sum(len(a.answer_ids) for a in answers)
+        return UnitPiece(rows, new, len(groups), thinking_generated + answer_tokens, thinking_generated)
 
 
 def _stored_trunks(trajectories, prompt_ids, thinking, budgets) -> list[tuple[int, ...]]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import ray
 from ray.util import metrics
 
 from ttscale.engines import create_engine, engine_kind
-from ttscale.runner import RunSettings, UnitProgress, run_unit
+from ttscale.runner import RunSettings, UnitProgress, iter_unit, unit_groups
 from ttscale.store import rows_table, trajectories_table
 from ttscale.tasks.base import Problem, Task
 
@@ -101,7 +101,7 @@ class EngineWorker:
     def progress(self) -> dict[str, Any]:
         """Live: the engine's tokens so far, and each running unit's finished trajectories."""
         with self._lock:
-            units = {uid: dict(p.__dict__) for uid, p in self._units.items()}
+            units = {uid: p.still_running() for uid, p in self._units.items()}
         return {"tokens": int(self.engine.generated_tokens), "units": units}
 
     def _publish_live(self) -> None:
@@ -128,7 +128,7 @@ class EngineWorker:
             self._trajectories.inc(new)
             self._trajectories_reported[unit_id] = progress.trajectories_done
 
-    @ray.method(concurrency_group="units", num_returns=2)
+    @ray.method(concurrency_group="units", num_returns="streaming")
     def run(
         self,
         task: Task,
@@ -138,27 +138,50 @@ class EngineWorker:
         expected: set[tuple[str, str]],
         unit_id: str = "",
         stored: Sequence[dict[str, Any]] = (),
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Measure the unit and keep exactly the `expected` (cell id, problem id) rows. `stored`: the nested
-        trajectories the store already holds for the unit's (problem, seed) pairs (read by the driver), which
-        its budgets are cut from or which are extended (see `run_unit`).
+    ) -> Iterator[dict[str, Any]]:
+        """Measure the (problem, seed) groups that hold an `expected` (cell id, problem id) row and stream exactly
+        those rows out as groups finish (`runner.iter_unit`). `stored`: the nested trajectories the store already
+        holds for the unit's (problem, seed) pairs (read by the driver), which its budgets are cut from or which
+        are extended.
 
-        Two returns, so the driver's loop reads only the small one: a summary (rows, tokens, seconds, the
-        engine that made them) and the tables (rows, trajectories), which only its shard writer fetches."""
+        A Ray streaming generator: per finished piece, first a small header (`kind: "rows"`: its row keys, rows,
+        trajectories, tokens), then its tables (rows, trajectories), which only the driver's shard writer
+        fetches; last, `kind: "end"` with the unit's summary (seconds, the engine that made the rows). Rows
+        already yielded stay valid when the unit fails later: a retry measures only the groups still missing."""
         start, started_at = time.perf_counter(), time.time()
         progress = self._started(unit_id)
+        settings = self.settings
+        emitted: set[tuple[str, str]] = set()
+        tokens = thinking = 0
+        engine_fields = None
         try:
-            result = run_unit(
-                self.engine, task, problems, seeds=seeds, budgets=budgets, settings=self.settings,
-                progress=progress, stored=stored,
+            groups = unit_groups(task, settings, budgets, seeds, expected)
+            pieces = iter_unit(
+                self.engine, task, problems, seeds=seeds, budgets=budgets, settings=settings, progress=progress,
+                stored=stored, groups=groups,
             )  # fmt: skip
-            rows = [r for r in result.rows if (r["cell_id"], r["problem_id"]) in expected]
-            keys = [(r["cell_id"], r["problem_id"]) for r in rows]
-            if len(keys) != len(set(keys)) or set(keys) != expected:
-                missing = len(expected - set(keys))
+            for piece in pieces:
+                rows = [r for r in piece.rows if (r["cell_id"], r["problem_id"]) in expected]
+                keys = [(r["cell_id"], r["problem_id"]) for r in rows]
+                if len(set(keys)) != len(keys) or emitted & set(keys):
+                    raise UnitIncompleteError(f"unit {unit_id} produced a row twice")
+                emitted.update(keys)
+                tokens, thinking = tokens + piece.generated_tokens, thinking + piece.thinking_generated
+                engine_fields = engine_fields or ({k: rows[0][k] for k in PROVENANCE} if rows else None)
+                header = {
+                    "kind": "rows", "keys": keys, "rows": len(rows), "groups": piece.groups,
+                    "trajectories": len({r["trajectory_id"] for r in rows}),
+                    "tokens": piece.generated_tokens, "thinking_tokens": piece.thinking_generated,
+                }  # fmt: skip
+                progress.trajectories_streamed += header["trajectories"]  # counted by the driver once stored
+                yield header
+                yield {"rows": rows_table(rows), "trajectories": trajectories_table(piece.trajectories)}
+                if rows:  # Ray's Counter.inc refuses 0
+                    self._rows.inc(len(rows))
+            if emitted != expected:
                 raise UnitIncompleteError(
-                    f"unit returned {len(keys)} rows for {len(expected)} expected cells ({missing} missing, "
-                    f"{len(keys) - len(set(keys))} duplicated)"
+                    f"unit returned {len(emitted)} rows for {len(expected)} expected cells "
+                    f"({len(expected - emitted)} missing)"
                 )
         except Exception:
             self._failures.inc()
@@ -166,19 +189,16 @@ class EngineWorker:
         finally:
             self._finished(unit_id, progress)
         seconds = time.perf_counter() - start
-        if rows:  # Ray's Counter.inc refuses 0
-            self._rows.inc(len(rows))
         self._latency.observe(seconds)
-        summary = {
-            "rows": len(rows),
-            "trajectories": len({r["trajectory_id"] for r in rows}),
-            "tokens": result.generated_tokens,
-            "thinking_tokens": result.thinking_generated,  # 0 when every budget was cut from stored trajectories
+        yield {
+            "kind": "end",
+            "rows": len(emitted),
+            "tokens": tokens,
+            "thinking_tokens": thinking,  # 0 when every budget was cut from stored trajectories
             "seconds": seconds,
             "started": started_at,  # wall clock on the actor's node: when the unit began running
-            "engine": {k: rows[0][k] for k in PROVENANCE} if rows else None,
+            "engine": engine_fields,
         }
-        return summary, {"rows": rows_table(rows), "trajectories": trajectories_table(result.trajectories)}
 
     def _started(self, unit_id: str) -> UnitProgress:
         progress = UnitProgress()

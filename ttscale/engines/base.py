@@ -96,6 +96,10 @@ class Engine(abc.ABC):
 
     generated_tokens: int = 0
     """Tokens generated since the engine started (monotonic): read while a unit runs, for live progress."""
+    concurrent_calls: bool = False
+    """Whether `generate` and `score` may be called from several threads at once, each call served alongside
+    the others (vLLM: one step loop batches every caller): a unit then answers and scores the groups whose
+    trajectories are complete while the rest still generate, and streams their rows out (`runner.iter_unit`)."""
 
     @property
     @abc.abstractmethod

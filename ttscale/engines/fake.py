@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ttscale.engines.base import Engine, EngineInfo, Generation, GenerationRequest, ScoreRequest
+from ttscale.engines.base import Engine, EngineInfo, Generation, GenerationRequest, OnFinish, ScoreRequest
 from ttscale.scoring import TrieScores, log_mass
 
 EOS, THINK_END = 256, 257
@@ -62,6 +63,7 @@ class FakeEngine(Engine):
         self.oom_above = oom_above
         self.memory_per_sequence_mb = memory_per_sequence_mb
         self.memory_limit_mb = memory_limit_mb
+        self._lock = threading.Lock()  # counters, when units call from two threads
 
     @property
     def info(self) -> EngineInfo:
@@ -83,16 +85,37 @@ class FakeEngine(Engine):
     def vocab_texts(self) -> Sequence[str]:
         return [bytes([i]).decode("latin-1") for i in range(256)] + ["", "</think>"]
 
+    concurrent_calls = True  # a pure function of its inputs: callers in several threads are served alike
+
+    def generate(self, requests: Sequence[GenerationRequest], on_finish: OnFinish | None = None) -> list[Generation]:
+        """Continuous batching, one sequence at a time: each request runs to its end (with its follow-ups) before
+        the next starts, so requests finish at different times, as in a real engine's running batch. Faults
+        that depend on the batch (`oom_above`, memory) see the whole batch first; `hang_on` hangs at its request."""
+        self._inject_batch_faults(requests)
+        results = []
+        for i, request in enumerate(requests):
+            while True:
+                generation = self._generate([request])[0]
+                follow = on_finish(i, generation) if on_finish is not None else None
+                if follow is None:
+                    break
+                request = follow
+            results.append(generation)
+        return results
+
     def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        self.calls += 1
-        self._inject_faults(requests)
+        with self._lock:
+            self.calls += 1
+        self._inject_hang(requests)
         return [self._one(r) for r in requests]
 
-    def _inject_faults(self, requests: Sequence[GenerationRequest]) -> None:
+    def _inject_hang(self, requests: Sequence[GenerationRequest]) -> None:
         prompts = [bytes(t for t in r.prompt_ids if t < 256) for r in requests]
         if self.hang_on is not None and any(self.hang_on in prompt for prompt in prompts):
             while True:  # hung, as an engine stuck in a collective or a driver call: only killing the actor ends it
                 time.sleep(1.0)
+
+    def _inject_batch_faults(self, requests: Sequence[GenerationRequest]) -> None:
         if self.oom_above is not None and len(requests) > self.oom_above:
             raise OutOfMemoryError(
                 f"CUDA out of memory. Tried to allocate {len(requests)} sequences' KV cache (the fake engine's "
@@ -132,7 +155,8 @@ class FakeEngine(Engine):
         return full[done:]
 
     def _spend(self, tokens: int) -> None:
-        self.generated_tokens += tokens
+        with self._lock:
+            self.generated_tokens += tokens
         if self.seconds_per_token:
             time.sleep(self.seconds_per_token * tokens)
 

@@ -60,6 +60,8 @@ class VLLMEngine(TokenizerEngine, RunningBatchEngine):
     package) with float32-friendly defaults: 32-token blocks, eager mode, `kv_cache_gib` of KV cache.
     """
 
+    concurrent_calls = True  # every caller's requests join the one step loop's running batch
+
     def __init__(
         self,
         model: str,

@@ -2,11 +2,12 @@
 
 The driver never touches tokens, and leaves resources to `sweeps/placement.py`. It dispatches units from a
 queue per model to actors once they are up, so faster actors take more; keeps each actor busy with as many
-units as its engine runs at once plus `WAITING_PER_ACTOR`; hands each finished unit to the shard writer as it
-arrives and counts it once its shard is on disk. It composes the actor pools' life (`sweeps/pool.py`: actors
-started, replaced, and released as soon as a model's queue is empty, re-planning the pools so the freed GPUs
-or CPUs go to the models that still have work), the failure policy (`sweeps/failures.py`: retries, splits,
-time-outs, fatal models) and live progress (`sweeps/progress.py`).
+units as its engine runs at once plus `WAITING_PER_ACTOR`; hands each piece a unit streams out (its finished
+(problem, seed) groups) to the shard writer as it arrives, counts its rows once they are on disk, and the unit
+once all its rows are; a failed unit is retried for the rows it had not streamed out yet. It composes the actor
+pools' life (`sweeps/pool.py`: actors started, replaced, and released as soon as a model's queue is empty,
+re-planning the pools so the freed GPUs or CPUs go to the models that still have work), the failure policy
+(`sweeps/failures.py`: retries, splits, time-outs, fatal models) and live progress (`sweeps/progress.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import ray
@@ -56,9 +58,14 @@ class Driver:
         self.engines: dict[str, dict[str, Any]] = {}  # model -> engine/model versions seen in its rows
         self.metrics = SweepMetrics(self.spec.name)
         self.pools = ActorPools(self.spec, store)
-        self.failures = FailurePolicy(resolved, store, self.metrics, self.pools, self.queues, self.outcome)
         self.progress = RunProgress(self.spec, self.metrics, self.outcome, on_progress)
-        self.writer = ShardWriter(store, fetch=ray.get)
+        self.failures = FailurePolicy(
+            resolved, store, self.metrics, self.pools, self.queues, self.outcome, note=self.progress.note
+        )
+        self.writer = ShardWriter(
+            store, fetch=ray.get, lost_errors=(ray.exceptions.RayError,), flush_groups=self.spec.flush_every_groups,
+            flush_seconds=self.spec.flush_every_s,
+        )  # fmt: skip
         self.stop_requested: str | None = None  # set by request_stop (from a signal handler)
         self._stop_deadline = 0.0  # after a requested stop: until when running units may still finish
         self._problems_by_id = [{p.id: p for p in problems} for problems in resolved.problems]
@@ -86,6 +93,7 @@ class Driver:
                     self._dispatch()
                 self._collect()
                 self._stored(self.writer.finished())
+                self.progress.units_running = len(self.in_flight)
                 self.progress.poll(self.pools.slots, self.in_flight.values())
                 if self.pools.release_finished(self.queues) and self.stop_requested is None:
                     self.pools.replan(self.queues, Counter(job.unit.model for job in self.in_flight.values()))
@@ -141,14 +149,14 @@ class Driver:
                     break
                 d = job.unit.dataset
                 problems = [self._problems_by_id[d][pid] for pid in job.unit.problem_ids]
-                ref, job.tables = slot.handle.run.remote(
+                stream = slot.handle.run.remote(
                     self.resolved.tasks[d], problems, list(job.unit.seeds), list(job.unit.budgets), job.expected,
                     unit_id=job.unit.unit_id, stored=self._stored_for(job.unit),
                 )  # fmt: skip
-                job.slot, job.started = slot, time.monotonic()
+                job.slot, job.started, job.handed_before = slot, time.monotonic(), len(job.handed)
                 slot.in_flight += 1
                 slot.jobs.append(job)
-                self.in_flight[ref] = job
+                self.in_flight[stream] = job
                 self.store.log_event("dispatch", unit=job.unit.unit_id, actor=slot.label, attempt=job.attempt)
                 if self.on_dispatch is not None:
                     self.on_dispatch(slot.handle, job.unit)
@@ -184,56 +192,123 @@ class Driver:
             time.sleep(0.05)  # actors still starting: nothing to wait on yet
             return
         ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=0.5)
-        for ref in ready:
-            job = self.in_flight.pop(ref)
-            try:
-                summary = ray.get(ref)  # the small return: the tables go to the writer as a reference
-            except ray.exceptions.RayError as exc:  # the unit raised, its actor died, or Ray's memory monitor
-                self.progress.unit_ended(job.unit.unit_id)
-                self.failures.attempt_failed(job, exc)
-            else:
-                self._write(job, summary)
-            job.slot.in_flight -= 1
-            job.slot.jobs.remove(job)
-            self.progress.report()
+        for stream in ready:
+            while stream in self.in_flight and ray.wait([stream], timeout=0)[0]:
+                self._next_item(stream, self.in_flight[stream])
         self.failures.time_out_hung_units(self.in_flight.values())
 
-    def _write(self, job: Job, summary: dict[str, Any]) -> None:
-        """Hand a finished unit to the writer thread, which writes exactly its expected rows (it checks); they
-        count as done from now on. `expected` was planned as rows not stored, so none is ever written twice."""
-        if job.expected & self.done:
-            raise RuntimeError(f"unit {job.unit.unit_id} would write rows that are already stored")
-        self.done |= job.expected
-        self.writer.submit(job, summary, job.tables)
+    def _next_item(self, stream: Any, job: Job) -> None:
+        """Take the next item a running unit streamed out: a piece's header, its tables, or the unit's end."""
+        try:
+            ref = next(stream)
+        except StopIteration:  # a stream ends after its "end" item, or after the error that ended it
+            self._unit_ended(stream, job, None)
+            return
+        if job.header is not None:  # the tables of the piece whose header came last: the writer fetches them
+            self._hand_over(job, job.header, ref)
+            job.header = None
+            return
+        try:
+            item = ray.get(ref)  # a header or the end: small
+        except ray.exceptions.RayError as exc:  # the unit raised, its actor died, or Ray's memory monitor
+            self._unit_ended(stream, job, exc)
+            return
+        if item["kind"] == "rows":
+            job.header = item
+        else:
+            self._unit_ended(stream, job, None, summary=item)
+
+    def _hand_over(self, job: Job, header: dict[str, Any], ref: Any) -> None:
+        """Hand a piece to the writer; its rows count as done from now on. Its keys must be rows the unit was
+        sent for and has not streamed yet (planned as rows not stored), so none is ever written twice."""
+        keys = {tuple(k) for k in header["keys"]}
+        if not keys <= job.expected - job.handed or keys & self.done:
+            raise RuntimeError(f"unit {job.unit.unit_id} streamed rows it was not sent for, or already stored")
+        job.handed |= keys
+        self.done |= keys
+        job.pieces_pending += 1
+        self.writer.submit(job, header, ref)
+
+    def _unit_ended(self, stream: Any, job: Job, exc: BaseException | None, summary: dict | None = None) -> None:
+        """A unit's stream ended: with its summary (every row streamed), or with an error, after which the failure
+        policy queues it again for exactly the rows it had not streamed out (those it did are being written)."""
+        if self.in_flight.pop(stream, None) is None:
+            return
+        self.writer.end(job)  # write what it streamed now, whatever the flush policy says
+        job.header = None
+        missing = job.expected - job.handed
+        if exc is None and summary is None and missing:
+            exc = RuntimeError(f"unit {job.unit.unit_id} ended without its last {len(missing)} rows")
+        if exc is not None and missing:
+            self.progress.unit_ended(job.unit.unit_id)
+            if len(job.handed) > job.handed_before:  # this attempt stored some groups: the retry skips them
+                streamed = len(job.handed) - job.handed_before
+                self.store.log_event("partial", unit=job.unit.unit_id, streamed=streamed, missing=len(missing))
+            job.expected = missing
+            self.failures.attempt_failed(job, exc)
+        else:
+            job.summary = summary or {"seconds": time.monotonic() - job.started, "started": None, "engine": None}
+        job.slot.in_flight -= 1
+        job.slot.jobs.remove(job)
+        self._maybe_done(job)
+        self.progress.report()
 
     def _stored(self, written: list[Written]) -> None:
-        """Bookkeeping for units whose shards are on disk: counts, metrics, manifest, events."""
+        """Bookkeeping for pieces whose shards are on disk: counts, metrics, and units whose rows all are."""
         for w in written:
             if w.error is not None:
                 raise TtscaleError(
                     f"Cannot write results to {self.store.root}: {type(w.error).__name__}: {w.error}. Free space or "
                     "fix the permissions, then run the same command again: finished units are kept."
                 ) from w.error
-            self._account(w.job, w.summary)
+            job = w.job
+            job.pieces_pending -= 1
+            if w.lost is not None:
+                self._lost(job, w)
+            else:
+                self._account_piece(job, w.header)
+            self._maybe_done(job)
         if written:
             self.progress.report()
 
-    def _account(self, job: Job, summary: dict[str, Any]) -> None:
-        job.tables = None  # on disk now: let Ray free the object
+    def _lost(self, job: Job, w: Written) -> None:
+        """A piece's tables were gone before the writer fetched them (their node died): measure its rows again."""
+        keys = {tuple(k) for k in w.header["keys"]}
+        self.done -= keys
+        job.handed -= keys
+        self.store.log_event("lost", unit=job.unit.unit_id, rows=len(keys), error=str(w.lost)[:200])
+        retry = Job(unit=replace(job.unit, rows=len(keys)), expected=keys, attempt=job.attempt, avoid=set(job.avoid))
+        self.queues[job.unit.model].appendleft(retry)
+
+    def _account_piece(self, job: Job, header: dict[str, Any]) -> None:
         model = self.spec.models[job.unit.model].name
-        self.progress.unit_stored(job, summary["trajectories"])  # its trajectories now count as stored
-        thinking = summary.get("thinking_tokens", 0)
-        self.metrics.stored(model, summary["rows"], summary["tokens"], thinking, time.monotonic() - job.started)
-        if model not in self.engines and summary["engine"]:
+        keys = {tuple(k) for k in header["keys"]}
+        self.progress.rows_stored(job, keys, header["trajectories"])
+        self.metrics.stored(model, header["rows"], header["tokens"], header["thinking_tokens"])
+        self.outcome.rows_written += header["rows"]
+        self.outcome.tokens += header["tokens"]
+        self.outcome.thinking_tokens += header["thinking_tokens"]
+        job.stored_rows += header["rows"]
+
+    def _maybe_done(self, job: Job) -> None:
+        """A unit counts as done once its stream ended with every row streamed and all of them are on disk."""
+        if job.summary is None or job.pieces_pending or job.accounted:
+            return
+        job.accounted = True
+        summary, model = job.summary, self.spec.models[job.unit.model].name
+        self.progress.unit_ended(job.unit.unit_id)
+        self.metrics.unit_done(model, time.monotonic() - job.started)
+        if model not in self.engines and summary.get("engine"):
             self.engines[model] = summary["engine"]
             self._record_engines()
-        self.outcome.rows_written += summary["rows"]
         self.outcome.units_done += 1
-        self.outcome.tokens += summary["tokens"]
-        self.outcome.thinking_tokens += thinking
+        self.progress.note(
+            f"unit {job.unit.unit_id} done: {job.stored_rows} rows in {summary['seconds']:.0f} s on {job.slot.label}"
+        )
         self.store.log_event(
-            "done", unit=job.unit.unit_id, actor=job.slot.label, model=model, rows=summary["rows"],
-            seconds=summary["seconds"], started=summary["started"], tokens=summary["tokens"], thinking_tokens=thinking,
+            "done", unit=job.unit.unit_id, actor=job.slot.label, model=model, rows=job.stored_rows,
+            seconds=summary["seconds"], started=summary["started"], tokens=summary.get("tokens"),
+            thinking_tokens=summary.get("thinking_tokens"),
         )  # fmt: skip
 
     def _record_engines(self) -> None:

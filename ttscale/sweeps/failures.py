@@ -9,13 +9,11 @@ fail the same way, so its queue fails at once. Every failed attempt is recorded 
 
 from __future__ import annotations
 
-import contextlib
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
 
 import ray
 
@@ -41,14 +39,14 @@ class FailurePolicy:
         pools: ActorPools,
         queues: list[deque[Job]],
         outcome: SweepOutcome,
+        note: Callable[[str], None] = lambda line: None,
     ) -> None:
-        self.resolved, self.spec = resolved, resolved.spec
+        self.resolved, self.spec, self.note = resolved, resolved.spec, note  # note: a line for the progress view
         self.store, self.metrics, self.pools, self.queues, self.outcome = store, metrics, pools, queues, outcome
 
-    def attempt_failed(self, job: Job, exc: ray.exceptions.RayError) -> None:
-        """A unit's reference raised: the unit raised, its actor died, or Ray's memory monitor killed it."""
-        _fetched_error(job.tables)
-        job.tables = None
+    def attempt_failed(self, job: Job, exc: BaseException) -> None:
+        """A unit's stream raised (the unit raised, its actor died, or Ray's memory monitor killed it) with rows
+        still missing: `job.expected` holds only those now."""
         lost = isinstance(exc, ray.exceptions.RayActorError | ray.exceptions.OutOfMemoryError)
         self._failed(job, exc, actor_lost=lost)
 
@@ -133,6 +131,8 @@ class FailurePolicy:
         )  # fmt: skip
         self.store.log_event("failed", unit=job.unit.unit_id, actor=actor, attempt=job.attempt, error=error)
         self.metrics.failed(self.spec.models[job.unit.model].name)
+        then = "recorded failed" if final else f"attempt {job.attempt} of {self.spec.max_attempts}"
+        self.note(f"unit {job.unit.unit_id} failed on {actor} ({then}): {error}")
 
     def _model_cannot_start(self, model: int, error: str) -> None:
         """An actor failed while loading its model: retrying elsewhere will fail the same way."""
@@ -148,12 +148,6 @@ class FailurePolicy:
 def _died_starting(exc: BaseException) -> bool:
     """Did the actor die in its constructor (model load), rather than while running a unit?"""
     return "creation task" in str(exc) or "__init__" in str(exc)
-
-
-def _fetched_error(ref: Any) -> None:
-    """Fetch a failed unit's second return (its error again), so Ray does not report it as an unhandled error."""
-    with contextlib.suppress(Exception):
-        ray.get(ref, timeout=5)
 
 
 def _out_of_memory(exc: BaseException) -> bool:

@@ -15,7 +15,7 @@ __all__ = ["Job"]
 
 @dataclass
 class Job:
-    """One unit's way through a run: queued, dispatched to an actor, retried, split or stored."""
+    """One unit's way through a run: queued, dispatched to an actor, streamed out, retried, split or stored."""
 
     unit: WorkUnit
     expected: set[tuple[str, str]]  # the (cell id, problem id) keys it must write, none of them stored yet
@@ -23,4 +23,12 @@ class Job:
     avoid: set[str] = field(default_factory=set)  # labels of actors it already failed on
     started: float = 0.0
     slot: Slot | None = None
-    tables: Any = None  # the reference to its rows and trajectories, fetched by the shard writer only
+    # what its streams delivered (one per attempt): rows handed to the writer, the header whose tables come
+    # next, pieces not yet on disk, rows on disk, and the summary its last attempt ended with
+    handed: set[tuple[str, str]] = field(default_factory=set)
+    handed_before: int = 0  # of them, handed before its current attempt
+    header: dict[str, Any] | None = None
+    pieces_pending: int = 0
+    stored_rows: int = 0
+    summary: dict[str, Any] | None = None
+    accounted: bool = False  # counted as done

@@ -49,7 +49,16 @@ IGNORED_FIELDS: dict[type, frozenset[str]] = {
     ForcingSpec: frozenset(),
     SamplingSpec: frozenset(),
     SweepSpec: frozenset(
-        {"name", "output_dir", "problems_per_unit", "max_attempts", "unit_timeout_s", "unit_target_minutes"}
+        {
+            "name",
+            "output_dir",
+            "problems_per_unit",
+            "max_attempts",
+            "unit_timeout_s",
+            "flush_every_groups",
+            "flush_every_s",
+            "unit_target_minutes",
+        }
     ),  # how work is cut into units, and how it is retried: never what a row holds
 }
 

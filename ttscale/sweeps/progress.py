@@ -40,6 +40,12 @@ class Progress:
     tokens: int  # generated so far by this run's actors, running units included
     trajectories_done: int = 0  # of the units stored or running
     trajectories_total: int = 0  # of the units stored or running (known once a unit starts)
+    thinking_tokens: int = 0  # model thinking tokens in the rows stored so far
+    units_to_do: int = 0
+    units_done: int = 0  # every row stored
+    units_running: int = 0
+    units_failed: int = 0  # out of tries
+    events: tuple[str, ...] = ()  # units that finished or failed since the last report, a line each
 
 
 ProgressFn = Callable[[Progress], None]
@@ -60,10 +66,14 @@ class RunProgress:
         self._live_units: dict[str, dict[str, Any]] = {}  # unit id -> its latest progress, while it runs
         self._trajectories_stored = [0, 0]  # done, total of stored units
         self._last_poll = 0.0
+        self.units_to_do = 0
+        self.units_running = 0  # set by the driver
+        self._events: list[str] = []
 
     def start(self, queues: list[deque[Job]]) -> None:
         """What this run sets out to do: the rows and cells of every queued job."""
         self.rows_to_do = sum(len(j.expected) for q in queues for j in q)
+        self.units_to_do = sum(len(q) for q in queues)
         self.rows_left_per_cell = Counter(cell for q in queues for j in q for cell, _ in j.expected)
         for m, (model, queue) in enumerate(zip(self.spec.models, queues, strict=True)):
             self.cells_to_do[m] = len({cell for j in queue for cell, _ in j.expected})
@@ -73,10 +83,9 @@ class RunProgress:
         """A unit stopped running (stored or failed): its live progress no longer counts."""
         self._live_units.pop(unit_id, None)
 
-    def unit_stored(self, job: Job, trajectories: int) -> None:
-        """A unit's shards are on disk: its cells and trajectories count as stored."""
-        self.unit_ended(job.unit.unit_id)
-        self._count_cells(job.expected, job.unit.model)
+    def rows_stored(self, job: Job, keys: set[tuple[str, str]], trajectories: int) -> None:
+        """Rows a unit streamed out are on disk: their cells (once complete) and trajectories count as stored."""
+        self._count_cells(keys, job.unit.model)
         self._trajectories_stored[0] += trajectories
         self._trajectories_stored[1] += trajectories
 
@@ -108,17 +117,25 @@ class RunProgress:
         for slot in busy:
             slot.progress_ref = slot.handle.progress.remote()
 
+    def note(self, line: str) -> None:
+        """A unit finished or failed: one line for the next report (a batch log shows each)."""
+        if self.on_progress is not None:
+            self._events.append(line)
+
     def report(self) -> None:
         if self.on_progress is None:
             return
         done, total, out = sum(self.cells_done), sum(self.cells_to_do), self.outcome
         live = list(self._live_units.values())
+        events, self._events = tuple(self._events), []
         self.on_progress(
             Progress(
                 cells_done=done, cells_to_do=total, rows_done=out.rows_written, rows_to_do=self.rows_to_do,
                 tokens=max(sum(self._actor_tokens.values()), out.tokens),
                 trajectories_done=self._trajectories_stored[0] + sum(u["trajectories_done"] for u in live),
                 trajectories_total=self._trajectories_stored[1] + sum(u["trajectories_total"] for u in live),
+                thinking_tokens=out.thinking_tokens, units_to_do=self.units_to_do, units_done=out.units_done,
+                units_running=self.units_running, units_failed=len(out.failed_units), events=events,
             )
         )  # fmt: skip
 

@@ -256,6 +256,10 @@ class SweepSpec(_Strict):
     """Tries per work unit before it is recorded as failed."""
     unit_timeout_s: float | None = Field(default=None, gt=0)
     """Give up on a unit (and its actor) after this many seconds; None waits forever."""
+    flush_every_groups: int = Field(default=64, ge=1, le=1_000_000)
+    """Write a unit's streamed rows as a shard once this many of its (problem, seed) groups have finished..."""
+    flush_every_s: float = Field(default=300.0, gt=0, le=86_400)
+    """...or once the oldest has waited this many seconds: what a killed driver can lose at most."""
     unit_target_minutes: float | None = None
     """Size units by time: per (model, dataset), as many problems per unit (at most `problems_per_unit`), or with
     one problem over it as few seeds, as keep each unit's estimated wall time (its tokens over the model's rate,

@@ -36,12 +36,16 @@ class SweepMetrics:
     def _tags(self, model: str) -> dict[str, str]:
         return {"sweep": self.sweep, "model": model}
 
-    def stored(self, model: str, rows: int, tokens: int, thinking: int, seconds: float) -> None:
+    def stored(self, model: str, rows: int, tokens: int, thinking: int) -> None:
+        """Rows of a unit (a piece it streamed out) are on disk."""
         tags = self._tags(model)
         for counter, value in ((self.rows, rows), (self.tokens, tokens), (self.thinking, thinking)):
             if value > 0:  # Ray's Counter.inc refuses values <= 0
                 counter.inc(value, tags=tags)
-        self.latency.observe(seconds, tags=tags)
+
+    def unit_done(self, model: str, seconds: float) -> None:
+        """A unit's rows are all on disk, `seconds` after it was dispatched."""
+        self.latency.observe(seconds, tags=self._tags(model))
 
     def failed(self, model: str) -> None:
         self.failures.inc(1, tags=self._tags(model))
