@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ttscale.cli.console import console, err_console, fail, print_summary, progress_bar, si, warnings_as_lines
 from ttscale.cli.options import RayAddress
+from ttscale.cli.progress_lines import ProgressLines
 from ttscale.errors import TtscaleError
 from ttscale.metrics import curve_metric_names, named_list
 from ttscale.sweeps.run_view import RunView
@@ -121,6 +122,8 @@ class _BarView(RunView):
         self._bar: TaskID | None = None
         self._started: float | None = None  # when the first progress came in: tokens per second count from there
         self._compaction: TaskID | None = None  # the bar of the compaction at the run's end
+        # not a terminal (a SLURM batch log, a pipe): plain lines that `tail -f` shows as they come, not a bar
+        self._lines = None if console.is_terminal else ProgressLines(_print_line)
 
     def step(self) -> contextlib.AbstractContextManager[None]:
         return warnings_as_lines()
@@ -135,6 +138,12 @@ class _BarView(RunView):
     def running(self) -> Iterator[ProgressFn]:
         with progress_bar(rows=True) as progress, warnings_as_lines():
             self._progress = progress
+            if self._lines is not None:
+                try:
+                    yield self._lines
+                finally:
+                    self._lines.close()
+                return
             self._bar = progress.add_task("starting", total=None, detail="")
             yield self._show
 
@@ -168,6 +177,10 @@ class _BarView(RunView):
 
             explorer = start_explorer([self._output_dir], port=self._serve_port, dashboard_url=url)
             self._progress.console.print(f"explorer: {explorer}")
+
+
+def _print_line(line: str) -> None:
+    console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def _exit_if_stopped(outcome, store) -> None:
