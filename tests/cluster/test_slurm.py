@@ -64,6 +64,9 @@ def test_sbatch_runs_the_demo_sweep(slurm, tmp_path, job_env, script, demo_sweep
     spec = yaml.safe_load(demo_sweep.read_text())
     rows = spec["datasets"][0]["limit"] * spec["seeds"] * len(spec["budgets"])  # 4 problems × 2 seeds × 2 budgets
     assert f"{rows} of {rows} rows to run in 2 units" in log
+    # a batch log is no terminal: a line per finished unit and status lines, which `tail -f` shows as they come
+    assert len([line for line in log.splitlines() if line.startswith("unit ") and " done: " in line]) == 2
+    assert f"progress: rows {rows}/{rows} (100%)" in log
     store = ResultStore(tmp_path / "results" / "demo")
     keys = store.read_pandas(["cell_id", "problem_id"])
     assert len(keys) == rows and not keys.duplicated().any()
