@@ -183,3 +183,13 @@ def test_a_unit_that_hangs_halfway_keeps_the_groups_it_finished_and_its_retry_me
     keys = store.read_pandas(["cell_id", "problem_id"])
     assert len(keys) == ROWS and not keys.duplicated().any()
     record_fault("unit hung halfway (streamed groups kept)", injected=2, survived=2, rows_lost=0, duplicates=0)
+
+
+def test_a_group_cut_from_a_stored_trajectory_streams_out_while_the_others_still_generate():
+    problems = TASK.load(1)
+    first = run_unit(FakeEngine(), TASK, problems, seeds=[0], budgets=[8, 16], settings=SETTINGS)
+    pieces = list(
+        iter_unit(Slow(), TASK, problems, seeds=[0, 1], budgets=[8, 16], settings=SETTINGS, stored=first.trajectories)
+    )
+    assert [sorted({r["seed"] for r in p.rows}) for p in pieces] == [[0], [1]]  # seed 0 needed no generation
+    assert pieces[0].trajectories == [] and pieces[0].thinking_generated == 0  # stored already, nothing new

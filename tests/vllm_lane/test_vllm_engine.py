@@ -138,3 +138,22 @@ def test_a_warmed_trunk_serves_every_cut_from_the_prefix_cache(vllm_engine, smol
     generated = vllm_engine.generated_tokens
     vllm_engine.score([ScoreRequest(a.prompt_ids, build_trie([[t] for t in range(10)])) for a in answers])
     assert vllm_engine.generated_tokens == generated
+
+
+def test_a_unit_streams_out_groups_as_they_finish_on_vllm(vllm_engine):
+    """Pipelined on real vLLM (`Engine.concurrent_calls`): a group cut from a stored trajectory is answered, scored
+    and yielded while the other seed still generates in the same running batch; the rows equal the whole unit's."""
+    from ttscale.runner import RunSettings, iter_unit, run_unit
+    from ttscale.tasks import get_task
+
+    task = get_task("demo-arith")
+    problems = task.load(1)
+    settings = RunSettings(model="smollm2-135m", engine="vllm", family=get_family("smollm2"))
+    first = run_unit(vllm_engine, task, problems, seeds=[0], budgets=[8, 24], settings=settings)
+    pieces = list(
+        iter_unit(vllm_engine, task, problems, seeds=[0, 1], budgets=[8, 24], settings=settings,
+                  stored=first.trajectories)
+    )  # fmt: skip
+    assert [sorted({r["seed"] for r in p.rows}) for p in pieces] == [[0], [1]]
+    kept = ("cell_id", "answer", "thinking_tokens", "trajectory_tokens")
+    assert [{k: r[k] for k in kept} for r in pieces[0].rows] == [{k: r[k] for k in kept} for r in first.rows]
