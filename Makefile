@@ -72,6 +72,7 @@ bench: setup
 	$(BIN)/python bench/null_delta_bic.py
 	$(BIN)/python bench/scheduler_scale.py
 	$(BIN)/python bench/explorer_latency.py
+	$(BIN)/python bench/store_compaction.py
 	$(MAKE) vllm-env
 	$(VLLM_BIN)/python bench/vllm_engine.py
 
