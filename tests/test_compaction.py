@@ -450,3 +450,24 @@ def test_a_sweep_finishes_a_killed_compaction_at_its_start_and_compacts_at_its_e
     after = state(store)
     assert len(after["rows"]) == len(after["done"]) == 6 * 2 * 3 and before["done"] < after["done"]
     assert set(before["rows"]) < set(after["rows"])
+
+
+@pytest.mark.ray
+def test_a_ray_dataset_consumed_after_a_compaction_is_read_again_inside_read_consistently(store, ray_local):
+    """`ResultStore.read()` lists now and Ray Data reads on consumption: a compaction in between makes the read
+    fail (its shards are gone), and read_consistently lists and reads again."""
+    expected = sorted(state(store)["done"])
+    attempts = []
+
+    def read() -> list[tuple[str, str]]:
+        dataset = store.read(["cell_id", "problem_id"])  # listed: the small shards
+        if not attempts:
+            whole = [sys.executable, "-c", KILL, str(store.root), "none", "none", "0"]  # a kill that never comes
+            done = subprocess.run(whole, capture_output=True)
+            assert done.returncode == 0, done.stderr.decode()[-2000:]  # a whole compaction, in another process
+        attempts.append(dataset)
+        frame = dataset.to_pandas()
+        return sorted(set(zip(frame.cell_id, frame.problem_id, strict=True)))
+
+    assert store.read_consistently(read) == expected
+    assert len(attempts) == 2 and len(store.row_shards()) < 10
