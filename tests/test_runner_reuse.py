@@ -118,7 +118,7 @@ def test_on_smollm2_a_budget_between_stored_ones_thinks_nothing_and_a_larger_one
     requests = []
     generate = smol.generate
     monkeypatch.setattr(
-        smol, "generate", lambda reqs, on_finish=None: requests.extend(reqs) or generate(reqs, on_finish)
+        smol, "generate", lambda reqs, on_finish=None, **kw: requests.extend(reqs) or generate(reqs, on_finish, **kw)
     )
     between = run_unit(smol, task, problems, seeds=[0], budgets=[8], settings=smol_settings, stored=[traj])
     assert [r for r in requests if r.seed is not None] == [] and between.thinking_generated == 0

@@ -11,9 +11,10 @@ nested prefix at B is token for token the trajectory an independent run with the
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ttscale.engines.base import GREEDY, Engine, Generation, GenerationRequest, Sampling
@@ -183,6 +184,14 @@ class Trajectory:
             injection_starts=list(stored["injection_starts"] or []), resumed_at=model_tokens,
         )  # fmt: skip
 
+    def grown_by(self, token_ids: Sequence[int]) -> Trajectory:
+        """A copy holding these model tokens after its own: a snapshot of it while a request grows it."""
+        copy = replace(
+            self, token_ids=[*self.token_ids, *token_ids], injected=[*self.injected, *[False] * len(token_ids)]
+        )
+        copy.injection_starts = list(self.injection_starts)
+        return copy
+
     def _extend(self, ids: Sequence[int], *, injected: bool) -> None:
         self.token_ids.extend(ids)
         self.injected.extend([injected] * len(ids))
@@ -196,11 +205,15 @@ def generate_trajectories(
     tokens: ForcingTokens,
     sampling: Sampling,
     on_done: Callable[[Trajectory], None] | None = None,
+    growing: GrowingTrajectories | None = None,
 ) -> None:
     """Grow every trajectory to its budget (or its natural end). A trajectory that stops early gets its
     continuation as a follow-up request, which the engine batches with the others still running.
-    `on_done(trajectory)` is called as each one is complete (for live progress)."""
+    `on_done(trajectory)` is called as each one is complete (for live progress); `growing`, if given, follows
+    the tokens of every running request, so another thread can snapshot the trajectories mid-generation."""
     active = [t for t in trajectories if not t.finished and t.model_tokens < t.max_model_tokens]
+    growing = growing if growing is not None else GrowingTrajectories()
+    growing.start(active)
 
     def request(t: Trajectory) -> GenerationRequest:
         return GenerationRequest(
@@ -213,9 +226,11 @@ def generate_trajectories(
 
     def on_finish(i: int, gen: Generation) -> GenerationRequest | None:
         traj = active[i]
-        traj._extend(gen.token_ids, injected=False)
-        if gen.stop_token_id is not None:
-            _on_stop(traj, len(gen.token_ids), config, tokens)
+        with growing.lock:  # a snapshot sees the round's tokens either streamed or in the trajectory, never both
+            growing.round_ended(i)
+            traj._extend(gen.token_ids, injected=False)
+            if gen.stop_token_id is not None:
+                _on_stop(traj, len(gen.token_ids), config, tokens)
         if traj.finished or traj.model_tokens >= traj.max_model_tokens:
             if on_done is not None:
                 on_done(traj)
@@ -223,7 +238,50 @@ def generate_trajectories(
         return request(traj)
 
     if active:
-        engine.generate([request(t) for t in active], on_finish=on_finish)
+        engine.generate([request(t) for t in active], on_finish=on_finish, on_tokens=growing.tokens)
+
+
+class GrowingTrajectories:
+    """The trajectories `generate_trajectories` is growing and the tokens each one's running request has generated
+    so far (reported by the engine as it decodes): what a checkpoint stores of trajectories still generating.
+
+    A snapshot is exact: its tokens are the ones the uninterrupted run holds at that moment, so they are a prefix
+    of the trajectory that run ends with; it is resumed (`Trajectory.resume`) like any stored trajectory."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._active: list[Trajectory] = []
+        self._round: dict[int, list[int]] = {}  # index in _active -> tokens of its running request so far
+        self._snapshotted: dict[int, int] = {}  # index -> model tokens its last snapshot held
+
+    def start(self, active: list[Trajectory]) -> None:
+        with self.lock:
+            self._active, self._round, self._snapshotted = active, {}, {}
+
+    def tokens(self, index: int, token_ids: Sequence[int]) -> None:
+        """The engine's `on_tokens`: new tokens of a running request, none of them a stop token."""
+        with self.lock:
+            self._round.setdefault(index, []).extend(token_ids)
+
+    def round_ended(self, index: int) -> None:
+        """Its request finished (call with the lock held): the generation holds the round's tokens whole."""
+        self._round.pop(index, None)
+
+    def snapshot(self) -> list[tuple[Trajectory, Trajectory]]:
+        """(trajectory, copy) of each trajectory still growing that holds model tokens not in its last snapshot (nor
+        in the store it was resumed from), the copy with its running request's tokens so far appended."""
+        out = []
+        with self.lock:
+            for i, t in enumerate(self._active):
+                if t.finished or t.model_tokens >= t.max_model_tokens:
+                    continue
+                running = self._round.get(i, [])
+                held = t.model_tokens + len(running)
+                if held <= max(self._snapshotted.get(i, 0), t.resumed_at or 0):
+                    continue
+                self._snapshotted[i] = held
+                out.append((t, t.grown_by(running)))
+        return out
 
 
 def round_seed(t: Trajectory) -> int:

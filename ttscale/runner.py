@@ -6,6 +6,7 @@ A work unit is one model, one dataset, a batch of problems × seeds, and every b
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import queue
@@ -26,6 +27,7 @@ from ttscale.forcing import (
     ForcedAnswer,
     ForcingConfig,
     ForcingTokens,
+    GrowingTrajectories,
     Stopwatch,
     Trajectory,
     derive_seed,
@@ -153,6 +155,8 @@ def run_unit(
     for piece in iter_unit(
         engine, task, problems, seeds=seeds, budgets=budgets, settings=settings, progress=progress, stored=stored
     ):
+        if piece.checkpoint:
+            continue
         result.rows.extend(piece.rows)
         result.trajectories.extend(piece.trajectories)
         result.generated_tokens += piece.generated_tokens
@@ -174,6 +178,7 @@ def iter_unit(
     progress: UnitProgress | None = None,
     stored: Sequence[Mapping[str, Any]] = (),
     groups: Collection[tuple[str, int]] | None = None,
+    checkpoint_every_s: float | None = None,
 ) -> Iterator[UnitPiece]:
     """Measure the unit's (problem, seed) groups (all, or only `groups`) and yield their rows as they finish.
 
@@ -183,18 +188,17 @@ def iter_unit(
     as its trajectories are complete, with whichever others finished meanwhile, while the rest still generate;
     elsewhere every group is yielded together once all are generated. `progress`, if given, is kept up to date.
 
+    `checkpoint_every_s` (nested mode): that often while trajectories generate, yield a checkpoint piece
+    (`UnitPiece.checkpoint`, no rows) holding a snapshot of every trajectory still growing, its tokens so far; a
+    retry given it as `stored` extends it rather than starting over (see `forcing.GrowingTrajectories`).
+
     `stored` (nested mode): trajectories of the unit's (problem, seed) pairs already in the store
     (`TRAJECTORY_SCHEMA` rows, the longest version of each). Budgets within one are cut from its tokens, so
     no thinking is generated for them; a budget beyond it extends it from its stored tokens. Only trajectories
     that are new or grew are returned to be stored (a grown one as a new, longer version of the same id)."""
     unit = _Unit(engine, task, problems, seeds, budgets, settings, progress or UnitProgress(), stored, groups)
-    if not unit.groups:
-        return
-    if engine.concurrent_calls:
-        yield from unit.pipelined()
-    else:
-        unit.generate()
-        yield unit.finish(list(unit.groups))
+    if unit.groups:
+        yield from unit.pieces(checkpoint_every_s if unit.nested else None)
 
 
 @dataclass
@@ -206,6 +210,7 @@ class UnitPiece:
     groups: int
     generated_tokens: int  # model + answer tokens generated for these groups
     thinking_generated: int  # of which model thinking tokens
+    checkpoint: bool = False  # no rows: snapshots of trajectories still generating, to store as partial versions
 
 
 class _Unit:
@@ -236,7 +241,9 @@ class _Unit:
     def group_trajectories(self, group: tuple[str, int]) -> list[tuple]:
         return [group] if self.nested else [(*group, b) for b in self.budgets]
 
-    def generate(self, on_done: Callable[[Trajectory], None] | None = None) -> None:
+    def generate(
+        self, on_done: Callable[[Trajectory], None] | None = None, growing: GrowingTrajectories | None = None
+    ) -> None:
         """Grow every trajectory to its budget (see `generate_trajectories`)."""
 
         def done(trajectory: Trajectory) -> None:
@@ -247,7 +254,7 @@ class _Unit:
         with self.watch.phase("trajectory"):
             generate_trajectories(
                 self.engine, list(self.trajectories.values()), config=self.forcing, tokens=self.tokens,
-                sampling=self.settings.sampling, on_done=done,
+                sampling=self.settings.sampling, on_done=done, growing=growing,
             )  # fmt: skip
         self.progress.trajectories_done = len(self.trajectories)  # those complete before any generation, too
 
@@ -259,8 +266,10 @@ class _Unit:
             return total / max(len(self.trajectories), 1)
         return (time.perf_counter() - self.started) / max(self.progress.trajectories_done, 1)
 
-    def pipelined(self) -> Iterator[UnitPiece]:
-        """Generate in a thread; answer, score and yield groups as their trajectories complete."""
+    def pieces(self, checkpoint_every_s: float | None) -> Iterator[UnitPiece]:
+        """Generate in a thread. On an engine that takes concurrent calls, answer, score and yield groups as their
+        trajectories complete; on others, all groups once generation ended. Meanwhile, every `checkpoint_every_s`,
+        yield a checkpoint of the trajectories still growing."""
         ready: queue.SimpleQueue[tuple[str, int] | None] = queue.SimpleQueue()
         key_of = {id(t): k for k, t in self.trajectories.items()}
         waiting = {g: len(self.group_trajectories(g)) for g in self.groups}
@@ -269,10 +278,11 @@ class _Unit:
                 self.progress.trajectories_done += 1
                 self._count_done(key[:2], waiting, ready)
         failure: list[BaseException] = []
+        growing = GrowingTrajectories()
 
         def generate() -> None:
             try:
-                self.generate(on_done=lambda t: self._count_done(key_of[id(t)][:2], waiting, ready))
+                self.generate(on_done=lambda t: self._count_done(key_of[id(t)][:2], waiting, ready), growing=growing)
             except BaseException as exc:  # raised in the unit's own thread, below
                 failure.append(exc)
             finally:
@@ -280,9 +290,15 @@ class _Unit:
 
         thread = threading.Thread(target=generate, name="ttscale-unit-generation", daemon=True)
         thread.start()
-        left, generating = set(self.groups), True
+        left, generating, complete = set(self.groups), True, []
+        order = {g: i for i, g in enumerate(self.groups)}  # all at once: in the unit's order, as before threads
+        next_checkpoint = time.monotonic() + checkpoint_every_s if checkpoint_every_s else float("inf")
         while left:
-            batch = [ready.get()] if generating else []
+            batch = []
+            if generating:
+                with contextlib.suppress(queue.Empty):
+                    wait = next_checkpoint - time.monotonic()
+                    batch.append(ready.get(timeout=max(wait, 0.0)) if wait != float("inf") else ready.get())
             while True:
                 try:
                     batch.append(ready.get_nowait())
@@ -291,13 +307,34 @@ class _Unit:
             generating = generating and None not in batch
             if failure:
                 raise failure[0]
-            finished = [g for g in batch if g is not None]
-            if finished:
+            complete += [g for g in batch if g is not None]
+            if generating and time.monotonic() >= next_checkpoint:
+                checkpoint = self.checkpoint(growing)
+                if checkpoint is not None:
+                    yield checkpoint
+                next_checkpoint = time.monotonic() + checkpoint_every_s
+            if complete and (self.engine.concurrent_calls or not generating):
+                finished = sorted(complete, key=order.__getitem__) if not generating else complete
                 left -= set(finished)
+                complete = []
                 yield self.finish(finished)
             elif not generating and left:
                 raise RuntimeError(f"generation ended with {len(left)} groups incomplete")
         thread.join()
+
+    def checkpoint(self, growing: GrowingTrajectories) -> UnitPiece | None:
+        """A piece holding a snapshot of each trajectory that grew since its last one: stored, it is a partial
+        version a retry extends (`Trajectory.resume`); the finished trajectory supersedes it as a longer one."""
+        snapshots = growing.snapshot()
+        if not snapshots:
+            return None
+        model_path, key_of = self.engine.info.model_path, {id(t): k for k, t in self.trajectories.items()}
+        rows = []
+        for live, copy in snapshots:
+            key = key_of[id(live)]
+            text = self.engine.decode(copy.token_ids)
+            rows.append(_trajectory_row(self.settings, self.task, key, copy, self.traj_ids[key], text, model_path))
+        return UnitPiece([], rows, 0, 0, 0, checkpoint=True)
 
     def _count_done(self, group: tuple[str, int], waiting: dict, ready: queue.SimpleQueue) -> None:
         waiting[group] -= 1

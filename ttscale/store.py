@@ -262,6 +262,16 @@ class ResultStore:
             self._atomic_parquet(trajectories.cast(TRAJECTORY_SCHEMA), self.trajectories_dir / name)
         return self._atomic_parquet(rows.cast(ROW_SCHEMA), self.rows_dir / name)
 
+    def write_trajectories(self, unit_id: str, trajectories: pa.Table) -> Path:
+        """Write trajectories alone (a unit's checkpoint: versions of trajectories still generating) atomically."""
+        self._ensure()
+        name = f"{unit_id}-{uuid.uuid4().hex[:8]}.parquet"
+        return self._atomic_parquet(trajectories.cast(TRAJECTORY_SCHEMA), self.trajectories_dir / name)
+
+    def trajectory_shard_of(self, rows_shard: Path) -> Path:
+        """The trajectory shard `write_unit` wrote beside a rows shard."""
+        return self.trajectories_dir / rows_shard.name
+
     def _atomic_parquet(self, table: pa.Table, target: Path) -> Path:
         tmp = self.root / "tmp" / f".{target.name}.{os.getpid()}"
         try:

@@ -61,15 +61,13 @@ def test_a_scoring_plan_reassembles_the_exact_candidate_log_probs():
 
 
 def test_vllm_output_becomes_a_generation_with_the_stop_token_reported_not_kept():
-    def output(tokens, reason, stop=None):
-        return SimpleNamespace(outputs=[SimpleNamespace(token_ids=tokens, finish_reason=reason, stop_reason=stop)])
+    def done(reason, stop=None):
+        return SimpleNamespace(finish_reason=reason, stop_reason=stop)
 
-    assert _generation(output([5, 6, 2], "stop", 2), frozenset({2})).token_ids == (5, 6)
-    assert _generation(output([5, 6, 2], "stop", 2), frozenset({2})).stop_token_id == 2
-    assert _generation(output([5, 6, 7], "length"), frozenset({2})) == _generation(
-        output([5, 6, 7], "length"), frozenset()
-    )
-    assert _generation(output([5, 6, 7], "length"), frozenset({2})).stop_token_id is None
+    assert _generation(done("stop", 2), [5, 6, 2], frozenset({2})).token_ids == (5, 6)
+    assert _generation(done("stop", 2), [5, 6, 2], frozenset({2})).stop_token_id == 2
+    assert _generation(done("length"), [5, 6, 7], frozenset({2})) == _generation(done("length"), [5, 6, 7], frozenset())
+    assert _generation(done("length"), [5, 6, 7], frozenset({2})).stop_token_id is None
 
 
 def test_leftover_vllm_data_parallel_settings_are_cleared_and_the_start_method_is_left_to_vllm(monkeypatch):

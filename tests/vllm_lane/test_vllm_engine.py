@@ -157,3 +157,44 @@ def test_a_unit_streams_out_groups_as_they_finish_on_vllm(vllm_engine):
     assert [sorted({r["seed"] for r in p.rows}) for p in pieces] == [[0], [1]]
     kept = ("cell_id", "answer", "thinking_tokens", "trajectory_tokens")
     assert [{k: r[k] for k in kept} for r in pieces[0].rows] == [{k: r[k] for k in kept} for r in first.rows]
+
+
+def test_streamed_tokens_are_the_generation_in_order_and_seeded_tokens_do_not_change(vllm_engine, prompts):
+    """With `on_tokens`, vLLM returns every step's new tokens (DELTA outputs): each request's streamed tokens are a
+    prefix of its generation (its last step comes with the finished output), which equals an unstreamed one."""
+    sampled = Sampling(temperature=0.8, top_p=0.95)
+    seeds = [7, 8, 9]
+    requests = [
+        GenerationRequest(p, 32, frozenset(), seed=s, sampling=sampled) for p, s in zip(prompts, seeds, strict=True)
+    ]
+    streamed: dict[int, list[int]] = {}
+    results = vllm_engine.generate(requests, on_tokens=lambda i, ids: streamed.setdefault(i, []).extend(ids))
+    assert results == vllm_engine.generate(requests)
+    for i, generation in enumerate(results):
+        assert streamed[i] == list(generation.token_ids[: len(streamed[i])]) and 16 <= len(streamed[i]) < 32
+
+
+def test_a_unit_checkpoints_its_trajectories_on_vllm_and_a_retry_extends_one(vllm_engine):
+    """Checkpoints on real vLLM: snapshots of trajectories still generating are prefixes of the finished ones, and a
+    unit given the longest as stored generates only the tokens after it."""
+    from ttscale.runner import RunSettings, iter_unit, run_unit
+    from ttscale.tasks import get_task
+
+    task = get_task("demo-arith")
+    problems = task.load(1)
+    settings = RunSettings(model="smollm2-135m", engine="vllm", family=get_family("smollm2"))
+    pieces = list(
+        iter_unit(vllm_engine, task, problems, seeds=[0, 1], budgets=[8, 96], settings=settings,
+                  checkpoint_every_s=0.5)
+    )  # fmt: skip
+    checkpoints = [t for p in pieces if p.checkpoint for t in p.trajectories]
+    final = {t["trajectory_id"]: t for p in pieces if not p.checkpoint for t in p.trajectories}
+    assert checkpoints, "no checkpoint while two 96-token trajectories generated"
+    for snap in checkpoints:
+        assert final[snap["trajectory_id"]]["token_ids"][: len(snap["token_ids"])] == snap["token_ids"]
+    latest = max(checkpoints, key=lambda s: s["model_tokens"])
+    retry = run_unit(vllm_engine, task, problems, seeds=[latest["seed"]], budgets=[8, 96], settings=settings,
+                     stored=[latest])  # fmt: skip
+    [grown] = retry.trajectories
+    assert grown["token_ids"][: len(latest["token_ids"])] == latest["token_ids"] and grown["model_tokens"] == 96
+    assert retry.thinking_generated == 96 - latest["model_tokens"]

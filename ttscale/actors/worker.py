@@ -17,7 +17,7 @@ import ray
 from ray.util import metrics
 
 from ttscale.engines import create_engine, engine_kind
-from ttscale.runner import RunSettings, UnitProgress, iter_unit, unit_groups
+from ttscale.runner import RunSettings, UnitPiece, UnitProgress, iter_unit, unit_groups
 from ttscale.store import rows_table, trajectories_table
 from ttscale.tasks.base import Problem, Task
 
@@ -138,6 +138,7 @@ class EngineWorker:
         expected: set[tuple[str, str]],
         unit_id: str = "",
         stored: Sequence[dict[str, Any]] = (),
+        checkpoint_every_s: float | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Measure the (problem, seed) groups that hold an `expected` (cell id, problem id) row and stream exactly
         those rows out as groups finish (`runner.iter_unit`). `stored`: the nested trajectories the store already
@@ -147,7 +148,9 @@ class EngineWorker:
         A Ray streaming generator: per finished piece, first a small header (`kind: "rows"`: its row keys, rows,
         trajectories, tokens), then its tables (rows, trajectories), which only the driver's shard writer
         fetches; last, `kind: "end"` with the unit's summary (seconds, the engine that made the rows). Rows
-        already yielded stay valid when the unit fails later: a retry measures only the groups still missing."""
+        already yielded stay valid when the unit fails later: a retry measures only the groups still missing.
+        Every `checkpoint_every_s` while trajectories generate, a piece with no rows (`checkpoint`: how many
+        trajectories, `trajectory_ids`) carries snapshots of those still growing, which a retry extends."""
         start, started_at = time.perf_counter(), time.time()
         progress = self._started(unit_id)
         settings = self.settings
@@ -158,9 +161,13 @@ class EngineWorker:
             groups = unit_groups(task, settings, budgets, seeds, expected)
             pieces = iter_unit(
                 self.engine, task, problems, seeds=seeds, budgets=budgets, settings=settings, progress=progress,
-                stored=stored, groups=groups,
+                stored=stored, groups=groups, checkpoint_every_s=checkpoint_every_s,
             )  # fmt: skip
             for piece in pieces:
+                if piece.checkpoint:
+                    yield checkpoint_header(piece)
+                    yield {"rows": rows_table([]), "trajectories": trajectories_table(piece.trajectories)}
+                    continue
                 rows = [r for r in piece.rows if (r["cell_id"], r["problem_id"]) in expected]
                 keys = [(r["cell_id"], r["problem_id"]) for r in rows]
                 if len(set(keys)) != len(keys) or emitted & set(keys):
@@ -214,6 +221,15 @@ class EngineWorker:
             self._units.pop(unit_id, None)
             self._trajectories_reported.pop(unit_id, None)
             self._busy.set(len(self._units))
+
+
+def checkpoint_header(piece: UnitPiece) -> dict[str, Any]:
+    """The header of a checkpoint piece: no rows; the trajectories it snapshots and the model tokens they hold."""
+    return {
+        "kind": "rows", "keys": [], "rows": 0, "groups": 0, "trajectories": 0, "tokens": 0, "thinking_tokens": 0,
+        "checkpoint": len(piece.trajectories), "trajectory_ids": [t["trajectory_id"] for t in piece.trajectories],
+        "checkpoint_tokens": sum(t["model_tokens"] for t in piece.trajectories),
+    }  # fmt: skip
 
 
 def _warm_up() -> None:

@@ -74,6 +74,9 @@ class ScoreRequest:
 
 
 OnFinish = Callable[[int, Generation], "GenerationRequest | None"]
+OnTokens = Callable[[int, Sequence[int]], None]
+"""`on_tokens(index, new_token_ids)`: tokens a running request has just generated, before it finishes (never its
+stop token): what a checkpoint of a long trajectory stores (`forcing.GrowingTrajectories`)."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,20 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def eos_token_ids(self) -> frozenset[int]: ...
 
-    def generate(self, requests: Sequence[GenerationRequest], on_finish: OnFinish | None = None) -> list[Generation]:
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_finish: OnFinish | None = None,
+        on_tokens: OnTokens | None = None,
+    ) -> list[Generation]:
         """Continue every request; identical inputs and seeds give identical outputs.
 
         `on_finish(index, generation)` is called as each request finishes and may return a follow-up
         request for the same index (e.g. the thinking so far plus an injected continuation), which the
         engine runs as soon as it can, alongside the others: continuous batching, as vLLM schedules.
+        `on_tokens(index, token_ids)`, if given, is called with a running request's new tokens as the engine
+        produces them: in order, each once, a prefix of the generation that `on_finish` then receives whole
+        (engines that decode step by step; this default reports none before a request finishes).
         The returned list holds each index's last generation. This default runs follow-ups in rounds;
         engines that can admit requests into a running batch override it.
         """
@@ -186,8 +197,14 @@ class RunningBatchEngine(Engine):
     call (`_generate`) is `generate` with no follow-ups."""
 
     @abc.abstractmethod
-    def generate(self, requests: Sequence[GenerationRequest], on_finish: OnFinish | None = None) -> list[Generation]:
-        """As `Engine.generate`, each follow-up joining the running batch as soon as its request finishes."""
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_finish: OnFinish | None = None,
+        on_tokens: OnTokens | None = None,
+    ) -> list[Generation]:
+        """As `Engine.generate`, each follow-up joining the running batch as soon as its request finishes, and
+        `on_tokens` told of every token a request generates as it is decoded."""
 
     def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         return self.generate(requests)

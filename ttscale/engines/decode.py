@@ -56,6 +56,7 @@ class Row:
         self.generated: list[int] = []
         self.stop_token_id: int | None = None
         self.done = False
+        self.reported = 0  # of `generated`, the tokens already passed to the caller's `on_tokens`
         seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**63)
         self.generator = torch.Generator(device=device).manual_seed(seed)
 

@@ -20,7 +20,14 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, DynamicCache
 
-from ttscale.engines.base import Generation, GenerationRequest, OnFinish, RunningBatchEngine, ScoreRequest
+from ttscale.engines.base import (
+    Generation,
+    GenerationRequest,
+    OnFinish,
+    OnTokens,
+    RunningBatchEngine,
+    ScoreRequest,
+)
 from ttscale.engines.decode import Batch, Row
 from ttscale.engines.kv_cache import (
     Cached,
@@ -154,9 +161,15 @@ class HFEngine(TokenizerEngine, RunningBatchEngine):
 
     # -- generation -----------------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenerationRequest], on_finish: OnFinish | None = None) -> list[Generation]:
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_finish: OnFinish | None = None,
+        on_tokens: OnTokens | None = None,
+    ) -> list[Generation]:
         """Continuous batching: up to `max_batch` rows decode together; a finished row leaves at once and
-        the next waiting request (a follow-up from `on_finish` first) is prefilled and joins the batch."""
+        the next waiting request (a follow-up from `on_finish` first) is prefilled and joins the batch. Each
+        step's new token of a row still running goes to `on_tokens`."""
         results: list[Generation | None] = [None] * len(requests)
         # Longest first: short requests then fill the slots that finish early (shorter makespan).
         waiting = deque(sorted(enumerate(requests), key=lambda item: -item[1].max_tokens))
@@ -165,6 +178,10 @@ class HFEngine(TokenizerEngine, RunningBatchEngine):
             self._admit(batch, waiting, results, on_finish)
             if batch.rows:
                 self._step(batch, waiting, results, on_finish)
+            if on_tokens is not None:
+                for row in batch.rows:  # still running: its newest token is final (a stop token ends the row)
+                    on_tokens(row.index, row.generated[row.reported :])
+                    row.reported = len(row.generated)
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()

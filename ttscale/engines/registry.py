@@ -187,6 +187,8 @@ register_engine(
             "oom_above",
             "memory_per_sequence_mb",
             "memory_limit_mb",  # fault injection (the double only)
+            "exit_after_tokens",
+            "token_ledger",  # measurement of work lost (the double only)
         ),
         gpu_by_default=True,
         tensor_parallel=True,

@@ -33,7 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from ttscale.engines.base import Generation, GenerationRequest, OnFinish, RunningBatchEngine, ScoreRequest
+from ttscale.engines.base import (
+    Generation,
+    GenerationRequest,
+    OnFinish,
+    OnTokens,
+    RunningBatchEngine,
+    ScoreRequest,
+)
 from ttscale.engines.models import resolve_model
 from ttscale.engines.tokenizer import TokenizerEngine, generation_eos, load_tokenizer, model_info
 from ttscale.errors import ModelError, TtscaleWarning
@@ -137,24 +144,35 @@ class VLLMEngine(TokenizerEngine, RunningBatchEngine):
 
     # -- generation -----------------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenerationRequest], on_finish: OnFinish | None = None) -> list[Generation]:
-        """Every request (and each follow-up `on_finish` returns) runs in vLLM's one running batch."""
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_finish: OnFinish | None = None,
+        on_tokens: OnTokens | None = None,
+    ) -> list[Generation]:
+        """Every request (and each follow-up `on_finish` returns) runs in vLLM's one running batch. With
+        `on_tokens`, vLLM streams each request's new tokens every step (`RequestOutputKind.DELTA`) and they go to
+        it as they come; without, it returns each request once, finished."""
         for request in requests:
             self._check_fits(len(request.prompt_ids) + request.max_tokens)
         requests_by_index = dict(enumerate(requests))
         results: list[Generation | None] = [None] * len(requests)
+        streams = on_tokens is not None
 
-        def follow(index: int, output) -> _VLLMRequest | None:
-            generation = _generation(output, requests_by_index[index].stop_token_ids)
+        def follow(index: int, output, token_ids: list[int]) -> _VLLMRequest | None:
+            generation = _generation(output.outputs[0], token_ids, requests_by_index[index].stop_token_ids)
             results[index] = generation
             nxt = on_finish(index, generation) if on_finish is not None else None
             if nxt is None:
                 return None
             self._check_fits(len(nxt.prompt_ids) + nxt.max_tokens)
             requests_by_index[index] = nxt
-            return _VLLMRequest(nxt.prompt_ids, _sampling_params(nxt))
+            return _VLLMRequest(nxt.prompt_ids, _sampling_params(nxt, streams=streams), streams=streams)
 
-        self._loop.submit([_VLLMRequest(r.prompt_ids, _sampling_params(r)) for r in requests], follow)
+        self._loop.submit(
+            [_VLLMRequest(r.prompt_ids, _sampling_params(r, streams=streams), streams=streams) for r in requests],
+            follow, on_tokens,
+        )  # fmt: skip
         return results  # type: ignore[return-value]
 
     def warm(self, prefixes: Sequence[Sequence[int]]) -> None:
@@ -334,6 +352,7 @@ class _VLLMRequest:
     prompt_ids: tuple[int, ...]
     params: Any  # vllm.SamplingParams
     generates: bool = True  # False for scoring and warming: their one sampled token is not counted as generated
+    streams: bool = False  # its params ask for DELTA outputs: new tokens every step, the last ones when it finishes
 
 
 @dataclass
@@ -341,7 +360,8 @@ class _Call:
     """One `run` call: its requests, the callback for finished ones, and when all are done."""
 
     requests: list[_VLLMRequest]
-    on_done: Any  # (index, RequestOutput) -> _VLLMRequest | None (a follow-up for the same index)
+    on_done: Any  # (index, RequestOutput, all its token ids) -> _VLLMRequest | None (a follow-up for the same index)
+    on_tokens: Any = None  # (index, new token ids) of a streaming request still running, or None
     pending: int = 0
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
@@ -356,13 +376,14 @@ class _StepLoop(threading.Thread):
         self.on_tokens = on_tokens
         self.inbox: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self.owners: dict[str, tuple[_Call, int, _VLLMRequest]] = {}
+        self.streamed: dict[str, list[int]] = {}  # request id -> tokens a streaming request delivered so far
         self.ids = itertools.count()
         self.stopped = False
         self.cached_tokens = 0  # prompt tokens vLLM served from its prefix cache, over every finished request
 
-    def submit(self, requests: Sequence[_VLLMRequest], on_done) -> None:
+    def submit(self, requests: Sequence[_VLLMRequest], on_done, on_tokens=None) -> None:
         """Hand requests to the loop and wait until each (and its follow-ups) has finished; from any thread."""
-        call = _Call(list(requests), on_done, pending=len(requests))
+        call = _Call(list(requests), on_done, on_tokens, pending=len(requests))
         if call.pending == 0:
             return
         if not self.is_alive():
@@ -386,6 +407,8 @@ class _StepLoop(threading.Thread):
                     for output in self.engine.step():
                         if output.finished:
                             self._finished(output, TokensPrompt)
+                        else:
+                            self._streamed(output)
             except BaseException as exc:  # fail every waiting caller rather than hang them
                 self._fail_all(exc)
 
@@ -406,15 +429,32 @@ class _StepLoop(threading.Thread):
         self.owners[request_id] = (call, index, request)
         self.engine.add_request(request_id, TokensPrompt(prompt_token_ids=list(request.prompt_ids)), request.params)
 
+    def _streamed(self, output) -> None:
+        """New tokens of a streaming request still running: kept, counted, and passed to its caller."""
+        call, index, _ = self.owners[output.request_id]
+        new = list(output.outputs[0].token_ids)
+        if not new:
+            return
+        self.streamed.setdefault(output.request_id, []).extend(new)
+        self.on_tokens(len(new))
+        if call.on_tokens is not None and call.error is None:
+            try:
+                call.on_tokens(index, new)
+            except BaseException as exc:  # the caller gets it now; its other requests finish unheard
+                call.error = exc
+                call.done.set()
+
     def _finished(self, output, TokensPrompt) -> None:
         call, index, request = self.owners.pop(output.request_id)
         self.cached_tokens += output.num_cached_tokens or 0
+        last = list(output.outputs[0].token_ids)
+        token_ids = [*self.streamed.pop(output.request_id, []), *last] if request.streams else last
         if request.generates:
-            self.on_tokens(len(output.outputs[0].token_ids))
+            self.on_tokens(len(last))
         if call.error is not None:
             return
         try:
-            follow = call.on_done(index, output)
+            follow = call.on_done(index, output, token_ids)
         except BaseException as exc:
             call.error = exc
             follow = None
@@ -428,20 +468,23 @@ class _StepLoop(threading.Thread):
     def _fail_all(self, exc: BaseException) -> None:
         calls = {id(call): call for call, _, _ in self.owners.values()}
         self.owners.clear()
+        self.streamed.clear()
         for call in calls.values():
             call.error = exc
             call.done.set()
 
 
-def _sampling_params(request: GenerationRequest):
-    """Our request as vLLM sampling parameters: our stop ids exactly (EOS only when listed), seeded."""
+def _sampling_params(request: GenerationRequest, *, streams: bool = False):
+    """Our request as vLLM sampling parameters: our stop ids exactly (EOS only when listed), seeded; returned once
+    finished, or (`streams`) as the new tokens of every step."""
     from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
 
     s = request.sampling
     return SamplingParams(
         max_tokens=request.max_tokens, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
         seed=request.seed, stop_token_ids=sorted(request.stop_token_ids), ignore_eos=True, detokenize=False,
-        output_kind=_final_only(),
+        output_kind=RequestOutputKind.DELTA if streams else RequestOutputKind.FINAL_ONLY,
     )  # fmt: skip
 
 
@@ -451,10 +494,10 @@ def _final_only():
     return RequestOutputKind.FINAL_ONLY
 
 
-def _generation(output, stop_ids: frozenset[int]) -> Generation:
-    """vLLM's output as a Generation: a stop token it appended is taken off and reported."""
-    completion = output.outputs[0]
-    tokens = list(completion.token_ids)
+def _generation(completion, token_ids: list[int], stop_ids: frozenset[int]) -> Generation:
+    """A finished request's tokens (every one it generated) as a Generation: a stop token it appended is taken off
+    and reported; `completion` (vLLM's last CompletionOutput of it) says why it finished."""
+    tokens = token_ids
     if completion.finish_reason == "stop" and tokens and tokens[-1] in stop_ids:
         return Generation(token_ids=tuple(tokens[:-1]), stop_token_id=tokens[-1])
     if completion.finish_reason == "stop" and isinstance(completion.stop_reason, int):

@@ -71,8 +71,9 @@ class Driver:
         self._problems_by_id = [{p.id: p for p in problems} for problems in resolved.problems]
         self._thread_start = time.thread_time()
         self._settings = [run_settings(self.spec, model) for model in self.spec.models]
-        nested = self.spec.forcing.trajectory == "nested"
-        self._stored_trajectories = store.trajectory_index() if nested else {}  # what units can reuse, where
+        self._nested = self.spec.forcing.trajectory == "nested"
+        # what units can reuse (and retries extend), where: read at the start, checkpoints added as they are written
+        self._stored_trajectories = store.trajectory_index() if self._nested else {}
 
     def run(self) -> SweepOutcome:
         start, self._thread_start = time.perf_counter(), time.thread_time()
@@ -152,6 +153,7 @@ class Driver:
                 stream = slot.handle.run.remote(
                     self.resolved.tasks[d], problems, list(job.unit.seeds), list(job.unit.budgets), job.expected,
                     unit_id=job.unit.unit_id, stored=self._stored_for(job.unit),
+                    checkpoint_every_s=self.spec.flush_every_s if self._nested else None,
                 )  # fmt: skip
                 job.slot, job.started, job.handed_before = slot, time.monotonic(), len(job.handed)
                 slot.in_flight += 1
@@ -177,9 +179,12 @@ class Driver:
         return self.store.read_trajectories(ids, shards=shards).to_pylist()
 
     def _next_job(self, queue: deque[Job], slot: Slot) -> Job | None:
-        """The first queued job this actor has not failed yet (any job if every actor has failed it)."""
+        """The first queued job this actor has not failed yet (any job if every actor has failed it). A retry waits
+        until what its failed attempt streamed is on disk, so that it is sent the latest checkpoints."""
         pool = [s.label for s in self.pools.of_model(slot.model)]
         for i, job in enumerate(queue):
+            if job.pieces_pending:
+                continue
             if slot.label not in job.avoid or set(pool) <= job.avoid:
                 del queue[i]
                 return job
@@ -263,8 +268,12 @@ class Driver:
                 ) from w.error
             job = w.job
             job.pieces_pending -= 1
-            if w.lost is not None:
+            if w.lost is not None and w.header.get("checkpoint"):  # nothing to redo: the retry starts further back
+                self.store.log_event("checkpoint_lost", unit=job.unit.unit_id, error=str(w.lost)[:200])
+            elif w.lost is not None:
                 self._lost(job, w)
+            elif w.header.get("checkpoint"):
+                self._checkpointed(job, w)
             else:
                 self._account_piece(job, w.header)
             self._maybe_done(job)
@@ -279,6 +288,16 @@ class Driver:
         self.store.log_event("lost", unit=job.unit.unit_id, rows=len(keys), error=str(w.lost)[:200])
         retry = Job(unit=replace(job.unit, rows=len(keys)), expected=keys, attempt=job.attempt, avoid=set(job.avoid))
         self.queues[job.unit.model].appendleft(retry)
+
+    def _checkpointed(self, job: Job, w: Written) -> None:
+        """Snapshots of a unit's trajectories still generating are on disk: a retry of its groups extends them."""
+        if w.trajectory_shard is not None:
+            for tid in w.header["trajectory_ids"]:
+                self._stored_trajectories.setdefault(tid, []).append(w.trajectory_shard)
+        self.store.log_event(
+            "checkpoint", unit=job.unit.unit_id, trajectories=w.header["checkpoint"],
+            model_tokens=w.header["checkpoint_tokens"],
+        )  # fmt: skip
 
     def _account_piece(self, job: Job, header: dict[str, Any]) -> None:
         model = self.spec.models[job.unit.model].name

@@ -7,10 +7,11 @@ header's rows, and buffers them per unit; it writes a unit's buffered pieces as 
 (`ResultStore.write_unit`: temporary file, fsync, rename; trajectories before rows) when `flush_groups`
 (problem, seed) groups have gathered, when the oldest has waited `flush_seconds`, or when the unit ended
 (`end`), and reports each piece back (`finished`); the loop does all its bookkeeping then, in its own thread.
-`close` writes everything buffered: a normal end, an error or Ctrl-C leave every piece handed over on disk; a
-hard kill of the driver loses at most the buffered pieces (at most `flush_seconds` of a unit's finished work),
-which the next run measures again. A piece whose tables cannot be fetched (its node died first) comes back
-`lost`, and the loop queues its rows again.
+A checkpoint piece (no rows: snapshots of trajectories still generating) is written at once, with whatever
+the unit has buffered. `close` writes everything buffered: a normal end, an error or Ctrl-C leave every piece
+handed over on disk; a hard kill of the driver loses at most the buffered pieces (at most `flush_seconds` of a
+unit's finished work), which the next run measures again. A piece whose tables cannot be fetched (its node
+died first) comes back `lost`, and the loop queues its rows again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -40,6 +42,7 @@ class Written:
     header: dict[str, Any]  # what the actor said of the piece: keys, rows, trajectories, tokens
     error: BaseException | None = None  # writing failed (the run stops with it)
     lost: BaseException | None = None  # its tables could not be fetched: its rows must be measured again
+    trajectory_shard: Path | None = None  # where its trajectories went (with the rest of its unit's flush)
 
 
 class UnexpectedRowsError(RuntimeError):
@@ -136,7 +139,7 @@ class ShardWriter:
         _, buffer = self._buffers.setdefault(id(job), (job, _Buffer(since=time.monotonic())))
         buffer.pieces.append((header, tables))
         buffer.groups += header.get("groups", 1)
-        if buffer.groups >= self.flush_groups:
+        if buffer.groups >= self.flush_groups or header.get("checkpoint"):
             self._flush(id(job))
 
     def _until_next_flush(self) -> float | None:
@@ -162,15 +165,19 @@ class ShardWriter:
                 _check(job, header, tables["rows"])
             rows = pa.concat_tables([tables["rows"] for _, tables in buffer.pieces])
             trajectories = pa.concat_tables([tables["trajectories"] for _, tables in buffer.pieces])
-            if rows.num_rows or trajectories.num_rows:
-                self.store.write_unit(job.unit.unit_id, rows, trajectories)
+            shard = None
+            if rows.num_rows:
+                rows_shard = self.store.write_unit(job.unit.unit_id, rows, trajectories)
                 self.shards += 1
+                shard = self.store.trajectory_shard_of(rows_shard) if trajectories.num_rows else None
+            elif trajectories.num_rows:  # checkpoints only
+                shard = self.store.write_trajectories(job.unit.unit_id, trajectories)
         except BaseException as exc:  # reported to the loop, which stops the sweep with it
             for header in headers:
                 self._done.put(Written(job, header, error=exc))
         else:
             for header in headers:
-                self._done.put(Written(job, header))
+                self._done.put(Written(job, header, trajectory_shard=shard))
 
 
 def _check(job: Any, header: dict[str, Any], rows: pa.Table) -> None:
