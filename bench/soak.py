@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ def main() -> int:
     parser.add_argument("--driver-kills", type=int, default=200)
     parser.add_argument("--actor-kills", type=int, default=40)
     parser.add_argument("--node-losses", type=int, default=5)
+    parser.add_argument("--work-lost", type=int, default=10, help="failures of each kind measured for work lost")
     parser.add_argument("--fuzz-examples", type=int, default=2000, help="Hypothesis examples per fuzz test")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "soak")
     args = parser.parse_args()
@@ -42,6 +44,7 @@ def main() -> int:
         "TTSCALE_SOAK_DRIVER_KILLS": str(args.driver_kills),
         "TTSCALE_SOAK_ACTOR_KILLS": str(args.actor_kills),
         "TTSCALE_SOAK_NODE_LOSSES": str(args.node_losses),
+        "TTSCALE_SOAK_WORK_LOST": str(args.work_lost),
         "TTSCALE_FUZZ_EXAMPLES": str(args.fuzz_examples),
     }
     start = time.perf_counter()
@@ -59,16 +62,47 @@ def table(faults: dict, fuzz: dict, minutes: float) -> str:
         "| fault | injected | survived | rows lost | duplicate rows | recovery |",
         "|---|---:|---:|---:|---:|---|",
     ]
+    lost = {kind: f for kind, f in faults.items() if kind.startswith("work lost: ")}
     for kind, f in sorted(faults.items()):
+        if kind in lost:
+            continue
         recover = f.get("recover_s") or []
         recovery = f"median {sorted(recover)[len(recover) // 2]:.1f} s, max {max(recover):.1f} s" if recover else ""
         lines.append(
             f"| {kind} | {f.get('injected', 0)} | {f.get('survived', 0)} | {f.get('rows_lost', 0)} | "
             f"{f.get('duplicates', 0)} | {recovery} |"
         )
+    if lost:
+        lines += ["", *work_lost_table(lost)]
     if fuzz:
         lines += ["", "| fuzzed | cases |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in sorted(fuzz.items())]
     return "\n".join(lines)
+
+
+def work_lost_table(lost: dict) -> list[str]:
+    """Thinking tokens generated again per failure (tests/cluster/work_lost.py), as seconds of a dead actor's
+    generation: with checkpoints every `checkpoint_s`, and what the unit-level code before them would have lost."""
+    lines = [
+        "| failure | failures | actors ended | generated again, per actor (median, max) | before the failure "
+        "(median) | unit-level, per actor (median, max) |",
+        "|---|---:|---:|---|---:|---|",
+    ]
+    for kind, f in sorted(lost.items()):
+        now, then = sorted(f["actor_seconds"]), sorted(f["unit_level_actor_seconds"])
+        before = sorted(f["before"])
+        lines.append(
+            f"| {kind.removeprefix('work lost: ')} | {f['failures']} | {sum(f['actors_lost'])} | "
+            f"{_median(now):.2f} s, {now[-1]:.2f} s | {_median(before):,.0f} tokens | "
+            f"{_median(then):.2f} s, {then[-1]:.2f} s |"
+        )
+    rates = sorted(r for f in lost.values() for r in f["actor_tokens_per_s"])
+    every = next(iter(lost.values()))["checkpoint_s"][0]
+    lines.append(f"\n(checkpoints every {every} s; an actor made ~{_median(rates):,.0f} thinking tokens/s)")
+    return lines
+
+
+def _median(values: list) -> float:
+    return statistics.median(values)
 
 
 def _load(path: Path) -> dict:

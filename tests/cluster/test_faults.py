@@ -202,3 +202,82 @@ def test_the_driver_killed_at_random_moments_then_rerun(cluster, tmp_path, tmp_p
     record_fault(
         "driver SIGKILL", injected=kills, survived=kills, rows_lost=0, duplicates=0, sweeps=sweeps, runs=runs
     )  # fmt: skip
+
+
+# -- work lost per failure ---------------------------------------------------------------------------------
+
+WORK_LOST_TRIALS = int(os.environ.get("TTSCALE_SOAK_WORK_LOST", "1"))  # failures of each kind
+LONG_BUDGETS, LONG_SECONDS_PER_TOKEN, CHECKPOINT_S = [64, 1024], 0.002, 0.25  # 2 s a trajectory; 8 snapshots
+
+
+def write_long_sweep(where: Path, problems: int, ledger: Path) -> Path:
+    """Trajectories eight checkpoint intervals long, so that a failure strikes inside one, and a token ledger."""
+    path = write_sweep(where, problems, max_attempts=4)
+    sweep = yaml.safe_load(path.read_text())
+    sweep["models"][0]["engine_options"] = {"seconds_per_token": LONG_SECONDS_PER_TOKEN, "token_ledger": str(ledger)}
+    sweep.update(budgets=LONG_BUDGETS, flush_every_s=CHECKPOINT_S)
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+def fail(kind: str, cluster: TwoNodeCluster, driver: subprocess.Popen, rng: random.Random) -> set[int]:
+    """Inject one failure; the engine processes it ended (waited for: a dead driver's actors go soon after)."""
+    actors = {p.pid: p for p in cluster.engine_actors()}
+    if kind == "actor killed":
+        victim = rng.choice(sorted(actors))
+        actors[victim].send_signal(signal.SIGKILL)
+        doomed = {victim}
+    elif kind == "worker node lost":
+        on_worker = {p.pid for p in cluster.engine_actors_on_worker()}
+        cluster.lose_worker()
+        doomed = on_worker
+    else:
+        driver.kill()
+        driver.wait(timeout=60)
+        doomed = set(actors)
+    end = time.time() + 60
+    while any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in doomed):
+        assert time.time() < end, f"engine processes {doomed} outlived the failure"
+        time.sleep(0.1)
+    return doomed
+
+
+@pytest.mark.parametrize("kind", ["actor killed", "worker node lost", "driver SIGKILL"])
+def test_work_lost_per_failure_is_at_most_a_checkpoint_interval_per_actor(cluster, tmp_path, kind):
+    """A failure mid-sweep, with trajectories eight checkpoint intervals long: every row is stored once, and the
+    thinking tokens generated again (counted from the engines' token ledger) are at most what the dead actors made
+    in about two checkpoint intervals (the last snapshot, and the one in flight) plus the time to notice."""
+    from work_lost import work_lost
+
+    problems, rng = 12, random.Random(kind)  # two waves of units: ~8 s of generation on the three actors
+    rows_expected = problems * SEEDS * len(LONG_BUDGETS)
+    for trial in range(WORK_LOST_TRIALS):
+        where = tmp_path / f"trial-{trial}"
+        ledger, results = where / "ledger.txt", where / "results"
+        path = write_long_sweep(where, problems, ledger)
+        driver = start_driver(cluster, path)
+        try:
+            wait_for_event(results, "checkpoint", 3)  # trajectories are growing on the actors
+            time.sleep(rng.uniform(0.0, 5.0))
+            failed_at = time.time()
+            dead = fail(kind, cluster, driver, rng)
+        finally:
+            log = finish(driver, path)
+        if kind == "worker node lost":
+            cluster.join_worker()
+        if kind == "driver SIGKILL" or driver.returncode != 0:
+            again = sweep(cluster, path)
+            assert again.returncode == 0, again.stderr[-3000:]
+        else:
+            assert driver.returncode == 0, log
+        table = rows(results)
+        assert table.num_rows == rows_expected  # none lost, none twice (rows() checks duplicates)
+        lost = work_lost(ledger, ResultStore(results), failed_at, dead, max(LONG_BUDGETS))
+        bound = len(dead) * lost.actor_tokens_per_s * (2 * CHECKPOINT_S + 2.0)
+        assert 0 <= lost.generated_again <= bound, (lost, bound)
+        record_fault(
+            f"work lost: {kind}", failures=1, actors_lost=[lost.actors_lost], generated_again=[lost.generated_again],
+            before=[lost.before], unit_level=[lost.unit_level], actor_seconds=[round(lost.actor_seconds, 3)],
+            unit_level_actor_seconds=[round(lost.unit_level_actor_seconds, 3)], checkpoint_s=[CHECKPOINT_S],
+            actor_tokens_per_s=[round(lost.actor_tokens_per_s)],
+        )  # fmt: skip

@@ -100,6 +100,12 @@ class TwoNodeCluster:
         """The live processes of ttscale's engine actors on either node."""
         return [p for p in self._tree() if _title(p).startswith("ray::EngineWorker")]
 
+    def engine_actors_on_worker(self) -> list[psutil.Process]:
+        """Those of the worker node: the ones losing it ends."""
+        raylet = self.worker_raylet()
+        below = {p.pid for p in raylet.children(recursive=True)} if raylet is not None else set()
+        return [p for p in self.engine_actors() if p.pid in below]
+
     def wait_for_cpus(self, cpus: int, timeout: float = 60.0) -> None:
         script = (
             f"import ray, time; ray.init(address='{self.address}', log_to_driver=False)\n"
