@@ -231,7 +231,7 @@ class VLLMEngine(TokenizerEngine, RunningBatchEngine):
                 batch.append(_VLLMRequest((*requests[i].prefix_ids, *path), params, generates=False))
                 owners.append((i, j))
 
-        def collect(index: int, output) -> None:
+        def collect(index: int, output, _token_ids: list[int]) -> None:
             i, j = owners[index]
             answers[i][j] = {tok: float(lp.logprob) for tok, lp in output.outputs[0].logprobs[0].items()}
 
