@@ -96,18 +96,23 @@ def store(tmp_path) -> ResultStore:
 
 def state(store: ResultStore) -> dict:
     """Everything readers see, as comparable values: rows as a multiset, the done set, trajectories (longest version
-    each), their lengths and index keys."""
+    each), their lengths and index keys. (Superseded trajectory versions are no part of it: compaction drops them.)"""
     rows = sorted(json.dumps(r, sort_keys=True, default=str) for r in store.read_table().to_pylist())  # a multiset
     trajectories = sorted(store.read_trajectories().to_pylist(), key=lambda t: t["trajectory_id"])
     index = store.trajectory_index()
     assert all(p.is_file() for paths in index.values() for p in paths)
-    columns = ["trajectory_id", "model_tokens"]
-    versions = store.read_consistently(lambda: store._read_tables_as(store.trajectory_shards(), TRAJECTORY_SCHEMA,
-                                                                     columns))  # fmt: skip
     return {
         "rows": rows, "done": store.done_keys(), "trajectories": trajectories, "lengths": store.trajectory_lengths(),
-        "index": sorted(index), "versions": sorted(tuple(v.values()) for v in versions.to_pylist()),  # all of them
+        "index": sorted(index),
     }  # fmt: skip
+
+
+def versions(store: ResultStore) -> list[tuple[str, int]]:
+    """Every stored version of every trajectory, (id, model tokens), superseded ones included."""
+    columns = ["trajectory_id", "model_tokens"]
+    table = store.read_consistently(lambda: store._read_tables_as(store.trajectory_shards(), TRAJECTORY_SCHEMA,
+                                                                  columns))  # fmt: skip
+    return sorted(tuple(v.values()) for v in table.to_pylist())
 
 
 def test_rows_and_trajectories_are_the_same_after_compaction(store):
@@ -123,7 +128,9 @@ def test_rows_and_trajectories_are_the_same_after_compaction(store):
     assert [(c.kind, c.shards_before, c.shards_after, c.written) for c in done] == [
         ("rows", shards[0], 1, 1), ("trajectories", shards[1], 1, 1)
     ]  # fmt: skip
-    assert done[0].rows == ROWS + 2 and done[1].rows == 2 * UNITS + 2 * (UNITS // 5)  # every version kept
+    assert done[0].rows == ROWS + 2 and done[1].rows == 2 * UNITS + 2 * (UNITS // 5)  # every row read
+    assert (done[0].superseded, done[1].superseded) == (0, 2 * (UNITS // 5))  # rows kept, prefixes dropped
+    assert versions(store) == sorted((t["trajectory_id"], t["model_tokens"]) for t in before["trajectories"])
     assert [p.name.startswith("compacted-000001-") for p in store.row_shards()] == [True]
     assert read_journal(store.rows_dir).epoch == 1 and not read_journal(store.rows_dir).groups
     assert not list((store.root / "tmp").iterdir())  # nothing staged is left behind
@@ -131,6 +138,27 @@ def test_rows_and_trajectories_are_the_same_after_compaction(store):
 
     again = compaction.compact(store)  # one shard: nothing to merge, nothing rewritten
     assert [c.written for c in again] == [0, 0] and state(store) == before
+
+
+def test_checkpoint_versions_are_dropped_once_a_longer_one_is_merged_with_them(tmp_path, monkeypatch):
+    """A trajectory checkpointed four times (16, 32, 48 tokens, then 64 in a shard too large to merge): compaction
+    keeps only the longest version among those it merges, and readers still take the longest of all."""
+    store = ResultStore(tmp_path / "results")
+    for tokens in (16, 32, 48):
+        store.write_trajectories("unit0", trajectories_table(unit_trajectories(0, tokens)))
+    store.write_trajectories("unit1", trajectories_table(unit_trajectories(1, 16)))
+    store.write_unit("unit0", rows_table(unit_rows(0)), trajectories_table(unit_trajectories(0, 64)))
+    large = store.trajectory_shard_of(store.row_shards()[0])
+    monkeypatch.setattr(compaction, "SMALL_BYTES", large.stat().st_size)  # the 64-token shard is not small
+    before = state(store)
+    assert {t["model_tokens"] for t in before["trajectories"]} == {64, 16}
+
+    done = compaction.compact(store)[1]
+
+    assert state(store) == before and large.is_file()
+    assert (done.rows, done.superseded) == (8, 4)  # t0-*: 16 and 32 dropped beside 48; t1-*: one version each
+    assert versions(store) == [("t0-0", 48), ("t0-0", 64), ("t0-1", 48), ("t0-1", 64), ("t1-0", 16), ("t1-1", 16)]
+    assert "4 superseded trajectory versions dropped" in done.line()
 
 
 def test_targets_hold_at_most_target_rows_and_later_shards_join_them(store, monkeypatch):

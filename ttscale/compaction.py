@@ -10,8 +10,11 @@ What. `rows/` and `trajectories/` are compacted one after the other, each on its
 disk is small; small shards are read in name order and gathered into targets of up to TARGET_ROWS rows or
 TARGET_MEMORY bytes in memory, whichever comes first (the bench's 1M rows take 23 MiB on disk), each sorted (rows
 by problem, trajectories by id) and written in row groups of ROW_GROUP_ROWS rows, so that a read filtered by problem
-or trajectory id opens only a few. A target keeps every row of its sources, duplicates included (a requeued unit
-written twice, older versions of a trajectory: readers resolve those as before), and is named
+or trajectory id opens only a few. A rows target keeps every row of its sources, duplicates included (a requeued
+unit written twice: readers resolve those as before). A trajectories target keeps only the longest version of each
+trajectory among its sources (`longest_versions`, the version every reader takes): a trajectory checkpointed every
+`flush_every_s` for an hour leaves a dozen growing prefixes of itself, ~6x its final size, and the superseded ones
+carry nothing a reader sees (a version in another shard is compared by readers as before). A target is named
 `compacted-<epoch>-<n>-<hex>.parquet`: it belongs to no one unit. A gathering of one shard is left as it is, and so
 is a shard that cannot be read (the next reader sets it aside, as for any unreadable shard).
 
@@ -62,6 +65,7 @@ from ttscale.store import (
     TRAJECTORY_SCHEMA,
     Journal,
     ResultStore,
+    longest_versions,
     read_journal,
     read_shard,
 )
@@ -88,18 +92,20 @@ class Compacted:
     kind: str  # rows | trajectories
     shards_before: int
     shards_after: int
-    rows: int  # rows of the shards merged (each now in a compacted shard)
+    rows: int  # rows of the shards merged (each now in a compacted shard, but superseded trajectory versions)
     merged: int  # shards merged
     written: int  # compacted shards written
     unreadable: int  # small shards that could not be read, left as they are
     seconds: float
+    superseded: int = 0  # trajectory versions dropped: a longer version of the same trajectory was merged with them
 
     def line(self) -> str:
         """One line for the terminal."""
         skipped = f"; {self.unreadable} unreadable shard(s) left as they are" if self.unreadable else ""
+        superseded = f", {self.superseded:,} superseded trajectory versions dropped" if self.superseded else ""
         return (
             f"{self.kind}: {self.shards_before:,} → {self.shards_after:,} shards ({self.rows:,} rows of "
-            f"{self.merged:,} small shards merged into {self.written}) in {self.seconds:.1f} s{skipped}"
+            f"{self.merged:,} small shards merged into {self.written}{superseded}) in {self.seconds:.1f} s{skipped}"
         )
 
 
@@ -110,7 +116,8 @@ class _Staged:
     tmp: Path
     target: str
     sources: list[Path]
-    rows: int
+    rows: int  # rows read from the sources
+    superseded: int  # of them, trajectory versions left out
 
     def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.sources)
@@ -197,7 +204,7 @@ def _compact_dir(store: ResultStore, kind: str, progress: Progress | None) -> Co
         _commit(store, kind, staged, epoch, progress)
     return Compacted(
         kind, before, len(store.shards_in(directory)), sum(s.rows for s in staged), sum(len(s.sources) for s in staged),
-        len(staged), len(unreadable), time.perf_counter() - start,
+        len(staged), len(unreadable), time.perf_counter() - start, sum(s.superseded for s in staged),
     )  # fmt: skip
 
 
@@ -228,8 +235,12 @@ def _gather(small: list[Path], kind: str, unreadable: list[Path], progress: Prog
 
 
 def _stage(store: ResultStore, kind: str, group: list[tuple], stem: str) -> _Staged:
-    """Step 1: one target, sorted, written to tmp/ and fsynced."""
-    table = pa.concat_tables([t for _, t in group]).sort_by([(k, "ascending") for k in SORT_KEYS[kind]])
+    """Step 1: one target, sorted (a trajectory's longest version only), written to tmp/ and fsynced."""
+    table = pa.concat_tables([t for _, t in group])
+    read = table.num_rows
+    if kind == "trajectories":
+        table = longest_versions(table)
+    table = table.sort_by([(k, "ascending") for k in SORT_KEYS[kind]])
     target = f"{stem}-{uuid.uuid4().hex[:8]}.parquet"
     tmp = _staged_path(store, target)
     tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -239,7 +250,7 @@ def _stage(store: ResultStore, kind: str, group: list[tuple], stem: str) -> _Sta
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return _Staged(tmp, target, [p for p, _ in group], table.num_rows)
+    return _Staged(tmp, target, [p for p, _ in group], read, read - table.num_rows)
 
 
 def _commit(store: ResultStore, kind: str, staged: list[_Staged], epoch: int, progress: Progress | None) -> None:

@@ -207,6 +207,16 @@ def read_consistently(stores: Sequence[ResultStore], read: Callable[[], T]) -> T
     )
 
 
+def longest_versions(trajectories: pa.Table) -> pa.Table:
+    """One version per trajectory id, its longest (the first of equal ones, in table order), sorted by id: a later,
+    longer run of a trajectory (a checkpoint extended, a refine) supersedes the shorter ones it continues."""
+    order = pc.sort_indices(trajectories, [("trajectory_id", "ascending"), ("model_tokens", "descending")])
+    table = trajectories.take(order)
+    ids = table.column("trajectory_id").to_pylist()
+    keep = [i for i, tid in enumerate(ids) if i == 0 or ids[i - 1] != tid]
+    return table.take(pa.array(keep, type=pa.int64()))
+
+
 def rows_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     """Rows as a table of ROW_SCHEMA; a missing or extra column is a bug and raises."""
     return _table(rows, ROW_SCHEMA)
@@ -450,12 +460,7 @@ class ResultStore:
         parts = self.read_consistently(read)
         if not parts:
             return TRAJECTORY_SCHEMA.empty_table()
-        table = pa.concat_tables(parts)
-        order = pc.sort_indices(table, [("trajectory_id", "ascending"), ("model_tokens", "descending")])
-        table = table.take(order)
-        ids = table.column("trajectory_id").to_pylist()
-        keep = [i for i, tid in enumerate(ids) if i == 0 or ids[i - 1] != tid]
-        return table.take(pa.array(keep, type=pa.int64()))
+        return longest_versions(pa.concat_tables(parts))
 
     def read(self, columns: list[str] | None = None) -> ray.data.Dataset:
         """All rows (or some columns) as a Ray Dataset: ray.data.read_parquet over the shards.
