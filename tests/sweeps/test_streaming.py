@@ -185,6 +185,21 @@ def test_a_unit_that_hangs_halfway_keeps_the_groups_it_finished_and_its_retry_me
     record_fault("unit hung halfway (streamed groups kept)", injected=2, survived=2, rows_lost=0, duplicates=0)
 
 
+@pytest.mark.ray
+def test_a_library_run_compacts_its_small_shards_at_its_end(ray_local, tmp_path, make_sweep, monkeypatch):
+    """`run_sweep`, as a script calls it, ends as `ttscale sweep` does: many small shards merged (here 'many' is 4)."""
+    from ttscale import compaction
+
+    monkeypatch.setattr(compaction, "WORTHWHILE_SHARDS", 4)
+    outcome = run_sweep(load_sweep(fake_sweep(make_sweep, problems_per_unit=1)), address=None)
+    store = ResultStore(tmp_path / "results")
+    assert outcome.rows_written == ROWS and not outcome.stopped
+    assert len(store.row_shards()) == len(store.trajectory_shards()) == 1
+    assert [e["rows"]["shards_after"] for e in store.events() if e["event"] == "compacted"] == [1]
+    keys = store.read_pandas(["cell_id", "problem_id"])
+    assert len(keys) == ROWS and not keys.duplicated().any()
+
+
 def test_a_group_cut_from_a_stored_trajectory_streams_out_while_the_others_still_generate():
     problems = TASK.load(1)
     first = run_unit(FakeEngine(), TASK, problems, seeds=[0], budgets=[8, 16], settings=SETTINGS)

@@ -229,13 +229,10 @@ def _run_claimed(
         if before is not None and plan.rows_remaining:
             before()
         on_progress = held.enter_context(view.running())
-        outcome = run_sweep(
+        return run_sweep(
             loaded, address=address, on_progress=on_progress, on_connect=view.connected, resolved=resolved,
-            stop_grace_s=stop_grace_s,
+            stop_grace_s=stop_grace_s, view=view,
         )  # fmt: skip
-        if plan.rows_remaining and not outcome.stopped:  # a stopped run has seconds left: the next run compacts
-            compact_after_run(ResultStore(loaded.spec.output_dir), view)
-        return outcome
 
 
 def compact_after_run(store: ResultStore, view: RunView) -> list[Compacted]:
@@ -274,8 +271,10 @@ def run_sweep(
     on_connect: Callable[[Connection], None] | None = None,
     resolved: ResolvedSweep | None = None,
     stop_grace_s: float = DEFAULT_STOP_GRACE_S,
+    view: RunView = RunView(),
 ) -> SweepOutcome:
-    """Resolve and plan the sweep (errors before anything is written), connect, run, record the manifest.
+    """Resolve and plan the sweep (errors before anything is written), connect, run, record the manifest, and
+    compact the results directory's small shards when they are many (`compact_after_run`; `view` shows it).
 
     Pass `resolved` (from `resolve_in(loaded, store)`) to reuse a plan already made; the caller then
     runs `check_models_can_start` itself. SIGTERM and SIGUSR1 (preemption, SLURM's time-limit warning) stop
@@ -289,7 +288,10 @@ def run_sweep(
     if not checked:
         check_models_can_start(loaded, resolved, local=is_local(address))
     with RunLock(store.root, sweep=loaded.spec.name):  # one driver per results directory, refused in one line
-        return _drive(loaded, resolved, store, address, on_progress, on_dispatch, on_connect, stop_grace_s)
+        outcome = _drive(loaded, resolved, store, address, on_progress, on_dispatch, on_connect, stop_grace_s)
+        if not outcome.stopped:  # a stopped run has seconds left: the next run compacts
+            compact_after_run(store, view)
+        return outcome
 
 
 def _drive(loaded, resolved, store, address, on_progress, on_dispatch, on_connect, stop_grace_s) -> SweepOutcome:
