@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import deque
+from types import SimpleNamespace
 
 import pytest
 from test_engine_faults import ROWS, fake_sweep
 
 from ttscale.cli.progress_lines import ProgressLines, eta
-from ttscale.sweeps.progress import Progress
+from ttscale.sweeps.jobs import Job
+from ttscale.sweeps.outcome import SweepOutcome
+from ttscale.sweeps.plan import WorkUnit
+from ttscale.sweeps.progress import Progress, RunProgress
 
 
 def progress(rows_done: int, *, events=(), running=2, failed=0, tokens=0) -> Progress:
@@ -41,6 +46,38 @@ def test_unit_lines_come_at_once_and_status_lines_at_most_every_interval():
 def test_the_eta_is_unknown_before_the_first_row_and_zero_at_the_end():
     assert eta(progress(0), 10) == "?"
     assert eta(progress(100), 10) == "0:00:00"
+
+
+def test_the_eta_weighs_rows_by_their_estimated_actor_time():
+    """Half the rows stored, but they were the cheap model's: a tenth of the work, so nine tenths are left."""
+    half = Progress(cells_done=0, cells_to_do=4, rows_done=50, rows_to_do=100, tokens=0, work_to_do_s=1000.0,
+                    work_done_s=100.0)  # fmt: skip
+    assert eta(half, 60) == "0:09:00"
+    assert eta(Progress(0, 4, 50, 100, 0), 60) == "0:01:00"  # no estimate: rows
+
+
+class Cells:
+    """The driver's metrics, reduced to what RunProgress tells them (no Ray needed)."""
+
+    def cells(self, model, done, total):
+        self.last = (model, done, total)
+
+
+def test_each_stored_row_counts_its_share_of_its_units_estimated_time():
+    small = WorkUnit("u-small", 0, 0, ("p1", "p2"), (0,), (8, 16), rows=4, tokens=100)  # 10 s at 10 tok/s
+    large = WorkUnit("u-large", 1, 0, ("p1", "p2"), (0,), (8, 16), rows=4, tokens=900)  # 90 s
+    jobs = [Job(unit=u, expected={(f"{u.unit_id}-b{b}", p) for b in (8, 16) for p in ("p1", "p2")})
+            for u in (small, large)]  # fmt: skip
+    spec = SimpleNamespace(models=[SimpleNamespace(name="1.5b"), SimpleNamespace(name="32b")])
+    shown = []
+    progress = RunProgress(spec, Cells(), SweepOutcome(), shown.append)
+    progress.start([deque([jobs[0]]), deque([jobs[1]])], lambda unit: unit.tokens / 10)
+    progress.rows_stored(jobs[0], set(jobs[0].expected), trajectories=2)
+    progress.report()
+    assert (shown[-1].work_to_do_s, shown[-1].work_done_s) == (100.0, 10.0)
+    progress.rows_stored(jobs[1], {("u-large-b8", "p1")}, trajectories=0)
+    progress.report()
+    assert shown[-1].work_done_s == 10.0 + 90.0 / 4
 
 
 @pytest.mark.ray

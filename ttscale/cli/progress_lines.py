@@ -58,9 +58,12 @@ class ProgressLines:
 
 
 def eta(p: Progress, elapsed: float) -> str:
-    """Time left at the rate rows were stored so far ("?" before the first)."""
+    """Time left at the rate work was stored so far ("?" before the first row): work as the plan's estimated actor
+    time of the rows (a 32B model's rows weigh more than a 1.5B model's), or rows where there is no estimate."""
     if p.rows_done <= 0 or p.rows_to_do <= 0:
         return "?"
+    if p.work_to_do_s > 0 and p.work_done_s > 0:
+        return _clock(elapsed * max(p.work_to_do_s - p.work_done_s, 0.0) / p.work_done_s)
     return _clock(elapsed * max(p.rows_to_do - p.rows_done, 0) / p.rows_done)
 
 

@@ -82,7 +82,7 @@ class Driver:
             expected = plan.expected_keys(unit, self.done)
             if expected:
                 self.queues[unit.model].append(Job(unit=unit, expected=expected))
-        self.progress.start(self.queues)
+        self.progress.start(self.queues, lambda unit: plan.unit_minutes(unit) * 60)
         units_per_model = [len(q) for q in self.queues]
         replicas = self.pools.start_all(units_per_model)
         self.store.log_event("run_start", units=sum(units_per_model), rows=self.progress.rows_to_do, replicas=replicas)

@@ -16,6 +16,7 @@ import ray
 
 from ttscale.sweeps.jobs import Job
 from ttscale.sweeps.outcome import SweepOutcome
+from ttscale.sweeps.plan import WorkUnit
 from ttscale.sweeps.pool import Slot
 from ttscale.sweeps.telemetry import SweepMetrics
 
@@ -46,6 +47,10 @@ class Progress:
     units_running: int = 0
     units_failed: int = 0  # out of tries
     events: tuple[str, ...] = ()  # units that finished or failed since the last report, a line each
+    # the plan's estimate of actor time (a unit's tokens over its model's rate, `Plan.unit_minutes`), in seconds:
+    # of the rows to do, and of those stored, each row weighing its unit's estimate over its unit's rows
+    work_to_do_s: float = 0.0
+    work_done_s: float = 0.0
 
 
 ProgressFn = Callable[[Progress], None]
@@ -69,12 +74,24 @@ class RunProgress:
         self.units_to_do = 0
         self.units_running = 0  # set by the driver
         self._events: list[str] = []
+        self._row_seconds: dict[str, float] = {}  # cell -> a row's share of its unit's estimate (mean over its rows)
+        self._work_to_do_s = self._work_done_s = 0.0
 
-    def start(self, queues: list[deque[Job]]) -> None:
-        """What this run sets out to do: the rows and cells of every queued job."""
+    def start(self, queues: list[deque[Job]], unit_seconds: Callable[[WorkUnit], float] | None = None) -> None:
+        """What this run sets out to do: the rows and cells of every queued job, and (given `unit_seconds`, a
+        unit's estimated actor time) each row's share of that time, so that progress and its ETA weigh a 32B
+        model's rows above a 1.5B model's."""
         self.rows_to_do = sum(len(j.expected) for q in queues for j in q)
         self.units_to_do = sum(len(q) for q in queues)
         self.rows_left_per_cell = Counter(cell for q in queues for j in q for cell, _ in j.expected)
+        if unit_seconds is not None:
+            seconds: Counter[str] = Counter()
+            for job in (j for q in queues for j in q if j.expected):
+                share = unit_seconds(job.unit) / len(job.expected)
+                for cell, _ in job.expected:
+                    seconds[cell] += share
+            self._row_seconds = {cell: seconds[cell] / self.rows_left_per_cell[cell] for cell in seconds}
+            self._work_to_do_s = sum(seconds.values())
         for m, (model, queue) in enumerate(zip(self.spec.models, queues, strict=True)):
             self.cells_to_do[m] = len({cell for j in queue for cell, _ in j.expected})
             self.metrics.cells(model.name, 0, self.cells_to_do[m])
@@ -86,6 +103,7 @@ class RunProgress:
     def rows_stored(self, job: Job, keys: set[tuple[str, str]], trajectories: int) -> None:
         """Rows a unit streamed out are on disk: their cells (once complete) and trajectories count as stored."""
         self._count_cells(keys, job.unit.model)
+        self._work_done_s += sum(self._row_seconds.get(cell, 0.0) for cell, _ in keys)
         self._trajectories_stored[0] += trajectories
         self._trajectories_stored[1] += trajectories
 
@@ -136,6 +154,7 @@ class RunProgress:
                 trajectories_total=self._trajectories_stored[1] + sum(u["trajectories_total"] for u in live),
                 thinking_tokens=out.thinking_tokens, units_to_do=self.units_to_do, units_done=out.units_done,
                 units_running=self.units_running, units_failed=len(out.failed_units), events=events,
+                work_to_do_s=self._work_to_do_s, work_done_s=self._work_done_s,
             )
         )  # fmt: skip
 
