@@ -174,6 +174,7 @@ def test_a_unit_that_hangs_halfway_keeps_the_groups_it_finished_and_its_retry_me
     assert partial["streamed"] == stuck_rows and partial["missing"] == stuck_rows
     failures = store.failures()
     assert [f["attempt"] for f in failures] == [1, 2]  # the retry ran the stuck problem only, and hung again
+    assert all(f["problems"] == [stuck.id] and f["rows_missing"] == stuck_rows for f in failures)  # what to look at
     stored = store.read_pandas(["problem_id", "cell_id"])
     assert stuck.id not in set(stored.problem_id) and not stored.duplicated().any()
 

@@ -127,7 +127,9 @@ class FailurePolicy:
         self.store.record_failure(
             job.unit.unit_id, job.attempt, error, "".join(traceback.format_exception(exc))[-4000:],
             actor=actor, model=self.spec.models[job.unit.model].name,
-            dataset=self.spec.datasets[job.unit.dataset].name, budgets=list(job.unit.budgets), final=final,
+            dataset=self.spec.datasets[job.unit.dataset].name, budgets=list(job.unit.budgets),
+            seeds=list(job.unit.seeds), problems=sorted({problem for _, problem in job.expected}),
+            rows_missing=len(job.expected), final=final,
         )  # fmt: skip
         self.store.log_event("failed", unit=job.unit.unit_id, actor=actor, attempt=job.attempt, error=error)
         self.metrics.failed(self.spec.models[job.unit.model].name)
