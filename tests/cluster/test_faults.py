@@ -28,6 +28,7 @@ pytestmark = pytest.mark.ray
 psutil = pytest.importorskip("psutil")
 
 from two_nodes import TwoNodeCluster  # noqa: E402 (needs psutil)
+from work_lost import WorkLost, read_ledger, work_lost  # noqa: E402
 
 DRIVER_KILLS = int(os.environ.get("TTSCALE_SOAK_DRIVER_KILLS", "20"))
 ACTOR_KILLS = int(os.environ.get("TTSCALE_SOAK_ACTOR_KILLS", "6"))
@@ -210,12 +211,12 @@ WORK_LOST_TRIALS = int(os.environ.get("TTSCALE_SOAK_WORK_LOST", "1"))  # failure
 LONG_BUDGETS, LONG_SECONDS_PER_TOKEN, CHECKPOINT_S = [64, 1024], 0.002, 0.25  # 2 s a trajectory; 8 snapshots
 
 
-def write_long_sweep(where: Path, problems: int, ledger: Path) -> Path:
+def write_long_sweep(where: Path, problems: int, ledger: Path, checkpoint_s: float = CHECKPOINT_S) -> Path:
     """Trajectories eight checkpoint intervals long, so that a failure strikes inside one, and a token ledger."""
     path = write_sweep(where, problems, max_attempts=4)
     sweep = yaml.safe_load(path.read_text())
     sweep["models"][0]["engine_options"] = {"seconds_per_token": LONG_SECONDS_PER_TOKEN, "token_ledger": str(ledger)}
-    sweep.update(budgets=LONG_BUDGETS, flush_every_s=CHECKPOINT_S)
+    sweep.update(budgets=LONG_BUDGETS, flush_every_s=checkpoint_s)
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))
     return path
 
@@ -242,42 +243,79 @@ def fail(kind: str, cluster: TwoNodeCluster, driver: subprocess.Popen, rng: rand
     return doomed
 
 
-@pytest.mark.parametrize("kind", ["actor killed", "worker node lost", "driver SIGKILL"])
+FAILURES = ["actor killed", "worker node lost", "driver SIGKILL"]
+NO_CHECKPOINTS_S = 3600.0  # flush_every_s past the sweep's end: groups stream out, nothing growing is saved
+
+
+@pytest.mark.parametrize("kind", FAILURES)
 def test_work_lost_per_failure_is_at_most_a_checkpoint_interval_per_actor(cluster, tmp_path, kind):
     """A failure mid-sweep, with trajectories eight checkpoint intervals long: every row is stored once, and the
     thinking tokens generated again (counted from the engines' token ledger) are at most what the dead actors made
     in about two checkpoint intervals (the last snapshot, and the one in flight) plus the time to notice."""
-    from work_lost import work_lost
-
-    problems, rng = 12, random.Random(kind)  # two waves of units: ~8 s of generation on the three actors
-    rows_expected = problems * SEEDS * len(LONG_BUDGETS)
     for trial in range(WORK_LOST_TRIALS):
-        where = tmp_path / f"trial-{trial}"
-        ledger, results = where / "ledger.txt", where / "results"
-        path = write_long_sweep(where, problems, ledger)
-        driver = start_driver(cluster, path)
-        try:
-            wait_for_event(results, "checkpoint", 3)  # trajectories are growing on the actors
-            time.sleep(rng.uniform(0.0, 5.0))
-            failed_at = time.time()
-            dead = fail(kind, cluster, driver, rng)
-        finally:
-            log = finish(driver, path)
-        if kind == "worker node lost":
-            cluster.join_worker()
-        if kind == "driver SIGKILL" or driver.returncode != 0:
-            again = sweep(cluster, path)
-            assert again.returncode == 0, again.stderr[-3000:]
-        else:
-            assert driver.returncode == 0, log
-        table = rows(results)
-        assert table.num_rows == rows_expected  # none lost, none twice (rows() checks duplicates)
-        lost = work_lost(ledger, ResultStore(results), failed_at, dead, max(LONG_BUDGETS))
-        bound = len(dead) * lost.actor_tokens_per_s * (2 * CHECKPOINT_S + 2.0)
+        lost, _ = one_failure(cluster, tmp_path / f"trial-{trial}", kind, random.Random(f"{kind}-{trial}"))
+        bound = lost.actors_lost * lost.actor_tokens_per_s * (2 * CHECKPOINT_S + 2.0)
         assert 0 <= lost.generated_again <= bound, (lost, bound)
-        record_fault(
-            f"work lost: {kind}", failures=1, actors_lost=[lost.actors_lost], generated_again=[lost.generated_again],
-            before=[lost.before], unit_level=[lost.unit_level], actor_seconds=[round(lost.actor_seconds, 3)],
-            unit_level_actor_seconds=[round(lost.unit_level_actor_seconds, 3)], checkpoint_s=[CHECKPOINT_S],
-            actor_tokens_per_s=[round(lost.actor_tokens_per_s)],
-        )  # fmt: skip
+        record_work_lost(f"work lost: {kind}", lost, CHECKPOINT_S)
+
+
+@pytest.mark.parametrize("kind", FAILURES)
+def test_without_checkpoints_a_failure_loses_the_trajectories_the_dead_actors_had_growing(cluster, tmp_path, kind):
+    """The same failures with checkpoints off (`flush_every_s` past the sweep's end): streaming alone. A group that
+    finished before the failure is kept (it streamed out), but every trajectory a dead actor had growing is
+    generated again (`WorkLost.in_flight`, from the ledger before the failure); the loss stays within what the
+    unit-level code before streaming lost (`unit_level`), plus what the dying actors made until they died. The
+    measured baseline for the checkpointed figure above."""
+    for trial in range(WORK_LOST_TRIALS):
+        rng = random.Random(f"{kind}-{trial}")
+        lost, dying_s = one_failure(cluster, tmp_path / f"trial-{trial}", kind, rng, checkpoint_s=NO_CHECKPOINTS_S)
+        slack = lost.actors_lost * lost.actor_tokens_per_s * (dying_s + 1.0)
+        assert lost.in_flight <= lost.generated_again <= lost.unit_level + slack, (lost, slack)
+        record_work_lost(f"work lost, no checkpoints: {kind}", lost, NO_CHECKPOINTS_S)
+
+
+def one_failure(
+    cluster: TwoNodeCluster, where: Path, kind: str, rng: random.Random, checkpoint_s: float = CHECKPOINT_S
+) -> tuple[WorkLost, float]:
+    """A sweep of 12 problems (four units of ~4 s on each of the three actors: the fake engine decodes a unit's two
+    trajectories one after the other, 2 s each) that suffers one failure at a random moment while trajectories
+    grow, run to its end (rerun after a driver kill); every row is stored once. Returns the work lost and the
+    seconds the failed processes took to die."""
+    problems = 12
+    ledger, results = where / "ledger.txt", where / "results"
+    path = write_long_sweep(where, problems, ledger, checkpoint_s)
+    driver = start_driver(cluster, path)
+    try:
+        wait_until_generating(ledger, actors=3)
+        time.sleep(rng.uniform(0.0, 12.0))  # anywhere in the first three of each actor's four units
+        failed_at = time.time()
+        dead = fail(kind, cluster, driver, rng)
+        dying_s = time.time() - failed_at
+    finally:
+        log = finish(driver, path)
+    if kind == "worker node lost":
+        cluster.join_worker()
+    if kind == "driver SIGKILL" or driver.returncode != 0:
+        again = sweep(cluster, path)
+        assert again.returncode == 0, again.stderr[-3000:]
+    else:
+        assert driver.returncode == 0, log
+    assert rows(results).num_rows == problems * SEEDS * len(LONG_BUDGETS)  # none lost, none twice
+    return work_lost(ledger, ResultStore(results), failed_at, dead, max(LONG_BUDGETS)), dying_s
+
+
+def wait_until_generating(ledger: Path, actors: int, timeout: float = 120) -> None:
+    """Until `actors` engine processes have written thinking tokens to the ledger: trajectories are growing."""
+    end = time.time() + timeout
+    while len({e.pid for e in read_ledger(ledger)}) < actors:
+        assert time.time() < end, f"{actors} actors did not start generating within {timeout} s"
+        time.sleep(0.1)
+
+
+def record_work_lost(kind: str, lost: WorkLost, checkpoint_s: float) -> None:
+    record_fault(
+        kind, failures=1, actors_lost=[lost.actors_lost], generated_again=[lost.generated_again], before=[lost.before],
+        unit_level=[lost.unit_level], in_flight=[lost.in_flight], actor_seconds=[round(lost.actor_seconds, 3)],
+        unit_level_actor_seconds=[round(lost.unit_level_actor_seconds, 3)], checkpoint_s=[checkpoint_s],
+        actor_tokens_per_s=[round(lost.actor_tokens_per_s)],
+    )  # fmt: skip

@@ -6,10 +6,14 @@ the ledger survives any kill. After a sweep that suffered one failure:
 - **generated again** = every thinking token in the ledger − the thinking tokens the store's trajectories hold
   (the longest version of each): what was generated, lost with the failure, and generated a second time;
 - **before** = the ledger's tokens before the failure: the work that had been done when it struck;
+- **in flight** = the tokens the processes that died had generated, before the failure, for trajectories not yet
+  complete: what streaming alone (no checkpoints) must generate again, since a finished group streams out but a
+  growing trajectory only reaches the store in a checkpoint;
 - **unit-level** (the code before issue 25, for comparison): every thinking token the failed units' attempts had
   generated before the failure, on the processes that died, since a unit's results then reached the store only
   when the whole unit ended and a failed unit was measured again from scratch. Computed from the same ledger,
-  for the same failure at the same moment (with one problem per unit a unit's trajectories are its problem's).
+  for the same failure at the same moment: with one problem per unit, a unit had not ended before the failure
+  when its problem's stored rows include one built (`created_at`) after it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ def read_ledger(path: Path) -> list[Entry]:
 class WorkLost:
     generated_again: int  # thinking tokens generated twice because of the failure
     before: int  # thinking tokens generated before it
+    in_flight: int  # of them, on the processes that died, for trajectories still growing
     unit_level: int  # what the code before streaming and checkpoints would have generated again
     actors_lost: int  # engine processes the failure ended
     actor_tokens_per_s: float  # one actor's measured thinking rate
@@ -67,11 +72,14 @@ def work_lost(ledger: Path, store: ResultStore, failed_at: float, dead: set[int]
     per_trajectory: dict[int, int] = defaultdict(int)
     for e in before:
         per_trajectory[e.seed] += e.tokens
-    unfinished = {problem_of.get(seed) for seed, tokens in per_trajectory.items() if tokens < budget}
+    growing = {seed for seed, tokens in per_trajectory.items() if tokens < budget}
+    rows = store.read_table(["problem_id", "created_at"]).to_pylist()
+    unfinished = {r["problem_id"] for r in rows if r["created_at"].timestamp() > failed_at}
     unit_level = sum(e.tokens for e in before if e.pid in dead and problem_of.get(e.seed) in unfinished)
     return WorkLost(
         generated_again=sum(e.tokens for e in entries) - stored,
         before=sum(e.tokens for e in before),
+        in_flight=sum(e.tokens for e in before if e.pid in dead and e.seed in growing),
         unit_level=unit_level,
         actors_lost=len(dead),
         actor_tokens_per_s=actor_rate(entries),
