@@ -6,7 +6,8 @@ from ttscale.engines.base import Generation
 from ttscale.engines.fake import FakeEngine
 from ttscale.families import get_family
 from ttscale.forcing import ForcingConfig
-from ttscale.runner import RunSettings, run_unit, text_offset
+from ttscale.row_fields import text_offset
+from ttscale.runner import RunSettings, run_unit
 from ttscale.tasks import get_task
 
 E_ACUTE = "é".encode()  # two bytes: a cut after the first one splits the character
