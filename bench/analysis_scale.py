@@ -32,7 +32,8 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import verdict
 
-from ttscale.store import ROW_SCHEMA, ResultStore
+from ttscale.schema import ROW_SCHEMA
+from ttscale.store import ResultStore
 
 MODELS = [f"deepseek-ai/DeepSeek-R1-Distill-Qwen-{s}" for s in ("1.5B", "7B", "14B", "32B")] + [
     "Qwen/QwQ-32B",

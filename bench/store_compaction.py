@@ -34,7 +34,8 @@ from _common import verdict
 from analysis_scale import BUDGETS, DATASETS, MODELS, synthetic_shard
 
 from ttscale.compaction import compact
-from ttscale.store import TRAJECTORY_SCHEMA, ResultStore
+from ttscale.schema import TRAJECTORY_SCHEMA
+from ttscale.store import ResultStore
 
 TOKENS = 128  # per synthetic trajectory
 

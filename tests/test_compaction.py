@@ -20,18 +20,8 @@ from ttscale import compaction
 from ttscale.cli import app
 from ttscale.errors import TtscaleError, TtscaleWarning
 from ttscale.run_lock import ResultsDirInUse
-from ttscale.store import (
-    JOURNAL_NAME,
-    ROW_SCHEMA,
-    TRAJECTORY_SCHEMA,
-    ResultStore,
-    ShardVanished,
-    apply_journal,
-    read_journal,
-    read_shard,
-    rows_table,
-    trajectories_table,
-)
+from ttscale.schema import ROW_SCHEMA, TRAJECTORY_SCHEMA, rows_table, trajectories_table
+from ttscale.store import JOURNAL_NAME, ResultStore, ShardVanished, apply_journal, read_journal, read_shard
 from ttscale.sweeps.run import compact_after_run
 from ttscale.sweeps.run_view import RunView
 

@@ -70,7 +70,8 @@ def test_the_tp_comparison_passes_identical_runs_and_fails_a_changed_token(tmp_p
 
     from ttscale.engines.fake import FakeEngine
     from ttscale.measure import measure
-    from ttscale.store import ResultStore, trajectories_table
+    from ttscale.schema import trajectories_table
+    from ttscale.store import ResultStore
 
     run = measure(FakeEngine("fake"), "demo-arith", budgets=[8, 16], seeds=2, limit=2)
     trajectories = run.trajectories.to_pylist()

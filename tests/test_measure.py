@@ -12,7 +12,7 @@ from ttscale.engines.fake import FakeEngine
 from ttscale.errors import ConfigError, ModelError, TaskError
 from ttscale.forcing import ForcingConfig
 from ttscale.measure import measure
-from ttscale.store import ROW_SCHEMA, TRAJECTORY_SCHEMA
+from ttscale.schema import ROW_SCHEMA, TRAJECTORY_SCHEMA
 
 
 @pytest.mark.model

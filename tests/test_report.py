@@ -200,7 +200,7 @@ def test_top_k_reasoning_comes_from_rows_in_independent_mode(tmp_path):
     import pyarrow as pa
 
     from ttscale.analysis.report.reasoning import reasoning_tails as _reasoning
-    from ttscale.store import ROW_SCHEMA
+    from ttscale.schema import ROW_SCHEMA
 
     rows = []
     for budget in (8, 16):

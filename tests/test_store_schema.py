@@ -6,7 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ttscale.store import ROW_SCHEMA, TRAJECTORY_SCHEMA, ResultStore, read_shard
+from ttscale.schema import ROW_SCHEMA, TRAJECTORY_SCHEMA
+from ttscale.store import ResultStore, read_shard
 
 
 def _older(schema: pa.Schema, drop: set[str], n: int = 2) -> pa.Table:

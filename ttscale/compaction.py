@@ -59,16 +59,8 @@ import pyarrow.parquet as pq
 
 from ttscale.errors import TtscaleError
 from ttscale.run_lock import RunLock
-from ttscale.store import (
-    JOURNAL_NAME,
-    ROW_SCHEMA,
-    TRAJECTORY_SCHEMA,
-    Journal,
-    ResultStore,
-    longest_versions,
-    read_journal,
-    read_shard,
-)
+from ttscale.schema import ROW_SCHEMA, TRAJECTORY_SCHEMA, longest_versions
+from ttscale.store import JOURNAL_NAME, Journal, ResultStore, read_journal, read_shard
 
 SMALL_BYTES = 32 * 2**20  # a shard under this many bytes on disk is merged; a larger one is left as it is
 TARGET_ROWS = 1_000_000  # a compacted shard holds at most this many rows ...

@@ -18,7 +18,7 @@ from ttscale.families import resolve_family
 from ttscale.forcing import ForcingConfig
 from ttscale.messages import one_line, said_of
 from ttscale.runner import RunSettings, run_unit
-from ttscale.store import rows_table, trajectories_table
+from ttscale.schema import rows_table, trajectories_table
 from ttscale.tasks import get_task
 from ttscale.tasks.base import Task
 

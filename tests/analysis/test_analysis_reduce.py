@@ -12,7 +12,8 @@ import pytest
 from ttscale.analysis import Results
 from ttscale.analysis.reduce import reduce_problems
 from ttscale.analysis.votes import maj_values, vote_counts
-from ttscale.store import ROW_SCHEMA, ResultStore
+from ttscale.schema import ROW_SCHEMA
+from ttscale.store import ResultStore
 
 pytestmark = pytest.mark.ray
 

@@ -14,7 +14,8 @@ from test_engine_faults import BUDGETS, PROBLEMS, ROWS, SEEDS, fake_sweep
 from ttscale.engines.fake import FakeEngine
 from ttscale.families import resolve_family
 from ttscale.runner import RunSettings, cell_ids, iter_unit, run_unit, unit_groups
-from ttscale.store import ResultStore, rows_table, trajectories_table
+from ttscale.schema import rows_table, trajectories_table
+from ttscale.store import ResultStore
 from ttscale.sweeps.original import load_sweep
 from ttscale.sweeps.run import run_sweep
 from ttscale.sweeps.writer import ShardWriter, UnexpectedRowsError

@@ -18,7 +18,7 @@ from ray.util import metrics
 
 from ttscale.engines import create_engine, engine_kind
 from ttscale.runner import RunSettings, UnitPiece, UnitProgress, iter_unit, unit_groups
-from ttscale.store import rows_table, trajectories_table
+from ttscale.schema import rows_table, trajectories_table
 from ttscale.tasks.base import Problem, Task
 
 UNITS_AT_ONCE = 2  # units in flight inside a batching engine's actor

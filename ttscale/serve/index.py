@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 from ttscale.analysis import Results
 from ttscale.analysis.results import ANALYSIS_COLUMNS
 from ttscale.errors import TtscaleError, TtscaleWarning
-from ttscale.store import ROW_SCHEMA, TRAJECTORY_SCHEMA, ResultStore, ShardVanished, read_shard
+from ttscale.schema import ROW_SCHEMA, TRAJECTORY_SCHEMA
+from ttscale.store import ResultStore, ShardVanished, read_shard
 
 # The analysis columns, plus what progress and the problem view need; never the distributions or the reasoning.
 INDEX_COLUMNS = [*ANALYSIS_COLUMNS, "solution_set", "created_at"]

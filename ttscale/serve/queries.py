@@ -17,8 +17,9 @@ from ttscale.analysis.report import curve_metrics, dataset_labels, label
 from ttscale.analysis.values import default_pass_k, problem_values
 from ttscale.errors import TtscaleError
 from ttscale.metrics import get_metric
+from ttscale.schema import ROW_SCHEMA
 from ttscale.serve.index import COMPUTE, CURVES, RANKED, NotFound, ResultsIndex, Snapshot
-from ttscale.store import ROW_SCHEMA, read_shard
+from ttscale.store import read_shard
 
 TOP_ANSWERS = 5  # answers of the solution-set distribution shown per budget
 MAX_LIMIT = 500  # emergence rows per page
