@@ -62,7 +62,7 @@ def table(faults: dict, fuzz: dict, minutes: float) -> str:
         "| fault | injected | survived | rows lost | duplicate rows | recovery |",
         "|---|---:|---:|---:|---:|---|",
     ]
-    lost = {kind: f for kind, f in faults.items() if kind.startswith("work lost: ")}
+    lost = {kind: f for kind, f in faults.items() if kind.startswith(("work lost: ", "work lost, "))}
     for kind, f in sorted(faults.items()):
         if kind in lost:
             continue
