@@ -70,7 +70,7 @@ WORTHWHILE_SHARDS = 256  # a run's end compacts a directory that holds at least 
 
 KINDS = ("rows", "trajectories")
 SCHEMAS = {"rows": ROW_SCHEMA, "trajectories": TRAJECTORY_SCHEMA}
-SORT_KEYS = {"rows": ["problem_id", "model", "dataset", "cell_id"], "trajectories": ["trajectory_id", "model_tokens"]}
+ROW_SORT_KEYS = ["problem_id", "model", "dataset", "cell_id"]  # trajectories: by id (longest_versions)
 
 Progress = Callable[[str, str, int, int], None]
 """Called as compaction goes: (kind, step, done, total), step one of read, staged, journal, renamed, unlinked, cleared
@@ -231,8 +231,9 @@ def _stage(store: ResultStore, kind: str, group: list[tuple], stem: str) -> _Sta
     table = pa.concat_tables([t for _, t in group])
     read = table.num_rows
     if kind == "trajectories":
-        table = longest_versions(table)
-    table = table.sort_by([(k, "ascending") for k in SORT_KEYS[kind]])
+        table = longest_versions(table)  # sorted by id already: one version each
+    else:
+        table = table.sort_by([(k, "ascending") for k in ROW_SORT_KEYS])
     target = f"{stem}-{uuid.uuid4().hex[:8]}.parquet"
     tmp = _staged_path(store, target)
     tmp.parent.mkdir(parents=True, exist_ok=True)

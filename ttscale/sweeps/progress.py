@@ -83,18 +83,22 @@ class RunProgress:
         model's rows above a 1.5B model's."""
         self.rows_to_do = sum(len(j.expected) for q in queues for j in q)
         self.units_to_do = sum(len(q) for q in queues)
-        self.rows_left_per_cell = Counter(cell for q in queues for j in q for cell, _ in j.expected)
-        if unit_seconds is not None:
-            seconds: Counter[str] = Counter()
-            for job in (j for q in queues for j in q if j.expected):
-                share = unit_seconds(job.unit) / len(job.expected)
-                for cell, _ in job.expected:
-                    seconds[cell] += share
-            self._row_seconds = {cell: seconds[cell] / self.rows_left_per_cell[cell] for cell in seconds}
-            self._work_to_do_s = sum(seconds.values())
+        self.rows_left_per_cell = Counter()
+        seconds: Counter[str] = Counter()  # cell -> its rows' shares of their units' estimates
         for m, (model, queue) in enumerate(zip(self.spec.models, queues, strict=True)):
-            self.cells_to_do[m] = len({cell for j in queue for cell, _ in j.expected})
+            cells: set[str] = set()
+            for job in queue:
+                rows_per_cell = Counter(cell for cell, _ in job.expected)  # the one pass over a job's keys
+                self.rows_left_per_cell.update(rows_per_cell)
+                cells.update(rows_per_cell)
+                if unit_seconds is not None and job.expected:
+                    share = unit_seconds(job.unit) / len(job.expected)
+                    for cell, rows in rows_per_cell.items():
+                        seconds[cell] += share * rows
+            self.cells_to_do[m] = len(cells)
             self.metrics.cells(model.name, 0, self.cells_to_do[m])
+        self._row_seconds = {cell: seconds[cell] / self.rows_left_per_cell[cell] for cell in seconds}
+        self._work_to_do_s = sum(seconds.values())
 
     def unit_ended(self, unit_id: str) -> None:
         """A unit stopped running (stored or failed): its live progress no longer counts."""
